@@ -1,0 +1,2 @@
+//! The `embed` command line: parses arguments and calls `embed-core`.
+fn main() {}

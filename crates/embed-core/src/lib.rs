@@ -1,0 +1,1 @@
+//! embed-core (being written).

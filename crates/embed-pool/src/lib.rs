@@ -1,0 +1,1 @@
+//! embed-pool (being written).

