@@ -1,2 +1,101 @@
-//! The `embed` command line: parses arguments and calls `embed-core`.
-fn main() {}
+//! The `embed` command line: turns arguments, the environment and `.env` into an
+//! `embed_core::Config`, and prints embeddings. It knows only embed-core's public API.
+
+mod input;
+mod output;
+mod settings;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "embed", version, about = "Sentence embeddings identical to sentence-transformers, on ONNX Runtime")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Embed texts given as arguments, or one per line of a file (`-` for standard input).
+    Embed(EmbedArgs),
+    /// List the models embed knows and whether each is fetched.
+    Models(settings::ModelArgs),
+}
+
+#[derive(clap::Args)]
+struct EmbedArgs {
+    /// Texts to embed.
+    texts: Vec<String>,
+    /// Read texts from FILE (one per line; JSON Lines with a "text" field when it ends in .jsonl), or `-` for stdin.
+    #[arg(long, value_name = "FILE")]
+    input: Option<String>,
+    /// Output format: `json` (an array of vectors) or `jsonl` (one {"index","embedding","tokens","truncated"} per line).
+    #[arg(long, value_enum, default_value_t = output::Format::Json)]
+    format: output::Format,
+    /// Write to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    output: Option<std::path::PathBuf>,
+    /// Apply a named prompt of the model (e.g. `query` or `passage` for e5-large-v2).
+    #[arg(long)]
+    prompt: Option<String>,
+    #[command(flatten)]
+    settings: settings::Settings,
+}
+
+fn main() -> ExitCode {
+    // `.env` fills in what the environment lacks; flags override both.
+    if let Err(err) = dotenvy::dotenv()
+        && !err.not_found()
+    {
+        eprintln!("error: cannot read .env: {err}");
+        return ExitCode::FAILURE;
+    }
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Embed(args) => run_embed(args),
+        Command::Models(args) => settings::list_models(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+fn run_embed(args: EmbedArgs) -> anyhow::Result<()> {
+    settings::init_logging(&args.settings);
+    let mut texts = args.texts;
+    if let Some(input) = &args.input {
+        texts.extend(input::read_texts(input)?);
+    }
+    if texts.is_empty() && args.input.is_none() {
+        anyhow::bail!("no text given: pass texts as arguments or use --input FILE");
+    }
+    let config = args.settings.to_config()?;
+    let model = config.model.clone();
+    let service = embed_core::Service::new(config).with_context(|| format!("cannot load model `{model}`"))?;
+    let mut options = service.default_options().clone();
+    options.prompt = args.prompt;
+    let embeddings = service.embed_with(&texts, &options)?;
+    let mut sink: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    output::write(&mut sink, args.format, &embeddings)?;
+    sink.flush()?;
+    Ok(())
+}

@@ -1,1 +1,24 @@
-//! embed-core (being written).
+//! embed-core: the facade applications use. Text in, sentence-transformers-identical
+//! embeddings out.
+//!
+//! It composes `embed-tokenize` (tokens), `embed-runtime` (ONNX Runtime) and
+//! `embed-manifest` (which models exist) into a [`Service`]. It reads no environment
+//! variables and starts no async runtime; the binaries do that and pass a [`Config`] down.
+
+mod error;
+mod model;
+mod pooling;
+mod service;
+
+pub use embed_manifest::{Manifest, Pooling};
+pub use embed_runtime::{
+    ArenaStrategy, CoreMlComputeUnits, CoreMlModelFormat, CoreMlOptions, DeviceInUse, GraphOptimization, library_file_name,
+};
+pub use embed_tokenize::TruncationSide;
+pub use error::EmbedError;
+pub use model::{EmbedOptions, Embedding, EmbeddingModel, LoadOptions, ModelFiles};
+pub use pooling::{normalize, pool_into};
+pub use service::{Config, MetalConfig, OrtLibrary, RuntimeConfig, Service, VectorOptions};
+
+/// The model used when none is named.
+pub const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";

@@ -74,7 +74,6 @@ pub enum ManifestError {
 /// How token embeddings become one sentence embedding, as in `1_Pooling/config.json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum Pooling {
     /// Mean of the token embeddings under the attention mask.
     Mean,

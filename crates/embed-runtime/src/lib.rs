@@ -1,1 +1,99 @@
-//! embed-runtime (being written).
+//! The inference backend of embed: a batch of token ids in, token embeddings (or a pooled
+//! output) out.
+//!
+//! [`Backend`] is the seam; [`OrtBackend`] implements it with ONNX Runtime on the CPU or, on
+//! Apple platforms, through CoreML ([`Device`]). [`OnnxRuntime`] finds and loads the ONNX
+//! Runtime shared library once per process.
+//!
+//! This is the only crate that names `ort` types; none appears in its public API. It knows
+//! nothing of tokenizers, pooling, the model manifest or where models come from.
+
+mod backend;
+mod device;
+mod library;
+mod session;
+
+pub use backend::{Backend, BatchInput, ModelOutput, OutputKind};
+pub use device::{CoreMlComputeUnits, CoreMlModelFormat, CoreMlOptions, Device, DeviceInUse};
+pub use library::{OnnxRuntime, REQUIRED_ORT_MINOR, library_file_name};
+pub use session::{ArenaStrategy, GraphOptimization, OrtBackend, SessionOptions};
+
+use std::path::PathBuf;
+
+/// The command that installs ONNX Runtime, named in errors.
+pub const FETCH_ORT_HINT: &str =
+    "run `cargo xtask fetch-ort`, or set ONNXRUNTIME_LIB_PATH to an ONNX Runtime shared library";
+
+/// Errors from loading ONNX Runtime, loading a model or running it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// No ONNX Runtime library was found.
+    #[error("ONNX Runtime library not found (looked in: {}); {FETCH_ORT_HINT}", looked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    LibraryNotFound {
+        /// The places searched.
+        looked: Vec<PathBuf>,
+    },
+    /// The library exists but cannot be loaded or is a version `ort` cannot drive.
+    #[error("cannot use ONNX Runtime library {}: {message}; {FETCH_ORT_HINT}", path.display())]
+    LibraryUnusable {
+        /// The library file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A second, different library was asked for after one was loaded.
+    #[error("ONNX Runtime is already loaded from {}; cannot also load {}", loaded.display(), requested.display())]
+    LibraryConflict {
+        /// The library in use.
+        loaded: PathBuf,
+        /// The library asked for.
+        requested: PathBuf,
+    },
+    /// The model file is missing.
+    #[error("model file not found: {}", path.display())]
+    ModelNotFound {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// ONNX Runtime rejected the model file.
+    #[error("cannot load model {}", path.display())]
+    ModelLoad {
+        /// The model file.
+        path: PathBuf,
+        /// ONNX Runtime's error.
+        #[source]
+        source: ort::Error,
+    },
+    /// The model's inputs or outputs are not those of a sentence-embedding transformer.
+    #[error("model {} is not a supported embedding model: {message}", path.display())]
+    UnsupportedModel {
+        /// The model file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An option ONNX Runtime rejected, or one that contradicts another.
+    #[error("invalid runtime option: {message}")]
+    InvalidOption {
+        /// What is wrong.
+        message: String,
+        /// ONNX Runtime's error, where it gave one.
+        #[source]
+        source: Option<ort::Error>,
+    },
+    /// The requested device cannot run here.
+    #[error("{device} is not available: {reason}")]
+    DeviceUnavailable {
+        /// The device asked for.
+        device: String,
+        /// Why.
+        reason: String,
+    },
+    /// The batch given does not match its stated shape.
+    #[error("invalid batch: {0}")]
+    InvalidBatch(String),
+    /// ONNX Runtime failed while running the model.
+    #[error("inference failed")]
+    Inference(#[source] ort::Error),
+}

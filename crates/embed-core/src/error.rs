@@ -1,0 +1,72 @@
+//! The one error type of embed-core.
+
+use std::path::PathBuf;
+
+/// Errors from loading a model or embedding text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmbedError {
+    /// The model name is not in the manifest, or its variant is unknown or not offered.
+    #[error(transparent)]
+    Manifest(#[from] embed_manifest::ManifestError),
+    /// A manifest model that has not been fetched into the model cache.
+    #[error("model `{model}` is not in {}; fetch it with `cargo xtask fetch-models --model {model}`", dir.display())]
+    ModelNotFetched {
+        /// The model, with its variant.
+        model: String,
+        /// Where it was looked for.
+        dir: PathBuf,
+    },
+    /// A path given as a model is neither a model directory nor an ONNX file.
+    #[error("no model at {}: expected a directory holding onnx/model.onnx or model.onnx with tokenizer.json, or a known model name", path.display())]
+    NoModelAtPath {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// A model configuration file is invalid or asks for something unsupported.
+    #[error("invalid model configuration {}: {message}", path.display())]
+    ModelConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file could not be read.
+    #[error("cannot read {}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Tokenization failed.
+    #[error(transparent)]
+    Tokenize(#[from] embed_tokenize::TokenizeError),
+    /// ONNX Runtime failed.
+    #[error(transparent)]
+    Runtime(#[from] embed_runtime::RuntimeError),
+    /// A configuration value is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The model's vectors do not have the width the caller expects.
+    #[error("model `{model}` gives {actual}-dimensional embeddings, but {expected} were expected")]
+    DimensionMismatch {
+        /// The model.
+        model: String,
+        /// What the caller expected.
+        expected: usize,
+        /// What the model gives.
+        actual: usize,
+    },
+    /// A prompt name the model does not define.
+    #[error("model `{model}` has no prompt `{prompt}`; its prompts: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    UnknownPrompt {
+        /// The model.
+        model: String,
+        /// The prompt asked for.
+        prompt: String,
+        /// The prompts it has.
+        known: Vec<String>,
+    },
+}

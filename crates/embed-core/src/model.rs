@@ -1,0 +1,272 @@
+//! One embedding model: its tokenizer, its backend, its pooling, and the pipeline that turns
+//! texts into vectors (prompt, tokenize, group by length, run, pool, normalize).
+//!
+//! This file decides nothing about where models come from beyond resolving a name or a path
+//! into files; fetching belongs elsewhere.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use embed_manifest::{Manifest, Pooling};
+use embed_runtime::{Backend, BatchInput, OnnxRuntime, OrtBackend, OutputKind, SessionOptions};
+use embed_tokenize::{EncodedBatch, Tokenizer, TokenizerOptions};
+
+use crate::EmbedError;
+use crate::pooling::{normalize, pool_into, read_pooling_config};
+
+/// Where a model's files are, and what the manifest says of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelFiles {
+    /// The display name: `name:variant` for manifest models, the path otherwise.
+    pub name: String,
+    /// The directory holding `tokenizer.json` and the sentence-transformers configs.
+    pub dir: PathBuf,
+    /// The ONNX file.
+    pub onnx: PathBuf,
+    /// Named prompts from the manifest.
+    pub prompts: BTreeMap<String, String>,
+    /// Dimension the manifest states.
+    pub dimension: Option<usize>,
+    /// Pooling the manifest states, used when `1_Pooling/config.json` is absent.
+    pub pooling: Option<Pooling>,
+    /// Pinned revision the manifest states.
+    pub revision: Option<String>,
+}
+
+impl ModelFiles {
+    /// Resolves `spec`: an existing directory or `.onnx` file, else a manifest name with an
+    /// optional variant (`all-MiniLM-L6-v2:int8`) under `cache_dir`.
+    pub fn resolve(spec: &str, cache_dir: &Path, manifest: &Manifest) -> Result<Self, EmbedError> {
+        let as_path = Path::new(spec);
+        if as_path.is_dir() || (as_path.is_file() && as_path.extension().is_some_and(|e| e == "onnx")) {
+            return Self::from_path(as_path);
+        }
+        let resolved = manifest.resolve(spec)?;
+        let dir = resolved.dir(cache_dir);
+        let onnx = resolved.onnx_path(cache_dir);
+        if !onnx.is_file() {
+            return Err(EmbedError::ModelNotFetched { model: resolved.display_name(), dir });
+        }
+        Ok(Self {
+            name: resolved.display_name(),
+            dir,
+            onnx,
+            prompts: resolved.model.prompts.clone(),
+            dimension: Some(resolved.model.dimension),
+            pooling: Some(resolved.model.pooling),
+            revision: Some(resolved.model.revision.clone()),
+        })
+    }
+
+    /// A model directory (holding `onnx/model.onnx` or `model.onnx`) or an ONNX file inside one.
+    pub fn from_path(path: &Path) -> Result<Self, EmbedError> {
+        let not_found = || EmbedError::NoModelAtPath { path: path.to_path_buf() };
+        let (dir, onnx) = if path.is_dir() {
+            let onnx = [path.join("onnx").join("model.onnx"), path.join("model.onnx")]
+                .into_iter()
+                .find(|p| p.is_file())
+                .ok_or_else(not_found)?;
+            (path.to_path_buf(), onnx)
+        } else {
+            let parent = path.parent().ok_or_else(not_found)?;
+            // Hugging Face layout: ONNX files under `onnx/`, configs one level up.
+            let dir = if parent.file_name().is_some_and(|n| n == "onnx") && !parent.join("tokenizer.json").is_file() {
+                parent.parent().unwrap_or(parent)
+            } else {
+                parent
+            };
+            (dir.to_path_buf(), path.to_path_buf())
+        };
+        Ok(Self {
+            name: path.display().to_string(),
+            dir,
+            onnx,
+            prompts: BTreeMap::new(),
+            dimension: None,
+            pooling: None,
+            revision: None,
+        })
+    }
+}
+
+/// Options that shape how a model is loaded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Tokenization options.
+    pub tokenizer: TokenizerOptions,
+    /// A directory holding `tokenizer.json` other than the model's own.
+    pub tokenizer_dir: Option<PathBuf>,
+    /// ONNX Runtime session options.
+    pub session: SessionOptions,
+}
+
+/// Per-call options of the embedding pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbedOptions {
+    /// Scale each vector to unit length (default on).
+    pub normalize: bool,
+    /// A named prompt of the model (`query`, `passage`) put before each text.
+    pub prompt: Option<String>,
+    /// Most texts per inference call.
+    pub batch_size: usize,
+}
+
+impl Default for EmbedOptions {
+    fn default() -> Self {
+        Self { normalize: true, prompt: None, batch_size: 32 }
+    }
+}
+
+/// One text's embedding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    /// The vector.
+    pub vector: Vec<f32>,
+    /// Tokens the model saw, special tokens included (after truncation).
+    pub tokens: usize,
+    /// Whether the text was cut to the model's maximum length.
+    pub truncated: bool,
+}
+
+/// A loaded embedding model. Shared between threads.
+pub struct EmbeddingModel {
+    files: ModelFiles,
+    tokenizer: Tokenizer,
+    backend: Box<dyn Backend>,
+    pooling: Pooling,
+    dimension: usize,
+}
+
+impl std::fmt::Debug for EmbeddingModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddingModel")
+            .field("files", &self.files)
+            .field("pooling", &self.pooling)
+            .field("dimension", &self.dimension)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddingModel {
+    /// Loads a model with ONNX Runtime.
+    pub fn load(runtime: &OnnxRuntime, files: ModelFiles, options: &LoadOptions) -> Result<Self, EmbedError> {
+        let tokenizer_dir = options.tokenizer_dir.as_deref().unwrap_or(&files.dir);
+        let tokenizer = Tokenizer::from_dir(tokenizer_dir, &options.tokenizer)?;
+        let pooling = match read_pooling_config(&files.dir)? {
+            Some(pooling) => pooling,
+            None => files.pooling.ok_or_else(|| EmbedError::ModelConfig {
+                path: files.dir.join("1_Pooling").join("config.json"),
+                message: "missing, and the model is not in the manifest to say its pooling".into(),
+            })?,
+        };
+        let backend = OrtBackend::load(runtime, &files.onnx, &options.session)?;
+        Self::from_parts(files, tokenizer, Box::new(backend), pooling)
+    }
+
+    /// Builds a model from its parts (a backend other than ONNX Runtime, in tests).
+    pub fn from_parts(
+        files: ModelFiles,
+        tokenizer: Tokenizer,
+        backend: Box<dyn Backend>,
+        pooling: Pooling,
+    ) -> Result<Self, EmbedError> {
+        let dimension = match (backend.hidden_size(), files.dimension) {
+            (Some(actual), Some(expected)) if actual != expected => {
+                return Err(EmbedError::DimensionMismatch { model: files.name.clone(), expected, actual });
+            }
+            (Some(width), _) | (None, Some(width)) => width,
+            (None, None) => 0,
+        };
+        Ok(Self { files, tokenizer, backend, pooling, dimension })
+    }
+
+    /// Where the model's files are.
+    pub fn files(&self) -> &ModelFiles {
+        &self.files
+    }
+
+    /// Width of the embeddings (0 when neither the model nor the manifest states it and
+    /// nothing has been embedded yet).
+    pub fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    /// The pooling in use.
+    pub fn pooling(&self) -> Pooling {
+        self.pooling
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Where the model runs.
+    pub fn device(&self) -> &embed_runtime::DeviceInUse {
+        self.backend.device()
+    }
+
+    /// Embeds `texts`; the result has one entry per text, in order.
+    pub fn embed<S: AsRef<str> + Sync>(&self, texts: &[S], options: &EmbedOptions) -> Result<Vec<Embedding>, EmbedError> {
+        if options.batch_size == 0 {
+            return Err(EmbedError::Config("batch_size must be at least 1".into()));
+        }
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tokenized = match &options.prompt {
+            None => self.tokenizer.tokenize(texts)?,
+            Some(name) => {
+                let prompt = self.files.prompts.get(name).ok_or_else(|| EmbedError::UnknownPrompt {
+                    model: self.files.name.clone(),
+                    prompt: name.clone(),
+                    known: self.files.prompts.keys().cloned().collect(),
+                })?;
+                let prompted: Vec<String> = texts.iter().map(|t| format!("{prompt}{}", t.as_ref())).collect();
+                self.tokenizer.tokenize(&prompted)?
+            }
+        };
+        // Longest first: texts of similar length share a batch, so padding stays small.
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(tokenized[i].len()));
+        let mut results: Vec<Option<Embedding>> = vec![None; texts.len()];
+        let mut batch = EncodedBatch::default();
+        for chunk in order.chunks(options.batch_size) {
+            self.tokenizer.pack(chunk.iter().map(|&i| &tokenized[i]), &mut batch);
+            let output = self.backend.run(&BatchInput {
+                input_ids: &batch.input_ids,
+                attention_mask: &batch.attention_mask,
+                token_type_ids: &batch.token_type_ids,
+                rows: batch.rows,
+                seq_len: batch.seq_len,
+            })?;
+            for (row, &index) in chunk.iter().enumerate() {
+                let mut vector = vec![0.0; output.hidden];
+                match output.kind {
+                    OutputKind::TokenEmbeddings => {
+                        let width = output.seq_len * output.hidden;
+                        let tokens = &output.values[row * width..(row + 1) * width];
+                        let mask = &batch.attention_mask[row * batch.seq_len..(row + 1) * batch.seq_len];
+                        pool_into(self.pooling, tokens, mask, output.hidden, &mut vector);
+                    }
+                    OutputKind::Pooled => {
+                        vector.copy_from_slice(&output.values[row * output.hidden..(row + 1) * output.hidden]);
+                    }
+                }
+                if options.normalize {
+                    normalize(&mut vector);
+                }
+                results[index] = Some(Embedding {
+                    vector,
+                    tokens: batch.token_counts[row],
+                    truncated: batch.truncated[row],
+                });
+            }
+        }
+        // Every index is in exactly one chunk, so every slot is filled.
+        results
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| EmbedError::Config("internal error: a text was left without an embedding".into()))
+    }
+}

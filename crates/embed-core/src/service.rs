@@ -1,0 +1,214 @@
+//! [`Service`]: what applications call. Built from a [`Config`] like the seed's; `&self`
+//! methods, `Send + Sync`, so many threads share one service.
+//!
+//! The service reads no environment variables: the binary turns the environment into a
+//! `Config` and hands it down.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use embed_manifest::Manifest;
+use embed_runtime::{ArenaStrategy, CoreMlOptions, Device, GraphOptimization, OnnxRuntime, SessionOptions};
+use embed_tokenize::{TokenizerOptions, TruncationSide};
+
+use crate::model::{EmbedOptions, Embedding, EmbeddingModel, LoadOptions, ModelFiles};
+use crate::EmbedError;
+
+/// Where the ONNX Runtime library is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrtLibrary {
+    /// A library file chosen by the user (`ONNXRUNTIME_LIB_PATH`, `ORT_DYLIB_PATH`): used or
+    /// failed on, never skipped.
+    pub path: Option<PathBuf>,
+    /// Folders searched for `onnxruntime-<version>/` as `cargo xtask fetch-ort` lays it out.
+    pub search_dirs: Vec<PathBuf>,
+}
+
+/// Options that change the vectors (the seed's `Options`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VectorOptions {
+    /// Maximum tokens per text; `None` takes the model's `max_seq_length`.
+    pub max_sequence_length: Option<usize>,
+    /// Pad every text to the maximum length (slower; the vectors do not change).
+    pub pad_to_max_length: bool,
+    /// Scale vectors to unit length (default on).
+    pub normalize: bool,
+    /// Which end of a too-long text is cut.
+    pub truncation: TruncationSide,
+}
+
+impl Default for VectorOptions {
+    fn default() -> Self {
+        Self { max_sequence_length: None, pad_to_max_length: false, normalize: true, truncation: TruncationSide::Right }
+    }
+}
+
+/// Apple acceleration (the seed's `MetalConfig`), mapped onto ONNX Runtime's CoreML provider.
+///
+/// ONNX Runtime reaches Apple GPUs and the Neural Engine only through CoreML, which picks the
+/// device itself: `device_id` 0 (the default device) is the only value accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetalConfig {
+    /// Run the model through CoreML (`ENABLE_METAL`).
+    pub enabled: bool,
+    /// The seed's `METAL_DEVICE_ID`; must be 0.
+    pub device_id: u32,
+    /// CoreML's own options.
+    pub coreml: CoreMlOptions,
+    /// Run on the CPU, with a warning, where CoreML is not available, instead of failing.
+    pub allow_cpu_fallback: bool,
+}
+
+/// Threads and memory of ONNX Runtime.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// `INTRA_OP_THREADS`; `None` lets ONNX Runtime choose.
+    pub intra_op_threads: Option<usize>,
+    /// `INTER_OP_THREADS`; `None` lets ONNX Runtime choose.
+    pub inter_op_threads: Option<usize>,
+    /// `ARENA_EXTEND_STRATEGY`.
+    pub arena: ArenaStrategy,
+    /// Graph optimization level.
+    pub optimization: GraphOptimization,
+}
+
+/// Everything a [`Service`] needs (the seed's `Config`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// A manifest name with an optional variant (`all-MiniLM-L6-v2:int8`), or a model
+    /// directory or ONNX file.
+    pub model: String,
+    /// Where manifest models live (`MODEL_CACHE_DIR`).
+    pub model_cache_dir: PathBuf,
+    /// A directory holding `tokenizer.json`, when not the model's own.
+    pub tokenizer_path: Option<PathBuf>,
+    /// Most texts per inference call (`BATCH_SIZE`).
+    pub batch_size: usize,
+    /// Options that change the vectors.
+    pub options: VectorOptions,
+    /// Apple acceleration.
+    pub metal: MetalConfig,
+    /// ONNX Runtime threads and memory.
+    pub runtime: RuntimeConfig,
+    /// The ONNX Runtime library.
+    pub onnxruntime: OrtLibrary,
+    /// The width the caller expects (`EMBEDDING_DIMENSION`); a model that disagrees is an error.
+    pub embedding_dimension: Option<usize>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            model: crate::DEFAULT_MODEL.to_string(),
+            model_cache_dir: PathBuf::from("models"),
+            tokenizer_path: None,
+            batch_size: 32,
+            options: VectorOptions::default(),
+            metal: MetalConfig::default(),
+            runtime: RuntimeConfig::default(),
+            onnxruntime: OrtLibrary::default(),
+            embedding_dimension: None,
+        }
+    }
+}
+
+/// The embedding service.
+///
+/// ```no_run
+/// let service = embed_core::Service::new(embed_core::Config::default())?;
+/// let vector = service.embed("This is a sample text")?;
+/// assert_eq!(vector.len(), 384);
+/// # Ok::<(), embed_core::EmbedError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Service {
+    model: Arc<EmbeddingModel>,
+    defaults: EmbedOptions,
+    runtime: &'static OnnxRuntime,
+}
+
+impl Service {
+    /// Loads ONNX Runtime and the configured model.
+    pub fn new(config: Config) -> Result<Self, EmbedError> {
+        if config.batch_size == 0 {
+            return Err(EmbedError::Config("batch_size must be at least 1".into()));
+        }
+        if config.metal.enabled && config.metal.device_id != 0 {
+            return Err(EmbedError::Config(format!(
+                "METAL_DEVICE_ID {} is not supported: CoreML chooses the device itself, so only 0 is accepted",
+                config.metal.device_id
+            )));
+        }
+        let runtime = OnnxRuntime::locate_and_load(config.onnxruntime.path.as_deref(), &config.onnxruntime.search_dirs)?;
+        let manifest = Manifest::builtin();
+        let files = ModelFiles::resolve(&config.model, &config.model_cache_dir, &manifest)?;
+        let device = if config.metal.enabled {
+            Device::CoreMl { options: config.metal.coreml.clone(), fallback_to_cpu: config.metal.allow_cpu_fallback }
+        } else {
+            Device::Cpu
+        };
+        let load = LoadOptions {
+            tokenizer: TokenizerOptions {
+                max_length: config.options.max_sequence_length,
+                truncation: Some(config.options.truncation),
+                pad_to_max_length: config.options.pad_to_max_length,
+            },
+            tokenizer_dir: config.tokenizer_path.clone(),
+            session: SessionOptions {
+                intra_op_threads: config.runtime.intra_op_threads,
+                inter_op_threads: config.runtime.inter_op_threads,
+                optimization: config.runtime.optimization,
+                arena: config.runtime.arena,
+                device,
+                sessions: 1,
+            },
+        };
+        let model = EmbeddingModel::load(runtime, files, &load)?;
+        if let Some(expected) = config.embedding_dimension
+            && expected != model.dimension()
+        {
+            return Err(EmbedError::DimensionMismatch {
+                model: model.files().name.clone(),
+                expected,
+                actual: model.dimension(),
+            });
+        }
+        tracing::info!(model = %model.files().name, dimension = model.dimension(), device = %model.device(), "model ready");
+        Ok(Self {
+            model: Arc::new(model),
+            defaults: EmbedOptions { normalize: config.options.normalize, prompt: None, batch_size: config.batch_size },
+            runtime,
+        })
+    }
+
+    /// Embeds one text.
+    pub fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        let mut out = self.model.embed(&[text], &self.defaults)?;
+        out.pop().map(|e| e.vector).ok_or_else(|| EmbedError::Config("internal error: no embedding returned".into()))
+    }
+
+    /// Embeds many texts; one vector per text, in order. An empty slice gives an empty result.
+    pub fn embed_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        Ok(self.model.embed(texts, &self.defaults)?.into_iter().map(|e| e.vector).collect())
+    }
+
+    /// Embeds many texts with per-call options, returning token counts too.
+    pub fn embed_with<S: AsRef<str> + Sync>(&self, texts: &[S], options: &EmbedOptions) -> Result<Vec<Embedding>, EmbedError> {
+        self.model.embed(texts, options)
+    }
+
+    /// The options calls use unless told otherwise.
+    pub fn default_options(&self) -> &EmbedOptions {
+        &self.defaults
+    }
+
+    /// The loaded model.
+    pub fn model(&self) -> &EmbeddingModel {
+        &self.model
+    }
+
+    /// The ONNX Runtime in use.
+    pub fn onnxruntime(&self) -> &OnnxRuntime {
+        self.runtime
+    }
+}

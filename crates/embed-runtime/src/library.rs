@@ -1,0 +1,120 @@
+//! Finding and loading the ONNX Runtime shared library, once per process.
+//!
+//! The library is loaded at run time (no build-time download): the caller says where it is,
+//! or names folders to search. A missing library or one too old for the `ort` crate is an
+//! error naming the command that fixes it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use crate::RuntimeError;
+
+/// The ONNX Runtime minor version (1.x) this build needs at least.
+pub const REQUIRED_ORT_MINOR: u32 = ort::MINOR_VERSION;
+
+/// The platform's file name of the ONNX Runtime library (`libonnxruntime.so`,
+/// `libonnxruntime.dylib`, `onnxruntime.dll`).
+pub fn library_file_name() -> String {
+    format!("{}onnxruntime{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX)
+}
+
+/// The loaded ONNX Runtime: its file, its version and the process-wide environment.
+pub struct OnnxRuntime {
+    path: PathBuf,
+    version: String,
+    pub(crate) environment: ort::environment::Environment,
+}
+
+impl std::fmt::Debug for OnnxRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnnxRuntime").field("path", &self.path).field("version", &self.version).finish()
+    }
+}
+
+static LOADED: OnceLock<OnnxRuntime> = OnceLock::new();
+static LOADING: Mutex<()> = Mutex::new(());
+
+impl OnnxRuntime {
+    /// Loads the library at `path` (once per process; later calls with the same file return
+    /// the same runtime, a different file is an error).
+    pub fn load(path: &Path) -> Result<&'static OnnxRuntime, RuntimeError> {
+        let _guard = LOADING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(loaded) = LOADED.get() {
+            return if same_file(&loaded.path, path) {
+                Ok(loaded)
+            } else {
+                Err(RuntimeError::LibraryConflict { loaded: loaded.path.clone(), requested: path.to_path_buf() })
+            };
+        }
+        if !path.is_file() {
+            return Err(RuntimeError::LibraryNotFound { looked: vec![path.to_path_buf()] });
+        }
+        let unusable = |message: String| RuntimeError::LibraryUnusable { path: path.to_path_buf(), message };
+        let builder = ort::init_from(path).map_err(|e| unusable(e.to_string()))?;
+        let environment = builder.with_name("embed").with_telemetry(false).build().map_err(|e| unusable(e.to_string()))?;
+        let version = ort::info()
+            .split(',')
+            .find_map(|part| part.trim().strip_prefix("git-branch=rel-"))
+            .unwrap_or("unknown")
+            .to_string();
+        tracing::info!(path = %path.display(), %version, "loaded ONNX Runtime");
+        Ok(LOADED.get_or_init(|| OnnxRuntime { path: path.to_path_buf(), version, environment }))
+    }
+
+    /// Loads `explicit` when given (the caller's choice, typically `ONNXRUNTIME_LIB_PATH` or
+    /// `ORT_DYLIB_PATH`; never silently skipped), else the newest `onnxruntime-<version>/`
+    /// found under the first of `libs_dirs` that has one.
+    pub fn locate_and_load(explicit: Option<&Path>, libs_dirs: &[PathBuf]) -> Result<&'static OnnxRuntime, RuntimeError> {
+        if let Some(path) = explicit {
+            return Self::load(path);
+        }
+        let mut looked = Vec::new();
+        for dir in libs_dirs {
+            match find_in_libs_dir(dir) {
+                Some(path) => return Self::load(&path),
+                None => looked.push(dir.join(format!("onnxruntime-*/{}", library_file_name()))),
+            }
+        }
+        Err(RuntimeError::LibraryNotFound { looked })
+    }
+
+    /// The library file in use.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The library's version, as its build info states it.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Whether this ONNX Runtime build offers CoreML.
+    pub fn has_coreml(&self) -> bool {
+        use ort::ep::ExecutionProvider;
+        ort::ep::CoreML::is_available().unwrap_or(false)
+    }
+}
+
+/// The newest `onnxruntime-<version>/<library>` under `dir`, as `cargo xtask fetch-ort` lays it out.
+pub fn find_in_libs_dir(dir: &Path) -> Option<PathBuf> {
+    let mut found: Vec<(Vec<u32>, PathBuf)> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let version = name.strip_prefix("onnxruntime-")?;
+            let key = version.split('.').map(|p| p.parse().ok()).collect::<Option<Vec<u32>>>()?;
+            let lib = entry.path().join(library_file_name());
+            lib.is_file().then_some((key, lib))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, path)| path)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
