@@ -10,10 +10,12 @@ pub enum EmbedError {
     #[error(transparent)]
     Manifest(#[from] embed_manifest::ManifestError),
     /// A manifest model that has not been fetched into the model cache.
-    #[error("model `{model}` is not in {}; fetch it with `cargo xtask fetch-models --model {model}`", dir.display())]
+    #[error("model `{model}:{variant}` is not in {}; fetch it with `cargo xtask fetch-models --model {model}{}`", dir.display(), if variant == embed_manifest::DEFAULT_VARIANT { String::new() } else { format!(" --variant {variant}") })]
     ModelNotFetched {
-        /// The model, with its variant.
+        /// The model.
         model: String,
+        /// The variant.
+        variant: String,
         /// Where it was looked for.
         dir: PathBuf,
     },

@@ -45,7 +45,11 @@ impl ModelFiles {
         let dir = resolved.dir(cache_dir);
         let onnx = resolved.onnx_path(cache_dir);
         if !onnx.is_file() {
-            return Err(EmbedError::ModelNotFetched { model: resolved.display_name(), dir });
+            return Err(EmbedError::ModelNotFetched {
+                model: resolved.model.name.clone(),
+                variant: resolved.variant.clone(),
+                dir,
+            });
         }
         Ok(Self {
             name: resolved.display_name(),

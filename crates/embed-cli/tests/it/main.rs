@@ -1,0 +1,103 @@
+//! The `embed` binary end to end, with real models and ONNX Runtime (fetched by
+//! `cargo xtask test`): output formats, input files, and the messages of bad input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `embed` with the workspace's models and ONNX Runtime, run from a scratch directory so no
+/// `.env` or `./models` of the developer's leaks in.
+fn embed(args: &[&str], dir: &std::path::Path) -> Output {
+    let models = std::env::var_os("MODEL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("models"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_embed"));
+    command.current_dir(dir).args(args).env("MODEL_CACHE_DIR", models).env_remove("DEFAULT_MODEL");
+    if std::env::var_os("ONNXRUNTIME_LIB_PATH").is_none() {
+        // The binary finds libs/ beside its ancestors: target/debug/embed -> <root>/libs.
+        command.env_remove("ORT_DYLIB_PATH");
+    }
+    command.output().expect("run embed")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(output.status.success(), "embed failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout.clone()).expect("utf-8 output")
+}
+
+fn stderr(output: &Output) -> String {
+    assert_eq!(output.status.code(), Some(1), "expected failure, got {:?}", output.status);
+    String::from_utf8(output.stderr.clone()).expect("utf-8 stderr")
+}
+
+#[test]
+fn the_readme_sentence_gives_a_384_d_unit_vector() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stdout(&embed(&["embed", "This is a sample text"], dir.path()));
+    let vectors: Vec<Vec<f32>> = serde_json::from_str(&out).unwrap();
+    assert_eq!(vectors.len(), 1);
+    assert_eq!(vectors[0].len(), 384);
+    let norm: f32 = vectors[0].iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+}
+
+#[test]
+fn jsonl_in_jsonl_out_with_mpnet_keeps_input_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let texts = ["a short one", "", "a much longer text that will certainly be sorted first by length", "ü"];
+    let input: String = texts.iter().map(|t| format!("{}\n", serde_json::json!({ "text": t, "id": 7 }))).collect();
+    std::fs::write(dir.path().join("texts.jsonl"), input).unwrap();
+    let out = stdout(&embed(
+        &["embed", "--model", "all-mpnet-base-v2", "--input", "texts.jsonl", "--format", "jsonl"],
+        dir.path(),
+    ));
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), texts.len());
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["index"], i);
+        assert_eq!(line["embedding"].as_array().unwrap().len(), 768);
+        assert_eq!(line["truncated"], false);
+    }
+    // The empty text is [CLS] [SEP]: two tokens.
+    assert_eq!(lines[1]["tokens"], 2);
+}
+
+#[test]
+fn a_line_of_invalid_utf8_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.txt"), b"fine\nbroken \xc3\x28 here\n").unwrap();
+    let err = stderr(&embed(&["embed", "--input", "bad.txt"], dir.path()));
+    assert_eq!(err, "error: in bad.txt: line 2: invalid UTF-8 at byte 7 of the line\n");
+}
+
+#[test]
+fn an_empty_input_file_gives_an_empty_array() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty.txt"), b"").unwrap();
+    assert_eq!(stdout(&embed(&["embed", "--input", "empty.txt"], dir.path())), "[]\n");
+}
+
+#[test]
+fn an_unknown_model_lists_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = stderr(&embed(&["embed", "--model", "bert-nope", "x"], dir.path()));
+    assert!(
+        err.starts_with("error: cannot load model `bert-nope`: unknown model `bert-nope`; known models: all-MiniLM-L6-v2, "),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_input_file_names_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = stderr(&embed(&["embed", "--input", "nope.txt"], dir.path()));
+    assert!(err.starts_with("error: cannot read nope.txt: "), "{err}");
+}
+
+#[test]
+fn a_missing_onnx_runtime_names_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = stderr(&embed(&["embed", "--onnxruntime-lib", "/nonexistent/libonnxruntime.so", "x"], dir.path()));
+    assert!(err.contains("ONNX Runtime library not found") && err.contains("cargo xtask fetch-ort"), "{err}");
+}

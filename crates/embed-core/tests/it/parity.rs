@@ -1,0 +1,90 @@
+//! Vectors equal to sentence-transformers': per-text goldens, STS-B Spearman, batch
+//! invariance, and the int8 variant within its stated tolerance.
+
+use crate::support::{cosine, fixture, service, stsb_spearman};
+
+/// Goldens and STS-B for one fp32 model.
+fn check_fp32_parity(model: &str) {
+    let service = service(model);
+    let golden = fixture(model);
+    let embeddings = service.embed_with(&golden.texts, service.default_options()).unwrap();
+    assert_eq!(embeddings.len(), golden.texts.len());
+    for (i, (got, want)) in embeddings.iter().zip(&golden.embeddings).enumerate() {
+        let cos = cosine(&got.vector, want);
+        assert!(cos >= 0.99999, "{model}: text {i} {:?}: cosine {cos} < 0.99999", golden.texts[i]);
+        assert_eq!(got.tokens, golden.token_counts[i], "{model}: token count of text {i}");
+    }
+    let rho = stsb_spearman(&service);
+    assert!(
+        (rho - golden.stsb_test_spearman).abs() <= 0.0005,
+        "{model}: STS-B Spearman {rho:.5} vs sentence-transformers {:.5}",
+        golden.stsb_test_spearman
+    );
+    eprintln!("{model}: STS-B test Spearman {rho:.5} (sentence-transformers {:.5})", golden.stsb_test_spearman);
+}
+
+#[test]
+fn all_minilm_l6_v2_matches_sentence_transformers() {
+    check_fp32_parity("all-MiniLM-L6-v2");
+}
+
+#[test]
+fn all_mpnet_base_v2_matches_sentence_transformers() {
+    check_fp32_parity("all-mpnet-base-v2");
+}
+
+#[test]
+fn int8_minilm_stays_within_its_tolerance() {
+    let model = "all-MiniLM-L6-v2";
+    let service = service(&format!("{model}:int8"));
+    let golden = fixture(model);
+    let vectors = service.embed_batch(&golden.texts).unwrap();
+    let cosines: Vec<f64> = vectors.iter().zip(&golden.embeddings).map(|(a, b)| cosine(a, b)).collect();
+    let mean = cosines.iter().sum::<f64>() / cosines.len() as f64;
+    let min = cosines.iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(mean >= 0.99, "int8 mean cosine {mean} < 0.99 (min {min})");
+    let rho = stsb_spearman(&service);
+    assert!(
+        (rho - golden.stsb_test_spearman).abs() <= 0.01,
+        "int8 STS-B Spearman {rho:.4} is more than 1 point from fp32's {:.4}",
+        golden.stsb_test_spearman
+    );
+    eprintln!("{model}:int8: mean cosine {mean:.5}, min {min:.5}, STS-B {rho:.4}");
+}
+
+#[test]
+fn a_text_in_a_batch_equals_the_same_text_alone() {
+    let service = service("all-MiniLM-L6-v2");
+    let texts = [
+        "short",
+        "A considerably longer sentence, so that the short ones in this batch are padded.",
+        "",
+        "Une phrase en français, avec des accents.",
+        "日本語の文章です。",
+    ];
+    let together = service.embed_batch(&texts).unwrap();
+    for (text, in_batch) in texts.iter().zip(&together) {
+        let alone = service.embed(text).unwrap();
+        let cos = cosine(&alone, in_batch);
+        assert!(cos >= 0.999999, "{text:?}: alone vs in batch cosine {cos}");
+    }
+}
+
+#[test]
+fn one_service_serves_many_threads() {
+    let service = service("all-MiniLM-L6-v2");
+    let expected = service.embed("shared between threads").unwrap();
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let service = &service;
+            let expected = &expected;
+            scope.spawn(move || {
+                for i in 0..5 {
+                    let texts = [format!("thread {t} text {i}"), "shared between threads".to_string()];
+                    let vectors = service.embed_batch(&texts).unwrap();
+                    assert!(cosine(&vectors[1], expected) >= 0.999999);
+                }
+            });
+        }
+    });
+}
