@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::builder::BoolishValueParser;
-use embed_core::{ArenaStrategy, Config, MetalConfig, OrtLibrary, RuntimeConfig, TruncationSide, VectorOptions};
+use embed_core::{ArenaStrategy, CacheLimits, Config, MetalConfig, OrtLibrary, RuntimeConfig, TruncationSide, VectorOptions};
 
 /// Model and runtime settings.
 #[derive(clap::Args, Debug)]
@@ -57,6 +57,9 @@ pub struct Settings {
     /// The width the model's vectors must have; a model that disagrees is an error.
     #[arg(long, env = "EMBEDDING_DIMENSION")]
     pub embedding_dimension: Option<usize>,
+    /// Embeddings kept in the in-process LRU cache (0 turns it off).
+    #[arg(long, env = "EMBEDDING_CACHE_SIZE", default_value_t = 10_000)]
+    pub cache_size: usize,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "LOG_LEVEL", default_value = "warn")]
     pub log_level: String,
@@ -143,6 +146,7 @@ impl Settings {
                 search_dirs: ort_search_dirs(),
             },
             embedding_dimension: self.embedding_dimension,
+            cache: CacheLimits { max_entries: self.cache_size, ..CacheLimits::default() },
         })
     }
 }

@@ -5,6 +5,7 @@
 //! `embed-manifest` (which models exist) into a [`Service`]. It reads no environment
 //! variables and starts no async runtime; the binaries do that and pass a [`Config`] down.
 
+mod cache;
 mod error;
 mod model;
 mod pooling;
@@ -15,6 +16,7 @@ pub use embed_runtime::{
     ArenaStrategy, CoreMlComputeUnits, CoreMlModelFormat, CoreMlOptions, DeviceInUse, GraphOptimization, library_file_name,
 };
 pub use embed_tokenize::TruncationSide;
+pub use cache::{CacheLimits, CacheStats};
 pub use error::EmbedError;
 pub use model::{EmbedOptions, Embedding, EmbeddingModel, LoadOptions, ModelFiles};
 pub use pooling::{normalize, pool_into};

@@ -11,8 +11,9 @@ use embed_manifest::Manifest;
 use embed_runtime::{ArenaStrategy, CoreMlOptions, Device, GraphOptimization, OnnxRuntime, SessionOptions};
 use embed_tokenize::{TokenizerOptions, TruncationSide};
 
-use crate::model::{EmbedOptions, Embedding, EmbeddingModel, LoadOptions, ModelFiles};
 use crate::EmbedError;
+use crate::cache::{CacheKey, CacheLimits, CacheStats, EmbeddingCache, fingerprint};
+use crate::model::{EmbedOptions, Embedding, EmbeddingModel, LoadOptions, ModelFiles};
 
 /// Where the ONNX Runtime library is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -94,6 +95,8 @@ pub struct Config {
     pub onnxruntime: OrtLibrary,
     /// The width the caller expects (`EMBEDDING_DIMENSION`); a model that disagrees is an error.
     pub embedding_dimension: Option<usize>,
+    /// The embedding cache (`EMBEDDING_CACHE_SIZE` entries; off at 0).
+    pub cache: CacheLimits,
 }
 
 impl Default for Config {
@@ -108,6 +111,7 @@ impl Default for Config {
             runtime: RuntimeConfig::default(),
             onnxruntime: OrtLibrary::default(),
             embedding_dimension: None,
+            cache: CacheLimits::default(),
         }
     }
 }
@@ -125,6 +129,7 @@ pub struct Service {
     model: Arc<EmbeddingModel>,
     defaults: EmbedOptions,
     runtime: &'static OnnxRuntime,
+    cache: Arc<EmbeddingCache>,
 }
 
 impl Service {
@@ -178,23 +183,66 @@ impl Service {
             model: Arc::new(model),
             defaults: EmbedOptions { normalize: config.options.normalize, prompt: None, batch_size: config.batch_size },
             runtime,
+            cache: Arc::new(EmbeddingCache::new(config.cache)),
         })
     }
 
     /// Embeds one text.
     pub fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        let mut out = self.model.embed(&[text], &self.defaults)?;
+        let mut out = self.embed_with(&[text], &self.defaults)?;
         out.pop().map(|e| e.vector).ok_or_else(|| EmbedError::Config("internal error: no embedding returned".into()))
     }
 
     /// Embeds many texts; one vector per text, in order. An empty slice gives an empty result.
     pub fn embed_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        Ok(self.model.embed(texts, &self.defaults)?.into_iter().map(|e| e.vector).collect())
+        Ok(self.embed_with(texts, &self.defaults)?.into_iter().map(|e| e.vector).collect())
     }
 
-    /// Embeds many texts with per-call options, returning token counts too.
+    /// Embeds many texts with per-call options, returning token counts too. Texts found in
+    /// the embedding cache are not computed again.
     pub fn embed_with<S: AsRef<str> + Sync>(&self, texts: &[S], options: &EmbedOptions) -> Result<Vec<Embedding>, EmbedError> {
-        self.model.embed(texts, options)
+        if !self.cache.enabled() {
+            return self.model.embed(texts, options);
+        }
+        let files = self.model.files();
+        let tokenizer = self.model.tokenizer();
+        let print = fingerprint(&[
+            &files.name,
+            &files.onnx,
+            &files.revision,
+            &tokenizer.max_length(),
+            &tokenizer.truncation_side(),
+            &options.normalize,
+            &options.prompt,
+        ]);
+        let keys: Vec<CacheKey> = texts
+            .iter()
+            .map(|t| CacheKey { fingerprint: Arc::clone(&print), text: t.as_ref().into() })
+            .collect();
+        let mut results: Vec<Option<Embedding>> = keys.iter().map(|k| self.cache.get(k)).collect();
+        let missing: Vec<usize> = (0..texts.len()).filter(|&i| results[i].is_none()).collect();
+        if !missing.is_empty() {
+            let miss_texts: Vec<&str> = missing.iter().map(|&i| texts[i].as_ref()).collect();
+            let computed = self.model.embed(&miss_texts, options)?;
+            for (&i, embedding) in missing.iter().zip(computed) {
+                self.cache.put(keys[i].clone(), embedding.clone());
+                results[i] = Some(embedding);
+            }
+        }
+        results
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| EmbedError::Config("internal error: a text was left without an embedding".into()))
+    }
+
+    /// Counters of the embedding cache.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// Empties the embedding cache.
+    pub fn invalidate_cache(&self) {
+        self.cache.invalidate();
     }
 
     /// The options calls use unless told otherwise.

@@ -123,6 +123,7 @@ pub struct Tokenizer {
     /// The same tokenizer without truncation, for counting tokens.
     untruncated: tokenizers::Tokenizer,
     max_length: usize,
+    truncation: TruncationSide,
     pad_id: u32,
     pad_to_max_length: bool,
 }
@@ -185,7 +186,8 @@ impl Tokenizer {
                 TokenizeError::Options("the model states no max_seq_length or model_max_length; give max_length".into())
             })?,
         };
-        let direction = match options.truncation.unwrap_or(st_config.truncation_side) {
+        let truncation = options.truncation.unwrap_or(st_config.truncation_side);
+        let direction = match truncation {
             TruncationSide::Right => tokenizers::TruncationDirection::Right,
             TruncationSide::Left => tokenizers::TruncationDirection::Left,
         };
@@ -210,9 +212,15 @@ impl Tokenizer {
             inner,
             untruncated,
             max_length,
+            truncation,
             pad_id: pad_id.unwrap_or(0),
             pad_to_max_length: options.pad_to_max_length,
         })
+    }
+
+    /// Which end of a too-long text is cut.
+    pub fn truncation_side(&self) -> TruncationSide {
+        self.truncation
     }
 
     /// The maximum tokens per text, special tokens included.

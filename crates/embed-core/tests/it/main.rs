@@ -5,5 +5,6 @@
 //! `cargo xtask test` and CI). A missing model fails the test with the command to fix it.
 
 mod bad_input;
+mod cache;
 mod parity;
 mod support;
