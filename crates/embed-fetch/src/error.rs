@@ -1,0 +1,191 @@
+//! The one error type of `embed-fetch`.
+//!
+//! Every failure names what it was working on (a URL, a file, a package); causes are kept as
+//! sources. This file must not know how downloads are done.
+
+use std::path::PathBuf;
+
+/// A boxed cause from a dependency whose types stay out of this crate's public API.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Errors from downloading and unpacking.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The server answered 404.
+    #[error("not found (http 404): {url}")]
+    NotFound {
+        /// The URL asked for.
+        url: String,
+    },
+    /// The server answered with another status that is not a success.
+    #[error("http status {status} from {url}{hint}")]
+    HttpStatus {
+        /// The URL asked for.
+        url: String,
+        /// The status code.
+        status: u16,
+        /// A hint for the user (may be empty), starting with `; `.
+        hint: String,
+    },
+    /// The request failed before a status came back (DNS, TLS, connection, timeout).
+    #[error("request to {url} failed")]
+    Request {
+        /// The URL asked for.
+        url: String,
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+    /// Reading the body failed or the body ended before its announced size.
+    #[error(
+        "download of {url} was cut short: expected {expected} bytes, got {found} (the partial file is kept for a resume)"
+    )]
+    CutShort {
+        /// The URL asked for.
+        url: String,
+        /// The expected size in bytes.
+        expected: u64,
+        /// The bytes received.
+        found: u64,
+        /// The cause, when a read failed.
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    /// The body is larger or smaller than expected.
+    #[error("size mismatch for {url}: expected {expected} bytes, found {found}")]
+    SizeMismatch {
+        /// The URL asked for.
+        url: String,
+        /// The expected size in bytes.
+        expected: u64,
+        /// The size received.
+        found: u64,
+    },
+    /// The sha256 of the body is not the expected one; the file was removed.
+    #[error("sha256 mismatch for {url}: expected {expected}, found {found} (the file was removed)")]
+    HashMismatch {
+        /// The URL asked for.
+        url: String,
+        /// The expected sha256 (lowercase hex).
+        expected: String,
+        /// The sha256 of what arrived.
+        found: String,
+    },
+    /// A file-system operation failed.
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        /// What was being done (`create`, `read`, `rename ... to`).
+        action: &'static str,
+        /// The path concerned.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A URL could not be parsed or joined.
+    #[error("invalid url `{url}`")]
+    InvalidUrl {
+        /// The text that is not a URL.
+        url: String,
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+    /// A JSON answer could not be read.
+    #[error("invalid json from {url}")]
+    Json {
+        /// The URL asked for.
+        url: String,
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+    /// A file the model needs is not in the hub repository.
+    #[error("`{path}` is not in {repo} at revision {revision} (http 404: {url})")]
+    HubFileMissing {
+        /// The repository.
+        repo: String,
+        /// The revision asked for.
+        revision: String,
+        /// The file's path in the repository.
+        path: String,
+        /// The URL asked for.
+        url: String,
+    },
+    /// A zip archive (wheel) could not be read.
+    #[error("cannot read zip archive {}", path.display())]
+    Zip {
+        /// The archive.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+    /// An archive lacks a member that was expected.
+    #[error("{} has no member `{member}`", archive.display())]
+    MissingMember {
+        /// The archive.
+        archive: PathBuf,
+        /// The member asked for (a file or folder path).
+        member: String,
+    },
+    /// A member name would be written outside the destination folder.
+    #[error("{} has an unsafe member name `{member}`", archive.display())]
+    UnsafeMember {
+        /// The archive.
+        archive: PathBuf,
+        /// The member's name.
+        member: String,
+    },
+    /// PyPI has no file of this name or kind for the package version.
+    #[error("pypi has no {what} for {package} {version}; it has: {}", available.join(", "))]
+    NoSuchFile {
+        /// What was looked for (a file name, or `wheel for linux-x86_64`).
+        what: String,
+        /// The package.
+        package: String,
+        /// The version.
+        version: String,
+        /// What is there instead (file names, or versions).
+        available: Vec<String>,
+    },
+    /// This host is not one for which ONNX Runtime wheels exist.
+    #[error("no onnx runtime wheel is known for this host ({os}-{arch})")]
+    UnsupportedHost {
+        /// `std::env::consts::OS`.
+        os: String,
+        /// `std::env::consts::ARCH`.
+        arch: String,
+    },
+    /// A model cannot be fetched from this source.
+    #[error("model `{model}`: {reason}")]
+    Model {
+        /// The model's name.
+        model: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl FetchError {
+    /// Whether this error is a 404 (the thing does not exist at the source).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            FetchError::NotFound { .. } | FetchError::HubFileMissing { .. }
+        )
+    }
+
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> FetchError {
+        let path = path.into();
+        move |source| FetchError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
