@@ -50,14 +50,16 @@ impl OnnxRuntime {
             return Err(RuntimeError::LibraryNotFound { looked: vec![path.to_path_buf()] });
         }
         let unusable = |message: String| RuntimeError::LibraryUnusable { path: path.to_path_buf(), message };
+        let version = read_version(path).map_err(unusable)?;
+        let minor = version.split('.').nth(1).and_then(|m| m.parse::<u32>().ok()).unwrap_or(0);
+        if minor < REQUIRED_ORT_MINOR {
+            return Err(unusable(format!(
+                "it is version {version}, but this build needs 1.{REQUIRED_ORT_MINOR} or newer"
+            )));
+        }
         let builder = ort::init_from(path).map_err(|e| unusable(e.to_string()))?;
         let environment = builder.with_name("embed").with_telemetry(false).build().map_err(|e| unusable(e.to_string()))?;
-        let version = ort::info()
-            .split(',')
-            .find_map(|part| part.trim().strip_prefix("git-branch=rel-"))
-            .unwrap_or("unknown")
-            .to_string();
-        tracing::info!(path = %path.display(), %version, "loaded ONNX Runtime");
+        tracing::info!(path = %path.display(), %version, build = ort::info(), "loaded ONNX Runtime");
         Ok(LOADED.get_or_init(|| OnnxRuntime { path: path.to_path_buf(), version, environment }))
     }
 
@@ -110,6 +112,30 @@ pub fn find_in_libs_dir(dir: &Path) -> Option<PathBuf> {
         .collect();
     found.sort();
     found.pop().map(|(_, path)| path)
+}
+
+/// Reads the library's version through `OrtGetApiBase()->GetVersionString()`, without
+/// handing the library to `ort` (which cannot be undone).
+fn read_version(path: &Path) -> Result<String, String> {
+    type GetApiBase = unsafe extern "C" fn() -> *const ort::sys::OrtApiBase;
+    // SAFETY: loading a shared library runs its initialisers; the file is the ONNX Runtime
+    // library the user pointed at, which is what this process is about to use anyway.
+    let library = unsafe { libloading::Library::new(path) }.map_err(|e| match std::error::Error::source(&e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    })?;
+    // SAFETY: `OrtGetApiBase` has this signature in every ONNX Runtime release.
+    let get_api_base = unsafe { library.get::<GetApiBase>(b"OrtGetApiBase") }
+        .map_err(|_| "it does not export OrtGetApiBase: not an ONNX Runtime library".to_string())?;
+    // SAFETY: the function takes no arguments and returns a pointer to a static struct.
+    let base = unsafe { get_api_base() };
+    if base.is_null() {
+        return Err("OrtGetApiBase returned nothing".into());
+    }
+    // SAFETY: `base` is non-null and points to the library's static `OrtApiBase`, whose
+    // `GetVersionString` returns a static NUL-terminated string.
+    let version = unsafe { std::ffi::CStr::from_ptr(((*base).GetVersionString)()) };
+    Ok(version.to_string_lossy().into_owned())
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
