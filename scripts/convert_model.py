@@ -1,0 +1,396 @@
+#!/usr/bin/env python3
+"""Convert a Hugging Face sentence-transformers snapshot to ONNX and validate the result.
+
+    convert_model.py --model all-MiniLM-L6-v2 [--from DIR] [--out DIR] [--optimize] [--quantize int8]
+    convert_model.py --from DIR [--out DIR] [--variants fp32,optimized,int8]
+
+The transformer alone (not the pooling) is exported with optimum-onnx (task feature-extraction):
+inputs input_ids, attention_mask and token_type_ids where the model takes them, output
+last_hidden_state, dynamic batch and sequence axes. Variants (paths from the manifest's
+[variants]): fp32 (always), optimized (onnxruntime.transformers.optimizer fusions, fp32) and int8
+(dynamic int8 quantization of the fp32 file's MatMul weights, per channel).
+
+Each file is validated against SentenceTransformer(snapshot).encode on scripts/reference_texts.json
+(ONNX Runtime + the pooling of 1_Pooling/config.json + Normalize when modules.json has it) and on
+the STS-B test split; a figure outside its tolerance ends the script with a non-zero exit status.
+onnx/conversion.json records each produced file's size and sha256, the tool versions and the
+figures. The manifest and the snapshot are read only; the Rust side is unknown here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import embed_common as ec
+
+OPSET = 18  # optimum-onnx's recommended minimum for these encoders; ONNX Runtime >= 1.14 runs it
+
+# Tolerances: fp32 and optimized by min cosine to sentence-transformers; int8 by mean cosine and
+# STS-B Spearman within INT8_MAX_SPEARMAN_DROP of the fp32 ONNX file.
+FP32_MIN_COSINE = 0.99999
+OPTIMIZED_MIN_COSINE = 0.9999
+INT8_MEAN_COSINE = 0.99
+INT8_MAX_SPEARMAN_DROP = 0.01
+
+VARIANT_ORDER = ["fp32", "optimized", "int8"]
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", help="model name in models/manifest.toml")
+    p.add_argument("--from", dest="source", type=Path, help="snapshot directory (default: <models dir>/<model>)")
+    p.add_argument("--out", type=Path, help="output model directory (default: the snapshot directory)")
+    p.add_argument("--optimize", action="store_true", help="also write the optimized variant")
+    p.add_argument("--quantize", choices=["int8"], help="also write the int8 variant")
+    p.add_argument("--variants", help="comma-separated variant names (instead of --optimize/--quantize)")
+    p.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1))
+    p.add_argument(
+        "--reuse-fp32",
+        action="store_true",
+        help="keep an existing fp32 file whose sha256 onnx/conversion.json records, with its figures",
+    )
+    p.add_argument("--skip-stsb", action="store_true", help="skip the STS-B figures (int8 is then not validated)")
+    args = p.parse_args()
+    if not args.model and not args.source:
+        p.error("give --model NAME or --from DIR")
+    return args
+
+
+def requested_variants(args: argparse.Namespace, manifest: dict, model: dict | None) -> list[str]:
+    names = {"fp32"}
+    if args.variants:
+        names |= {v.strip() for v in args.variants.split(",") if v.strip()}
+    if args.optimize:
+        names.add("optimized")
+    if args.quantize:
+        names.add(args.quantize)
+    unknown = names - set(manifest["variants"]) - set(VARIANT_ORDER)
+    if unknown:
+        raise SystemExit(f"error: unknown variants {sorted(unknown)}; known: {sorted(manifest['variants'])}")
+    if model is not None:
+        for v in sorted(names):
+            reason = model.get("not_offered", {}).get(v)
+            if reason:
+                raise SystemExit(f"error: variant `{v}` of {model['name']} is not offered: {reason}")
+    return [v for v in VARIANT_ORDER if v in names]
+
+
+def copy_support_files(snapshot: Path, out: Path) -> list[str]:
+    copied = []
+    if snapshot.resolve() == out.resolve():
+        return copied
+    for rel in ec.SUPPORT_FILES:
+        src = snapshot / rel
+        if src.is_file():
+            dst = out / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+            copied.append(rel)
+    return copied
+
+
+def export_fp32(snapshot: Path, dest: Path) -> dict:
+    """optimum-onnx export of the transformer: feature-extraction, last_hidden_state, dynamic axes."""
+    from optimum.exporters.onnx import main_export
+
+    with tempfile.TemporaryDirectory(prefix="embed-export-") as tmp:
+        # library_name="transformers": the plain AutoModel, without sentence-transformers' pooling.
+        main_export(
+            str(snapshot),
+            output=tmp,
+            task="feature-extraction",
+            opset=OPSET,
+            device="cpu",
+            library_name="transformers",
+            do_validation=False,
+            local_files_only=True,
+        )
+        produced = Path(tmp) / "model.onnx"
+        if not produced.exists():
+            raise SystemExit(f"error: the export wrote no model.onnx (found {sorted(os.listdir(tmp))})")
+        extra = [f for f in os.listdir(tmp) if f.startswith("model.onnx") and f != "model.onnx"]
+        if extra:
+            raise SystemExit(f"error: the export wrote external data {extra}; models over 2 GB are not handled")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(produced), dest)
+    return check_graph(dest)
+
+
+def check_graph(path: Path) -> dict:
+    import onnx
+
+    m = onnx.load(str(path), load_external_data=False)
+    inputs = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in m.graph.input}
+    outputs = {o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim] for o in m.graph.output}
+    allowed = {"input_ids", "attention_mask", "token_type_ids"}
+    if not {"input_ids", "attention_mask"} <= set(inputs) or set(inputs) - allowed:
+        raise SystemExit(f"error: unexpected inputs {inputs} in {path}")
+    if "last_hidden_state" not in outputs:
+        raise SystemExit(f"error: no last_hidden_state output in {path} (outputs: {list(outputs)})")
+    for name, dims in list(inputs.items()) + [("last_hidden_state", outputs["last_hidden_state"])]:
+        if not (isinstance(dims[0], str) and isinstance(dims[1], str)):
+            raise SystemExit(f"error: {name} of {path} has static batch or sequence axes: {dims}")
+    opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), None)
+    return {"inputs": inputs, "outputs": {"last_hidden_state": outputs["last_hidden_state"]}, "opset": opset}
+
+
+def optimizer_model_type(hf_config: dict) -> str:
+    # onnxruntime's transformer optimizer knows BERT-like encoders as "bert"; MPNet, RoBERTa,
+    # XLM-R and DistilBERT have their own names or share BERT's fusions.
+    kind = hf_config.get("model_type", "bert")
+    return {"distilbert": "bert", "roberta": "bert", "xlm-roberta": "bert", "mpnet": "bert"}.get(kind, "bert")
+
+
+def optimize(fp32: Path, dest: Path, hf_config: dict) -> dict:
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    model_type = optimizer_model_type(hf_config)
+    opts = FusionOptions(model_type)
+    opts.enable_gelu_approximation = False  # exact GELU: keeps the vectors equal to the reference
+    opt = optimize_model(
+        str(fp32),
+        model_type=model_type,
+        num_heads=int(hf_config.get("num_attention_heads", 0)),
+        hidden_size=int(hf_config.get("hidden_size", 0)),
+        optimization_options=opts,
+        opt_level=0,  # graph fusions only; ONNX Runtime's own optimizations run at load time
+        use_gpu=False,
+        only_onnxruntime=False,
+    )
+    stats = {k: v for k, v in opt.get_fused_operator_statistics().items() if v}
+    opt.save_model_to_file(str(dest), use_external_data_format=False)
+    info = check_graph(dest)
+    info["model_type"] = model_type
+    info["fused_operators"] = stats
+    return info
+
+
+def quantize(fp32: Path, dest: Path, exclude: list[str]) -> dict:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    settings = {
+        "weight_type": "QInt8",
+        "per_channel": True,
+        # 7-bit weights: u8 x s8 products stay clear of int16 saturation on CPUs without VNNI
+        # (AVX2), so the file gives the same vectors on every x86 CPU.
+        "reduce_range": True,
+        "op_types_to_quantize": ["MatMul"],
+                "extra_options": {"MatMulConstBOnly": True},
+    }
+    quantize_dynamic(
+        str(fp32),
+        str(dest),
+        weight_type=QuantType.QInt8,
+        per_channel=settings["per_channel"],
+        reduce_range=settings["reduce_range"],
+        op_types_to_quantize=settings["op_types_to_quantize"],
+        nodes_to_exclude=exclude,
+        extra_options=settings["extra_options"],
+    )
+    info = check_graph(dest)
+    info["quantization"] = settings | {"nodes_to_exclude": exclude}
+    return info
+
+
+# Per model type: how many last layers the int8 variant keeps wholly in fp32, besides the
+# feed-forward down-projections. Measured on all-mpnet-base-v2 (per-channel, reduce_range, on the
+# reference texts against sentence-transformers): down-projections only: mean cosine 0.9876, min
+# 0.954; plus the last 2 layers: mean 0.9914, min 0.985; plus the attention output instead:
+# mean 0.9875; plus the first 2 layers instead: mean 0.9883.
+INT8_FP32_LAST_LAYERS = {"mpnet": 2}
+
+
+def int8_exclusions(fp32: Path, hf_config: dict) -> list[str]:
+    """MatMul nodes the int8 variant keeps in fp32: each layer's feed-forward down-projection
+    (`.../output/dense/MatMul`, not the attention output), whose input is the GELU output with
+    outliers that per-tensor uint8 activation quantization handles worst (on all-MiniLM-L6-v2,
+    per-channel, reduce_range: mean cosine 0.988 -> 0.993, more than excluding any other group
+    or any one layer), and every MatMul of the last INT8_FP32_LAST_LAYERS layers."""
+    import re
+
+    import onnx
+
+    layers = int(hf_config.get("num_hidden_layers", 0))
+    keep_last = INT8_FP32_LAST_LAYERS.get(hf_config.get("model_type", ""), 0)
+    m = onnx.load(str(fp32), load_external_data=False)
+    out = []
+    for n in m.graph.node:
+        if n.op_type != "MatMul":
+            continue
+        layer = re.search(r"/layer\.(\d+)/", n.name)
+        down = n.name.endswith("/output/dense/MatMul") and "/attention/" not in n.name
+        last = layer is not None and int(layer.group(1)) >= layers - keep_last
+        if down or last:
+            out.append(n.name)
+    return out
+
+
+def main() -> int:
+    args = parse_args()
+    started = time.time()
+    manifest = ec.load_manifest()
+    model = ec.find_model(manifest, args.model) if args.model else None
+    snapshot = args.source or (ec.models_dir() / model["name"])
+    snapshot = snapshot.resolve()
+    out = (args.out or snapshot).resolve()
+    if not (snapshot / "config.json").is_file():
+        raise SystemExit(f"error: {snapshot} is not a Hugging Face snapshot (no config.json)")
+    if model is None:
+        # --from alone: use the manifest entry when the folder is named after a known model.
+        model = next((m for m in manifest["model"] if m["name"] == snapshot.name), None)
+    variants = requested_variants(args, manifest, model)
+    cfg = ec.read_st_config(snapshot)
+    ec.check_against_manifest(cfg, model)
+    hf_config = ec.read_json(snapshot / "config.json") or {}
+    out.mkdir(parents=True, exist_ok=True)
+    copied = copy_support_files(snapshot, out)
+    name = model["name"] if model else snapshot.name
+    ec.log(f"converting {name} from {snapshot} into {out}: {', '.join(variants)}")
+
+    record_path = out / "onnx" / "conversion.json"
+    record = ec.read_json(record_path) or {}
+    reuse_fp32 = False
+    if args.reuse_fp32:
+        fp32_path = out / manifest["variants"]["fp32"]
+        known = record.get("files", {}).get("fp32", {}).get("sha256")
+        reuse_fp32 = fp32_path.is_file() and known == ec.sha256_file(fp32_path) and "fp32" in record.get("validation", {})
+        ec.log(f"fp32: {'reusing' if reuse_fp32 else 'cannot reuse'} {fp32_path}")
+
+    texts = ec.load_texts()
+    st = ec.load_sentence_transformer(snapshot, args.threads)
+    if st.max_seq_length != cfg.max_seq_length:
+        raise SystemExit(f"error: sentence-transformers uses max_seq_length {st.max_seq_length}, the configs say {cfg.max_seq_length}")
+    tokenizer = ec.Tokenizer(snapshot, cfg)
+    check_tokenization(st, tokenizer, texts)
+    ec.log("reference: sentence-transformers on the reference texts")
+    reference = ec.st_encode(st, texts)
+    stsb = ec.stsb_path()
+    figures: dict[str, dict] = {}
+    if not args.skip_stsb and not (reuse_fp32 and "sentence-transformers" in record.get("validation", {})):
+        ec.log(f"reference: sentence-transformers on STS-B test ({stsb})")
+        figures["sentence-transformers"] = {"stsb_test_spearman": round(ec.stsb_spearman(lambda t: ec.st_encode(st, t), stsb), 6)}
+    del st
+
+    record.update(
+        {
+            "model": name,
+            "hub_repo": model["hub_repo"] if model else None,
+            "revision": model["revision"] if model else None,
+            "source": str(snapshot),
+            "converted_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "versions": ec.versions(),
+            "max_seq_length": cfg.max_seq_length,
+            "pooling": cfg.pooling,
+            "normalize": cfg.normalize,
+            "tolerances": {
+                "fp32_min_cosine": FP32_MIN_COSINE,
+                "optimized_min_cosine": OPTIMIZED_MIN_COSINE,
+                "int8_mean_cosine": INT8_MEAN_COSINE,
+                "int8_max_stsb_spearman_drop": INT8_MAX_SPEARMAN_DROP,
+            },
+        }
+    )
+    if copied:
+        record["support_files"] = {rel: file_entry(out / rel, out) for rel in copied}
+    record.setdefault("files", {})
+    record.setdefault("validation", {})
+    if "sentence-transformers" in figures:
+        record["validation"]["sentence-transformers"] = figures["sentence-transformers"]
+
+    failures = []
+    fp32_spearman = None
+    for variant in variants:
+        if variant == "fp32" and reuse_fp32:
+            fp32_spearman = record["validation"]["fp32"].get("stsb_test_spearman")
+            continue
+        rel = manifest["variants"][variant]
+        path = out / rel
+        t0 = time.time()
+        ec.log(f"{variant}: writing {rel}")
+        if variant == "fp32":
+            info = export_fp32(snapshot, path)
+        elif variant == "optimized":
+            info = optimize(out / manifest["variants"]["fp32"], path, hf_config)
+        else:
+            exclude = int8_exclusions(out / manifest["variants"]["fp32"], hf_config)
+            info = quantize(out / manifest["variants"]["fp32"], path, exclude)
+        info["seconds"] = round(time.time() - t0, 1)
+        ec.log(f"{variant}: validating")
+        embedder = ec.OnnxEmbedder(path, tokenizer, cfg, args.threads)
+        cos = ec.cosines(embedder.embed(texts), reference)
+        fig = {"min_cosine": round(float(cos.min()), 9), "mean_cosine": round(float(cos.mean()), 9), "texts": len(texts)}
+        fig["worst_text_index"] = int(cos.argmin())
+        if not args.skip_stsb:
+            fig["stsb_test_spearman"] = round(ec.stsb_spearman(embedder.embed, stsb), 6)
+        if variant == "fp32":
+            fp32_spearman = fig.get("stsb_test_spearman")
+        ok, why = judge(variant, fig, fp32_spearman, args.skip_stsb)
+        fig["passed"] = ok
+        print(f"{name} {variant}: " + ", ".join(f"{k}={v}" for k, v in fig.items()), flush=True)
+        if ok:
+            record["files"][variant] = file_entry(path, out) | info
+            record["validation"][variant] = fig
+        else:
+            failures.append(f"{variant}: {why}")
+            record["files"].pop(variant, None)
+            record["validation"][variant] = fig
+            path.unlink(missing_ok=True)
+    record["seconds"] = round(time.time() - started, 1)
+    record_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(record_path, "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=2, sort_keys=False)
+        f.write("\n")
+    if failures:
+        for fail in failures:
+            ec.log(f"error: {name} {fail}")
+        return 1
+    ec.log(f"{name}: all variants passed in {record['seconds']} s; record in {record_path}")
+    return 0
+
+
+def judge(variant: str, fig: dict, fp32_spearman: float | None, skip_stsb: bool) -> tuple[bool, str]:
+    if variant == "fp32" and fig["min_cosine"] < FP32_MIN_COSINE:
+        return False, f"min cosine {fig['min_cosine']} < {FP32_MIN_COSINE}"
+    if variant == "optimized" and fig["min_cosine"] < OPTIMIZED_MIN_COSINE:
+        return False, f"min cosine {fig['min_cosine']} < {OPTIMIZED_MIN_COSINE}"
+    if variant == "int8":
+        if fig["mean_cosine"] < INT8_MEAN_COSINE:
+            return False, f"mean cosine {fig['mean_cosine']} < {INT8_MEAN_COSINE} (min {fig['min_cosine']})"
+        if skip_stsb:
+            return False, "STS-B was skipped, so int8 cannot be validated"
+        drop = (fp32_spearman or 0.0) - fig["stsb_test_spearman"]
+        if fp32_spearman is None or drop > INT8_MAX_SPEARMAN_DROP:
+            return False, f"STS-B Spearman {fig['stsb_test_spearman']} vs fp32 {fp32_spearman} (drop > {INT8_MAX_SPEARMAN_DROP})"
+    return True, ""
+
+
+def check_tokenization(st, tokenizer: ec.Tokenizer, texts: list[str]) -> None:
+    """The token ids of tokenizer.json as set up here must be those sentence-transformers uses."""
+    ours = [[int(i) for i, m in zip(ids, mask) if m] for ids, mask in (
+        (e["input_ids"][0], e["attention_mask"][0]) for e in (tokenizer.encode([t]) for t in texts))]
+    theirs = ec.st_token_ids(st, texts)
+    bad = [i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b]
+    if bad:
+        raise SystemExit(f"error: tokenizer.json tokenizes texts {bad} differently from sentence-transformers")
+    batch = tokenizer.encode(texts)
+    for i, ids in enumerate(ours):
+        row = [int(x) for x, m in zip(batch["input_ids"][i], batch["attention_mask"][i]) if m]
+        if row != ids:
+            raise SystemExit(f"error: text {i} tokenizes differently inside a padded batch")
+
+
+def file_entry(path: Path, root: Path) -> dict:
+    return {"path": path.relative_to(root).as_posix(), "size": path.stat().st_size, "sha256": ec.sha256_file(path)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+//! The Python venv that runs `scripts/*.py` (conversion and golden references).
+//!
+//! Created once at `<cache dir>/convert-venv` from `scripts/requirements.txt` (every package
+//! pinned) and reused while a stamp file in it holds that file's sha256; a changed requirements
+//! file reinstalls. Only this module knows where the venv lives and how Python is started.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+
+use crate::paths;
+
+/// The file in the venv holding the sha256 of the requirements it was installed from.
+const STAMP: &str = "requirements.sha256";
+
+/// The venv's directory.
+pub fn venv_dir() -> PathBuf {
+    paths::cache_dir().join("convert-venv")
+}
+
+/// `scripts/` of the workspace.
+pub fn scripts_dir() -> PathBuf {
+    paths::workspace_root().join("scripts")
+}
+
+/// The Python interpreter inside a venv.
+fn venv_python(venv: &Path) -> PathBuf {
+    if cfg!(windows) {
+        venv.join("Scripts").join("python.exe")
+    } else {
+        venv.join("bin").join("python")
+    }
+}
+
+/// The Python that creates the venv: `EMBED_PYTHON`, else `python3` (`python` on Windows).
+fn base_python() -> OsString {
+    match std::env::var_os("EMBED_PYTHON").filter(|p| !p.is_empty()) {
+        Some(p) => p,
+        None if cfg!(windows) => "python".into(),
+        None => "python3".into(),
+    }
+}
+
+/// Makes sure the venv exists and matches `scripts/requirements.txt`; returns its Python.
+pub fn ensure() -> anyhow::Result<PathBuf> {
+    let requirements = scripts_dir().join("requirements.txt");
+    let text = std::fs::read(&requirements)
+        .with_context(|| format!("cannot read {}", requirements.display()))?;
+    let digest = hex::encode(Sha256::digest(&text));
+    let venv = venv_dir();
+    let python = venv_python(&venv);
+    let stamp = venv.join(STAMP);
+    let installed = std::fs::read_to_string(&stamp).unwrap_or_default();
+    if python.is_file() && installed.trim() == digest {
+        return Ok(python);
+    }
+
+    let text = String::from_utf8_lossy(&text);
+    let pinned = text.lines().filter(|l| l.contains("==")).count();
+    let packages = top_level_packages(&text);
+    if python.is_file() {
+        eprintln!(
+            "convert venv: {} changed; reinstalling into {}",
+            requirements.display(),
+            venv.display()
+        );
+    } else {
+        eprintln!(
+            "convert venv: creating {} (once; reused afterwards)",
+            venv.display()
+        );
+        std::fs::create_dir_all(paths::cache_dir())
+            .with_context(|| format!("cannot create {}", paths::cache_dir().display()))?;
+        let base = base_python();
+        run(Command::new(&base).arg("-m").arg("venv").arg(&venv))
+            .with_context(|| format!("cannot create a venv with {}", base.to_string_lossy()))?;
+    }
+    eprintln!(
+        "convert venv: installing {pinned} pinned packages from {} (for {}); torch brings \
+         CUDA libraries on Linux, several GB on the first install",
+        requirements.display(),
+        packages.join(", ")
+    );
+    // The stamp goes only after a complete install, so an interrupted one is redone.
+    let _ = std::fs::remove_file(&stamp);
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "on",
+        ])
+        .arg("--requirement")
+        .arg(&requirements))
+    .context("pip install of the conversion requirements failed")?;
+    std::fs::write(&stamp, format!("{digest}\n"))
+        .with_context(|| format!("cannot write {}", stamp.display()))?;
+    eprintln!("convert venv: ready");
+    Ok(python)
+}
+
+/// Runs `scripts/<script>` with the venv's Python, output passed through.
+pub fn run_script(script: &str, args: &[OsString]) -> anyhow::Result<()> {
+    let python = ensure()?;
+    let path = scripts_dir().join(script);
+    run(Command::new(python).arg(&path).args(args))
+        .with_context(|| format!("{} failed", path.display()))
+}
+
+fn run(command: &mut Command) -> anyhow::Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("cannot start {}", command.get_program().to_string_lossy()))?;
+    if !status.success() {
+        bail!(
+            "{} exited with {status}",
+            command.get_program().to_string_lossy()
+        );
+    }
+    Ok(())
+}
+
+/// The packages the conversion scripts import, for the message shown before installing.
+fn top_level_packages(requirements: &str) -> Vec<&str> {
+    const DIRECT: [&str; 9] = [
+        "torch",
+        "transformers",
+        "sentence-transformers",
+        "optimum",
+        "optimum-onnx",
+        "onnx",
+        "onnxruntime",
+        "tokenizers",
+        "scipy",
+    ];
+    requirements
+        .lines()
+        .map(|l| l.split(';').next().unwrap_or("").trim())
+        .filter(|l| {
+            let name = l.split("==").next().unwrap_or("");
+            DIRECT.iter().any(|d| d.eq_ignore_ascii_case(name))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_direct_packages_with_versions() {
+        let req = "# comment\ntorch==2.15.0\nnvidia-nccl-cu13==2.30.7; platform_system == \"Linux\"\nonnx==1.23.2\n";
+        assert_eq!(top_level_packages(req), ["torch==2.15.0", "onnx==1.23.2"]);
+    }
+}
