@@ -6,7 +6,8 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn embedding(c: &mut Criterion) {
-    let service = embed_core::Service::new(benches::config("all-MiniLM-L6-v2")).expect("model and ONNX Runtime fetched");
+    let service =
+        embed_core::Service::new(benches::config("all-MiniLM-L6-v2")).expect("model and ONNX Runtime fetched");
     let sentences = benches::stsb_sentences();
     let mut group = c.benchmark_group("all-MiniLM-L6-v2");
     group.bench_function("tokenize_32", |b| {

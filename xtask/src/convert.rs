@@ -16,7 +16,7 @@ use crate::{paths, venv};
 /// Arguments of the task.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model name from models/manifest.toml; its snapshot is <models dir>/<name> unless --from
+    /// Model name from models/manifest.toml; its snapshot is `<models dir>/<name>` unless --from
     /// is given.
     #[arg(long, required_unless_present = "from")]
     model: Option<String>,
@@ -42,11 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         variants.push("optimized".to_string());
     }
     variants.extend(args.quantize.clone());
-    let model = args
-        .model
-        .as_deref()
-        .map(|name| manifest.model(name))
-        .transpose()?;
+    let model = args.model.as_deref().map(|name| manifest.model(name)).transpose()?;
     if let Some(model) = model {
         check_variants(&manifest, model, &variants)?;
     }
@@ -76,24 +72,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// Converts the snapshot in `model_dir` in place into the ONNX files of `variants` (names from
 /// the manifest's `[variants]`; `fp32` is always written, the others start from it), each
 /// validated against sentence-transformers.
-#[allow(
-    dead_code,
-    reason = "the entry point of fetch-models, which calls it once written"
-)]
-pub fn convert_snapshot(
-    model: &ModelSpec,
-    model_dir: &Path,
-    variants: &[String],
-) -> anyhow::Result<()> {
+#[allow(dead_code, reason = "the entry point of fetch-models, which calls it once written")]
+pub fn convert_snapshot(model: &ModelSpec, model_dir: &Path, variants: &[String]) -> anyhow::Result<()> {
     let manifest = Manifest::builtin();
     check_variants(&manifest, model, variants)?;
     let mut all: Vec<&str> = vec![DEFAULT_VARIANT];
-    all.extend(
-        variants
-            .iter()
-            .map(String::as_str)
-            .filter(|v| *v != DEFAULT_VARIANT),
-    );
+    all.extend(variants.iter().map(String::as_str).filter(|v| *v != DEFAULT_VARIANT));
     let script_args: Vec<OsString> = vec![
         "--model".into(),
         model.name.clone().into(),
@@ -106,24 +90,14 @@ pub fn convert_snapshot(
         .with_context(|| format!("cannot convert {} in {}", model.name, model_dir.display()))
 }
 
-fn check_variants(
-    manifest: &Manifest,
-    model: &ModelSpec,
-    variants: &[String],
-) -> anyhow::Result<()> {
+fn check_variants(manifest: &Manifest, model: &ModelSpec, variants: &[String]) -> anyhow::Result<()> {
     for variant in variants {
         if !manifest.variants.contains_key(variant) {
             let known: Vec<&str> = manifest.variants.keys().map(String::as_str).collect();
-            bail!(
-                "unknown variant `{variant}`; known variants: {}",
-                known.join(", ")
-            );
+            bail!("unknown variant `{variant}`; known variants: {}", known.join(", "));
         }
         if let Some(reason) = model.not_offered.get(variant) {
-            bail!(
-                "variant `{variant}` of model `{}` is not offered: {reason}",
-                model.name
-            );
+            bail!("variant `{variant}` of model `{}` is not offered: {reason}", model.name);
         }
     }
     Ok(())

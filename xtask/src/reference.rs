@@ -19,28 +19,24 @@ pub struct Args {
     /// Model name from models/manifest.toml.
     #[arg(long)]
     model: String,
-    /// Snapshot directory (default: <models dir>/<name>).
+    /// Snapshot directory (default: `<models dir>/<name>`).
     #[arg(long, value_name = "DIR")]
     from: Option<PathBuf>,
-    /// Fixture file to write (default: crates/embed-core/tests/fixtures/<name>.json).
+    /// Fixture file to write (default: `crates/embed-core/tests/fixtures/<name>.json`).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
 }
 
 /// The fixture file of a model.
 pub fn fixture_path(model_name: &str) -> PathBuf {
-    paths::workspace_root()
-        .join("crates/embed-core/tests/fixtures")
-        .join(format!("{model_name}.json"))
+    paths::workspace_root().join("crates/embed-core/tests/fixtures").join(format!("{model_name}.json"))
 }
 
 /// Runs the task.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let manifest = Manifest::builtin();
     let model = manifest.model(&args.model)?;
-    let from = args
-        .from
-        .unwrap_or_else(|| paths::models_dir().join(&model.name));
+    let from = args.from.unwrap_or_else(|| paths::models_dir().join(&model.name));
     if !from.join("config.json").is_file() {
         bail!(
             "{} is not a Hugging Face snapshot (no config.json); fetch the model first or give --from",

@@ -28,11 +28,7 @@ pub fn scripts_dir() -> PathBuf {
 
 /// The Python interpreter inside a venv.
 fn venv_python(venv: &Path) -> PathBuf {
-    if cfg!(windows) {
-        venv.join("Scripts").join("python.exe")
-    } else {
-        venv.join("bin").join("python")
-    }
+    if cfg!(windows) { venv.join("Scripts").join("python.exe") } else { venv.join("bin").join("python") }
 }
 
 /// The Python that creates the venv: `EMBED_PYTHON`, else `python3` (`python` on Windows).
@@ -47,8 +43,7 @@ fn base_python() -> OsString {
 /// Makes sure the venv exists and matches `scripts/requirements.txt`; returns its Python.
 pub fn ensure() -> anyhow::Result<PathBuf> {
     let requirements = scripts_dir().join("requirements.txt");
-    let text = std::fs::read(&requirements)
-        .with_context(|| format!("cannot read {}", requirements.display()))?;
+    let text = std::fs::read(&requirements).with_context(|| format!("cannot read {}", requirements.display()))?;
     let digest = hex::encode(Sha256::digest(&text));
     let venv = venv_dir();
     let python = venv_python(&venv);
@@ -62,16 +57,9 @@ pub fn ensure() -> anyhow::Result<PathBuf> {
     let pinned = text.lines().filter(|l| l.contains("==")).count();
     let packages = top_level_packages(&text);
     if python.is_file() {
-        eprintln!(
-            "convert venv: {} changed; reinstalling into {}",
-            requirements.display(),
-            venv.display()
-        );
+        eprintln!("convert venv: {} changed; reinstalling into {}", requirements.display(), venv.display());
     } else {
-        eprintln!(
-            "convert venv: creating {} (once; reused afterwards)",
-            venv.display()
-        );
+        eprintln!("convert venv: creating {} (once; reused afterwards)", venv.display());
         std::fs::create_dir_all(paths::cache_dir())
             .with_context(|| format!("cannot create {}", paths::cache_dir().display()))?;
         let base = base_python();
@@ -87,19 +75,11 @@ pub fn ensure() -> anyhow::Result<PathBuf> {
     // The stamp goes only after a complete install, so an interrupted one is redone.
     let _ = std::fs::remove_file(&stamp);
     run(Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--progress-bar",
-            "on",
-        ])
+        .args(["-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "on"])
         .arg("--requirement")
         .arg(&requirements))
     .context("pip install of the conversion requirements failed")?;
-    std::fs::write(&stamp, format!("{digest}\n"))
-        .with_context(|| format!("cannot write {}", stamp.display()))?;
+    std::fs::write(&stamp, format!("{digest}\n")).with_context(|| format!("cannot write {}", stamp.display()))?;
     eprintln!("convert venv: ready");
     Ok(python)
 }
@@ -108,19 +88,14 @@ pub fn ensure() -> anyhow::Result<PathBuf> {
 pub fn run_script(script: &str, args: &[OsString]) -> anyhow::Result<()> {
     let python = ensure()?;
     let path = scripts_dir().join(script);
-    run(Command::new(python).arg(&path).args(args))
-        .with_context(|| format!("{} failed", path.display()))
+    run(Command::new(python).arg(&path).args(args)).with_context(|| format!("{} failed", path.display()))
 }
 
 fn run(command: &mut Command) -> anyhow::Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("cannot start {}", command.get_program().to_string_lossy()))?;
+    let status =
+        command.status().with_context(|| format!("cannot start {}", command.get_program().to_string_lossy()))?;
     if !status.success() {
-        bail!(
-            "{} exited with {status}",
-            command.get_program().to_string_lossy()
-        );
+        bail!("{} exited with {status}", command.get_program().to_string_lossy());
     }
     Ok(())
 }

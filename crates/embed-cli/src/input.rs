@@ -29,9 +29,8 @@ pub fn parse_texts(bytes: &[u8], jsonl: bool) -> anyhow::Result<Vec<String>> {
     for (index, raw) in body.split(|&b| b == b'\n').enumerate() {
         let line_no = index + 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let line = std::str::from_utf8(raw).map_err(|e| {
-            anyhow::anyhow!("line {line_no}: invalid UTF-8 at byte {} of the line", e.valid_up_to())
-        })?;
+        let line = std::str::from_utf8(raw)
+            .map_err(|e| anyhow::anyhow!("line {line_no}: invalid UTF-8 at byte {} of the line", e.valid_up_to()))?;
         if !jsonl {
             texts.push(line.to_string());
             continue;

@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Embed texts given as arguments, or one per line of a file (`-` for standard input).
-    Embed(EmbedArgs),
+    Embed(Box<EmbedArgs>),
     /// List the models embed knows and whether each is fetched.
     Models(settings::ModelArgs),
 }
@@ -56,7 +56,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Embed(args) => run_embed(args),
+        Command::Embed(args) => run_embed(*args),
         Command::Models(args) => settings::list_models(&args),
     };
     match result {

@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use clap::builder::BoolishValueParser;
-use embed_core::{ArenaStrategy, CacheLimits, Config, MetalConfig, OrtLibrary, RuntimeConfig, TruncationSide, VectorOptions};
+use embed_core::{
+    ArenaStrategy, CacheLimits, Config, MemoryConfig, MetalConfig, OrtLibrary, RuntimeConfig, TruncationSide,
+    VectorOptions,
+};
 
 /// Model and runtime settings.
 #[derive(clap::Args, Debug)]
@@ -105,7 +108,9 @@ fn parse_arena(value: &str) -> Result<ArenaStrategy, String> {
     match value {
         "kNextPowerOfTwo" => Ok(ArenaStrategy::NextPowerOfTwo),
         "disabled" => Ok(ArenaStrategy::Disabled),
-        "kSameAsRequested" => Err("kSameAsRequested is not supported by the CPU provider here; use kNextPowerOfTwo or disabled".into()),
+        "kSameAsRequested" => {
+            Err("kSameAsRequested is not supported by the CPU provider here; use kNextPowerOfTwo or disabled".into())
+        }
         other => Err(format!("expected kNextPowerOfTwo or disabled, found `{other}`")),
     }
 }
@@ -158,7 +163,10 @@ impl Settings {
                 search_dirs: ort_search_dirs(),
             },
             embedding_dimension: self.embedding_dimension,
-            cache: CacheLimits { max_entries: self.cache_size, ..CacheLimits::default() },
+            memory: MemoryConfig {
+                cache: CacheLimits { max_entries: self.cache_size, ..CacheLimits::default() },
+                ..MemoryConfig::default()
+            },
         })
     }
 }

@@ -61,6 +61,15 @@ pub enum EmbedError {
         /// What the model gives.
         actual: usize,
     },
+    /// A chunking spec (`tokens:200:40`, `sentences`, `paragraphs:300`) that does not parse,
+    /// or that the model cannot honour.
+    #[error("invalid chunking `{spec}`: {reason}")]
+    Chunking {
+        /// The spec as given.
+        spec: String,
+        /// What is wrong, and what was expected.
+        reason: String,
+    },
     /// A prompt name the model does not define.
     #[error("model `{model}` has no prompt `{prompt}`; its prompts: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
     UnknownPrompt {

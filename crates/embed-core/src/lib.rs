@@ -6,21 +6,26 @@
 //! variables and starts no async runtime; the binaries do that and pass a [`Config`] down.
 
 mod cache;
+mod chunk;
+mod document;
 mod error;
 mod model;
 mod pooling;
 mod service;
 
+pub use cache::{CacheLimits, CacheStats};
+pub use chunk::{Chunk, Chunking, chunk_document};
+pub use document::{ChunkEmbedding, DocumentEmbedding};
 pub use embed_manifest::{Manifest, Pooling};
 pub use embed_runtime::{
-    ArenaStrategy, CoreMlComputeUnits, CoreMlModelFormat, CoreMlOptions, DeviceInUse, GraphOptimization, library_file_name,
+    ArenaStrategy, CoreMlComputeUnits, CoreMlModelFormat, CoreMlOptions, DeviceInUse, GraphOptimization,
+    library_file_name,
 };
 pub use embed_tokenize::TruncationSide;
-pub use cache::{CacheLimits, CacheStats};
 pub use error::EmbedError;
 pub use model::{EmbedOptions, Embedding, EmbeddingModel, LoadOptions, ModelFiles};
 pub use pooling::{normalize, pool_into};
-pub use service::{Config, MetalConfig, OrtLibrary, RuntimeConfig, Service, VectorOptions};
+pub use service::{Config, MemoryConfig, MetalConfig, OrtLibrary, RuntimeConfig, Service, VectorOptions};
 
 /// The model used when none is named.
 pub const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";

@@ -211,7 +211,11 @@ impl EmbeddingModel {
     }
 
     /// Embeds `texts`; the result has one entry per text, in order.
-    pub fn embed<S: AsRef<str> + Sync>(&self, texts: &[S], options: &EmbedOptions) -> Result<Vec<Embedding>, EmbedError> {
+    pub fn embed<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        options: &EmbedOptions,
+    ) -> Result<Vec<Embedding>, EmbedError> {
         if options.batch_size == 0 {
             return Err(EmbedError::Config("batch_size must be at least 1".into()));
         }
@@ -260,11 +264,8 @@ impl EmbeddingModel {
                 if options.normalize {
                     normalize(&mut vector);
                 }
-                results[index] = Some(Embedding {
-                    vector,
-                    tokens: batch.token_counts[row],
-                    truncated: batch.truncated[row],
-                });
+                results[index] =
+                    Some(Embedding { vector, tokens: batch.token_counts[row], truncated: batch.truncated[row] });
             }
         }
         // Every index is in exactly one chunk, so every slot is filled.

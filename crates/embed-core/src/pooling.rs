@@ -37,10 +37,8 @@ pub fn read_pooling_config(model_dir: &Path) -> Result<Option<Pooling>, EmbedErr
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(EmbedError::Io { path, source }),
     };
-    let file: PoolingFile = serde_json::from_str(&text).map_err(|source| EmbedError::ModelConfig {
-        path: path.clone(),
-        message: source.to_string(),
-    })?;
+    let file: PoolingFile = serde_json::from_str(&text)
+        .map_err(|source| EmbedError::ModelConfig { path: path.clone(), message: source.to_string() })?;
     let modes = [
         (file.pooling_mode_cls_token, Pooling::Cls),
         (file.pooling_mode_mean_tokens, Pooling::Mean),

@@ -95,8 +95,20 @@ pub struct Config {
     pub onnxruntime: OrtLibrary,
     /// The width the caller expects (`EMBEDDING_DIMENSION`); a model that disagrees is an error.
     pub embedding_dimension: Option<usize>,
+    /// Model memory budget, preloading and the embedding cache.
+    pub memory: MemoryConfig,
+}
+
+/// Memory management (the seed's `MemoryConfig`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryConfig {
+    /// Most bytes the loaded models may take together (`MODEL_MEMORY_LIMIT`); `None`: no limit.
+    /// Least recently used idle models are evicted to stay under it.
+    pub model_memory_limit: Option<u64>,
     /// The embedding cache (`EMBEDDING_CACHE_SIZE` entries; off at 0).
     pub cache: CacheLimits,
+    /// Models loaded at start-up, in parallel, and never evicted (`PRELOAD_MODELS`).
+    pub preload_models: Vec<String>,
 }
 
 impl Default for Config {
@@ -111,7 +123,7 @@ impl Default for Config {
             runtime: RuntimeConfig::default(),
             onnxruntime: OrtLibrary::default(),
             embedding_dimension: None,
-            cache: CacheLimits::default(),
+            memory: MemoryConfig::default(),
         }
     }
 }
@@ -144,7 +156,8 @@ impl Service {
                 config.metal.device_id
             )));
         }
-        let runtime = OnnxRuntime::locate_and_load(config.onnxruntime.path.as_deref(), &config.onnxruntime.search_dirs)?;
+        let runtime =
+            OnnxRuntime::locate_and_load(config.onnxruntime.path.as_deref(), &config.onnxruntime.search_dirs)?;
         let manifest = Manifest::builtin();
         let files = ModelFiles::resolve(&config.model, &config.model_cache_dir, &manifest)?;
         let device = if config.metal.enabled {
@@ -183,7 +196,7 @@ impl Service {
             model: Arc::new(model),
             defaults: EmbedOptions { normalize: config.options.normalize, prompt: None, batch_size: config.batch_size },
             runtime,
-            cache: Arc::new(EmbeddingCache::new(config.cache)),
+            cache: Arc::new(EmbeddingCache::new(config.memory.cache)),
         })
     }
 
@@ -200,7 +213,11 @@ impl Service {
 
     /// Embeds many texts with per-call options, returning token counts too. Texts found in
     /// the embedding cache are not computed again.
-    pub fn embed_with<S: AsRef<str> + Sync>(&self, texts: &[S], options: &EmbedOptions) -> Result<Vec<Embedding>, EmbedError> {
+    pub fn embed_with<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        options: &EmbedOptions,
+    ) -> Result<Vec<Embedding>, EmbedError> {
         if !self.cache.enabled() {
             return self.model.embed(texts, options);
         }
@@ -215,10 +232,8 @@ impl Service {
             &options.normalize,
             &options.prompt,
         ]);
-        let keys: Vec<CacheKey> = texts
-            .iter()
-            .map(|t| CacheKey { fingerprint: Arc::clone(&print), text: t.as_ref().into() })
-            .collect();
+        let keys: Vec<CacheKey> =
+            texts.iter().map(|t| CacheKey { fingerprint: Arc::clone(&print), text: t.as_ref().into() }).collect();
         let mut results: Vec<Option<Embedding>> = keys.iter().map(|k| self.cache.get(k)).collect();
         let missing: Vec<usize> = (0..texts.len()).filter(|&i| results[i].is_none()).collect();
         if !missing.is_empty() {

@@ -17,10 +17,7 @@ fn open(archive: &Path) -> Result<zip::ZipArchive<BufReader<File>>, FetchError> 
 }
 
 fn zip_error(archive: &Path, err: zip::result::ZipError) -> FetchError {
-    FetchError::Zip {
-        path: archive.to_path_buf(),
-        source: Box::new(err),
-    }
+    FetchError::Zip { path: archive.to_path_buf(), source: Box::new(err) }
 }
 
 /// The names of every member of a zip archive, in archive order (folders end with `/`).
@@ -35,10 +32,7 @@ pub fn extract_file(archive: &Path, member: &str, dest: &Path) -> Result<(), Fet
     let mut entry = match zip.by_name(member) {
         Ok(entry) => entry,
         Err(zip::result::ZipError::FileNotFound) => {
-            return Err(FetchError::MissingMember {
-                archive: archive.to_path_buf(),
-                member: member.to_string(),
-            });
+            return Err(FetchError::MissingMember { archive: archive.to_path_buf(), member: member.to_string() });
         }
         Err(err) => return Err(zip_error(archive, err)),
     };
@@ -62,9 +56,7 @@ pub fn extract_folder(
     };
     let mut chosen: Vec<(usize, String)> = Vec::new();
     for index in 0..zip.len() {
-        let entry = zip
-            .by_index_raw(index)
-            .map_err(|err| zip_error(archive, err))?;
+        let entry = zip.by_index_raw(index).map_err(|err| zip_error(archive, err))?;
         let name = entry.name().to_string();
         if entry.is_dir() {
             continue;
@@ -76,25 +68,17 @@ pub fn extract_folder(
             continue;
         }
         if !is_safe_relative(relative) {
-            return Err(FetchError::UnsafeMember {
-                archive: archive.to_path_buf(),
-                member: name,
-            });
+            return Err(FetchError::UnsafeMember { archive: archive.to_path_buf(), member: name });
         }
         chosen.push((index, relative.to_string()));
     }
     if chosen.is_empty() {
-        return Err(FetchError::MissingMember {
-            archive: archive.to_path_buf(),
-            member: prefix,
-        });
+        return Err(FetchError::MissingMember { archive: archive.to_path_buf(), member: prefix });
     }
     // Stable: archive order, ONNX files last so a model dir never holds an ONNX file without its companions.
     chosen.sort_by_key(|(_, relative)| relative.ends_with(".onnx"));
     for (index, relative) in &chosen {
-        let mut entry = zip
-            .by_index(*index)
-            .map_err(|err| zip_error(archive, err))?;
+        let mut entry = zip.by_index(*index).map_err(|err| zip_error(archive, err))?;
         write_atomically(&mut entry, &dest_dir.join(relative))?;
     }
     Ok(chosen.into_iter().map(|(_, relative)| relative).collect())
@@ -106,10 +90,7 @@ pub fn copy_member(archive: &Path, member: &str, out: &mut dyn Write) -> Result<
     let mut entry = match zip.by_name(member) {
         Ok(entry) => entry,
         Err(zip::result::ZipError::FileNotFound) => {
-            return Err(FetchError::MissingMember {
-                archive: archive.to_path_buf(),
-                member: member.to_string(),
-            });
+            return Err(FetchError::MissingMember { archive: archive.to_path_buf(), member: member.to_string() });
         }
         Err(err) => return Err(zip_error(archive, err)),
     };
@@ -136,11 +117,7 @@ fn common_top(names: &[String]) -> Option<String> {
 
 /// A relative path with only normal components.
 fn is_safe_relative(path: &str) -> bool {
-    !path.is_empty()
-        && !path.contains('\\')
-        && Path::new(path)
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)))
+    !path.is_empty() && !path.contains('\\') && Path::new(path).components().all(|c| matches!(c, Component::Normal(_)))
 }
 
 fn write_atomically(reader: &mut dyn io::Read, dest: &Path) -> Result<(), FetchError> {
@@ -153,10 +130,7 @@ fn write_atomically(reader: &mut dyn io::Read, dest: &Path) -> Result<(), FetchE
     out.flush().map_err(FetchError::io("write", &part))?;
     out.sync_all().map_err(FetchError::io("write", &part))?;
     drop(out);
-    fs::rename(&part, dest).map_err(FetchError::io(
-        "rename to its final name",
-        PathBuf::from(&part),
-    ))
+    fs::rename(&part, dest).map_err(FetchError::io("rename to its final name", PathBuf::from(&part)))
 }
 
 #[cfg(test)]
@@ -168,8 +142,7 @@ mod tests {
         let mut zip = zip::ZipWriter::new(File::create(path).unwrap());
         for (name, data) in files {
             if name.ends_with('/') {
-                zip.add_directory(*name, SimpleFileOptions::default())
-                    .unwrap();
+                zip.add_directory(*name, SimpleFileOptions::default()).unwrap();
             } else {
                 zip.start_file(*name, SimpleFileOptions::default()).unwrap();
                 zip.write_all(data).unwrap();
@@ -194,10 +167,7 @@ mod tests {
         );
         let out = dir.path().join("out");
         let written = extract_folder(&archive, "pkg/model", &out, &|_| false).unwrap();
-        assert_eq!(
-            written,
-            ["tokenizer.json", "1_Pooling/config.json", "onnx/model.onnx"]
-        );
+        assert_eq!(written, ["tokenizer.json", "1_Pooling/config.json", "onnx/model.onnx"]);
         assert_eq!(fs::read(out.join("onnx/model.onnx")).unwrap(), b"onnx");
         assert!(!out.join("__init__.py").exists());
     }
@@ -210,10 +180,7 @@ mod tests {
         extract_file(&archive, "pkg/model.onnx", &dir.path().join("m.onnx")).unwrap();
         assert_eq!(fs::read(dir.path().join("m.onnx")).unwrap(), b"onnx");
         let err = extract_file(&archive, "pkg/other.onnx", &dir.path().join("o")).unwrap_err();
-        assert!(
-            err.to_string().ends_with("has no member `pkg/other.onnx`"),
-            "{err}"
-        );
+        assert!(err.to_string().ends_with("has no member `pkg/other.onnx`"), "{err}");
     }
 
     #[test]
@@ -228,10 +195,7 @@ mod tests {
     #[test]
     fn finds_a_common_top_folder() {
         let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            common_top(&names(&["m/", "m/a", "m/b/c"])),
-            Some("m".to_string())
-        );
+        assert_eq!(common_top(&names(&["m/", "m/a", "m/b/c"])), Some("m".to_string()));
         assert_eq!(common_top(&names(&["m/a", "n/b"])), None);
         assert_eq!(common_top(&names(&["a", "m/b"])), None);
     }

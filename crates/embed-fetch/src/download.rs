@@ -34,10 +34,7 @@ impl Expected {
 
     /// The file must have this sha256 (hex, any case).
     pub fn sha256(sha256: impl Into<String>) -> Self {
-        Self {
-            sha256: Some(sha256.into().to_ascii_lowercase()),
-            size: None,
-        }
+        Self { sha256: Some(sha256.into().to_ascii_lowercase()), size: None }
     }
 
     /// The file must also have this size.
@@ -102,10 +99,7 @@ pub(crate) struct Head {
 impl Head {
     /// The first value of a header (name in any case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -134,27 +128,15 @@ impl Downloader {
                 .timeout_recv_response(Some(config.read_timeout))
                 .timeout_per_read(Some(config.read_timeout))
                 // The operating system's trust store, so a proxy's or company's CA is honoured.
-                .tls_config(
-                    ureq::tls::TlsConfig::builder()
-                        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-                        .build(),
-                )
+                .tls_config(ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier).build())
         };
         let agent = base()
             .max_redirects(10)
             .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
             .build()
             .new_agent();
-        let head_agent = base()
-            .max_redirects(0)
-            .max_redirects_will_error(false)
-            .build()
-            .new_agent();
-        Self {
-            agent,
-            head_agent,
-            quiet: config.quiet,
-        }
+        let head_agent = base().max_redirects(0).max_redirects_will_error(false).build().new_agent();
+        Self { agent, head_agent, quiet: config.quiet }
     }
 
     /// Whether progress and status lines are suppressed.
@@ -175,12 +157,7 @@ impl Downloader {
     /// println!("{} ({} bytes)", file.path.display(), file.size);
     /// # Ok::<(), embed_fetch::FetchError>(())
     /// ```
-    pub fn download(
-        &self,
-        url: &str,
-        dest: &Path,
-        expected: &Expected,
-    ) -> Result<Downloaded, FetchError> {
+    pub fn download(&self, url: &str, dest: &Path, expected: &Expected) -> Result<Downloaded, FetchError> {
         self.download_with_headers(url, &[], dest, expected)
     }
 
@@ -202,12 +179,7 @@ impl Downloader {
         {
             let (sha256, size) = sha256_file(dest)?;
             if &sha256 == want && expected.size.is_none_or(|s| s == size) {
-                return Ok(Downloaded {
-                    path: dest.to_path_buf(),
-                    sha256,
-                    size,
-                    reused: true,
-                });
+                return Ok(Downloaded { path: dest.to_path_buf(), sha256, size, reused: true });
             }
         }
         if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -229,10 +201,7 @@ impl Downloader {
             (hasher, have) = (Sha256::new(), 0);
             response = self.get(url, headers, 0)?;
         }
-        if have > 0
-            && response.status().as_u16() == 206
-            && content_range_start(&response) != Some(have)
-        {
+        if have > 0 && response.status().as_u16() == 206 && content_range_start(&response) != Some(have) {
             // A range we did not ask for: take the whole file instead.
             remove_if_exists(&part)?;
             (hasher, have) = (Sha256::new(), 0);
@@ -245,9 +214,7 @@ impl Downloader {
                 (hasher, have) = (Sha256::new(), 0);
             }
             404 => {
-                return Err(FetchError::NotFound {
-                    url: url.to_string(),
-                });
+                return Err(FetchError::NotFound { url: url.to_string() });
             }
             _ => return Err(status_error(url, status)),
         }
@@ -257,11 +224,7 @@ impl Downloader {
         {
             // The server sends a whole file of another size: not something a resume can fix.
             remove_if_exists(&part)?;
-            return Err(FetchError::SizeMismatch {
-                url: url.to_string(),
-                expected: want,
-                found,
-            });
+            return Err(FetchError::SizeMismatch { url: url.to_string(), expected: want, found });
         }
         let mut file = OpenOptions::new()
             .create(true)
@@ -284,21 +247,14 @@ impl Downloader {
                     progress.abandon();
                     file.flush().map_err(FetchError::io("write", &part))?;
                     return Err(match total {
-                        Some(expected) => FetchError::CutShort {
-                            url: url.to_string(),
-                            expected,
-                            found: have,
-                            source: Some(err),
-                        },
-                        None => FetchError::Request {
-                            url: url.to_string(),
-                            source: Box::new(err),
-                        },
+                        Some(expected) => {
+                            FetchError::CutShort { url: url.to_string(), expected, found: have, source: Some(err) }
+                        }
+                        None => FetchError::Request { url: url.to_string(), source: Box::new(err) },
                     });
                 }
             };
-            file.write_all(&buf[..n])
-                .map_err(FetchError::io("write", &part))?;
+            file.write_all(&buf[..n]).map_err(FetchError::io("write", &part))?;
             hasher.update(&buf[..n]);
             have += n as u64;
             progress.set_position(have);
@@ -309,12 +265,7 @@ impl Downloader {
         if let Some(announced) = announced
             && have < announced
         {
-            return Err(FetchError::CutShort {
-                url: url.to_string(),
-                expected: announced,
-                found: have,
-                source: None,
-            });
+            return Err(FetchError::CutShort { url: url.to_string(), expected: announced, found: have, source: None });
         }
         self.finish(url, &part, dest, hasher, have, expected)
     }
@@ -333,38 +284,20 @@ impl Downloader {
             && want != size
         {
             if size < want {
-                return Err(FetchError::CutShort {
-                    url: url.to_string(),
-                    expected: want,
-                    found: size,
-                    source: None,
-                });
+                return Err(FetchError::CutShort { url: url.to_string(), expected: want, found: size, source: None });
             }
             remove_if_exists(part)?;
-            return Err(FetchError::SizeMismatch {
-                url: url.to_string(),
-                expected: want,
-                found: size,
-            });
+            return Err(FetchError::SizeMismatch { url: url.to_string(), expected: want, found: size });
         }
         let sha256 = hex::encode(hasher.finalize());
         if let Some(want) = &expected.sha256
             && want != &sha256
         {
             remove_if_exists(part)?;
-            return Err(FetchError::HashMismatch {
-                url: url.to_string(),
-                expected: want.clone(),
-                found: sha256,
-            });
+            return Err(FetchError::HashMismatch { url: url.to_string(), expected: want.clone(), found: sha256 });
         }
         fs::rename(part, dest).map_err(FetchError::io("rename to its final name", part))?;
-        Ok(Downloaded {
-            path: dest.to_path_buf(),
-            sha256,
-            size,
-            reused: false,
-        })
+        Ok(Downloaded { path: dest.to_path_buf(), sha256, size, reused: false })
     }
 
     fn get(
@@ -393,40 +326,24 @@ impl Downloader {
         let headers = response
             .headers()
             .iter()
-            .filter_map(|(name, value)| {
-                Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
-            })
+            .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
             .collect();
-        Ok(Head {
-            status: response.status().as_u16(),
-            headers,
-        })
+        Ok(Head { status: response.status().as_u16(), headers })
     }
 
     /// GETs `url` and parses its JSON body.
-    pub(crate) fn get_json<T: serde::de::DeserializeOwned>(
-        &self,
-        url: &str,
-    ) -> Result<T, FetchError> {
+    pub(crate) fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, FetchError> {
         let response = self.get(url, &[("Accept", "application/json")], 0)?;
         match response.status().as_u16() {
             200..=299 => {}
             404 => {
-                return Err(FetchError::NotFound {
-                    url: url.to_string(),
-                });
+                return Err(FetchError::NotFound { url: url.to_string() });
             }
             status => return Err(status_error(url, status)),
         }
-        let reader = response
-            .into_body()
-            .into_with_config()
-            .limit(JSON_LIMIT)
-            .reader();
-        serde_json::from_reader(std::io::BufReader::new(reader)).map_err(|err| FetchError::Json {
-            url: url.to_string(),
-            source: Box::new(err),
-        })
+        let reader = response.into_body().into_with_config().limit(JSON_LIMIT).reader();
+        serde_json::from_reader(std::io::BufReader::new(reader))
+            .map_err(|err| FetchError::Json { url: url.to_string(), source: Box::new(err) })
     }
 
     /// Prints a status line on stderr unless quiet.
@@ -437,24 +354,13 @@ impl Downloader {
     }
 
     fn progress_bar(&self, dest: &Path, url: &str, total: Option<u64>, start: u64) -> ProgressBar {
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let terminal = std::io::stderr().is_terminal();
         if !self.quiet && !terminal {
-            let resumed = if start > 0 {
-                format!(" (resuming at {start} bytes)")
-            } else {
-                String::new()
-            };
+            let resumed = if start > 0 { format!(" (resuming at {start} bytes)") } else { String::new() };
             eprintln!("downloading {url}{resumed}");
         }
-        let target = if self.quiet || !terminal {
-            ProgressDrawTarget::hidden()
-        } else {
-            ProgressDrawTarget::stderr()
-        };
+        let target = if self.quiet || !terminal { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() };
         let bar = ProgressBar::with_draw_target(total, target);
         let template = if total.is_some() {
             "{msg:30!} {bar:30} {bytes:>10}/{total_bytes:10} {bytes_per_sec:>12} {eta:>4}"
@@ -493,10 +399,7 @@ fn hash_into(path: &Path, hasher: &mut Sha256) -> Result<u64, FetchError> {
 
 /// `<dest>.part`.
 pub(crate) fn part_path(dest: &Path) -> PathBuf {
-    let mut name = dest
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
+    let mut name = dest.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".part");
     dest.with_file_name(name)
 }
@@ -520,11 +423,7 @@ pub(crate) fn remove_if_exists(path: &Path) -> Result<(), FetchError> {
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(err) => Err(FetchError::Io {
-            action: "remove",
-            path: path.to_path_buf(),
-            source: err,
-        }),
+        Err(err) => Err(FetchError::Io { action: "remove", path: path.to_path_buf(), source: err }),
     }
 }
 
@@ -540,26 +439,17 @@ fn parse_content_range_start(value: &str) -> Option<u64> {
 }
 
 fn request_error(url: &str, err: ureq::Error) -> FetchError {
-    FetchError::Request {
-        url: url.to_string(),
-        source: Box::new(err),
-    }
+    FetchError::Request { url: url.to_string(), source: Box::new(err) }
 }
 
 pub(crate) fn status_error(url: &str, status: u16) -> FetchError {
     let hint = match status {
         401 => "; the server wants credentials (for the hugging face hub set HF_TOKEN)",
-        403 => {
-            "; access denied (a gated repository needs HF_TOKEN of an account that accepted its terms)"
-        }
+        403 => "; access denied (a gated repository needs HF_TOKEN of an account that accepted its terms)",
         429 => "; rate limited, try again later",
         _ => "",
     };
-    FetchError::HttpStatus {
-        url: url.to_string(),
-        status,
-        hint: hint.to_string(),
-    }
+    FetchError::HttpStatus { url: url.to_string(), status, hint: hint.to_string() }
 }
 
 #[cfg(test)]
@@ -568,10 +458,7 @@ mod tests {
 
     #[test]
     fn part_path_appends_a_suffix() {
-        assert_eq!(
-            part_path(Path::new("a/model.onnx")),
-            Path::new("a/model.onnx.part")
-        );
+        assert_eq!(part_path(Path::new("a/model.onnx")), Path::new("a/model.onnx.part"));
     }
 
     #[test]
@@ -593,10 +480,7 @@ mod tests {
         let path = dir.path().join("f");
         fs::write(&path, b"test").unwrap();
         let (sha, size) = sha256_file(&path).unwrap();
-        assert_eq!(
-            sha,
-            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-        );
+        assert_eq!(sha, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
         assert_eq!(size, 4);
     }
 }

@@ -171,21 +171,11 @@ pub enum FetchError {
 impl FetchError {
     /// Whether this error is a 404 (the thing does not exist at the source).
     pub fn is_not_found(&self) -> bool {
-        matches!(
-            self,
-            FetchError::NotFound { .. } | FetchError::HubFileMissing { .. }
-        )
+        matches!(self, FetchError::NotFound { .. } | FetchError::HubFileMissing { .. })
     }
 
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(std::io::Error) -> FetchError {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> FetchError {
         let path = path.into();
-        move |source| FetchError::Io {
-            action,
-            path,
-            source,
-        }
+        move |source| FetchError::Io { action, path, source }
     }
 }

@@ -28,26 +28,17 @@ pub struct HubConfig {
 
 impl Default for HubConfig {
     fn default() -> Self {
-        Self {
-            endpoint: DEFAULT_HF_ENDPOINT.to_string(),
-            token: None,
-        }
+        Self { endpoint: DEFAULT_HF_ENDPOINT.to_string(), token: None }
     }
 }
 
 impl HubConfig {
     /// A configuration for `endpoint` (empty means the public hub) and an optional token (empty means none).
     pub fn new(endpoint: Option<&str>, token: Option<&str>) -> Self {
-        let endpoint = endpoint
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-            .unwrap_or(DEFAULT_HF_ENDPOINT);
+        let endpoint = endpoint.map(str::trim).filter(|e| !e.is_empty()).unwrap_or(DEFAULT_HF_ENDPOINT);
         Self {
             endpoint: endpoint.trim_end_matches('/').to_string(),
-            token: token
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_string),
+            token: token.map(str::trim).filter(|t| !t.is_empty()).map(str::to_string),
         }
     }
 }
@@ -98,26 +89,15 @@ impl HubClient {
 
     /// `{endpoint}/{repo}/resolve/{revision}/{path}`.
     pub fn file_url(&self, repo: &str, revision: &str, path: &str) -> String {
-        format!(
-            "{}/{repo}/resolve/{revision}/{path}",
-            self.config.endpoint.trim_end_matches('/')
-        )
+        format!("{}/{repo}/resolve/{revision}/{path}", self.config.endpoint.trim_end_matches('/'))
     }
 
     fn auth(&self) -> Option<String> {
-        self.config
-            .token
-            .as_ref()
-            .map(|token| format!("Bearer {token}"))
+        self.config.token.as_ref().map(|token| format!("Bearer {token}"))
     }
 
     /// The sha256 and size the hub announces for a file; `NotFound` when it has no such file.
-    pub fn file_info(
-        &self,
-        repo: &str,
-        revision: &str,
-        path: &str,
-    ) -> Result<HubFileInfo, FetchError> {
+    pub fn file_info(&self, repo: &str, revision: &str, path: &str) -> Result<HubFileInfo, FetchError> {
         let auth = self.auth();
         let mut headers: Vec<(&str, &str)> = Vec::new();
         if let Some(auth) = &auth {
@@ -127,26 +107,17 @@ impl HubClient {
         for _ in 0..=MAX_RELATIVE_REDIRECTS {
             let head = self.downloader.head(&url, &headers)?;
             let linked_sha = head.header("x-linked-etag").and_then(parse_sha256_etag);
-            let linked_size = head
-                .header("x-linked-size")
-                .and_then(|s| s.trim().parse().ok());
+            let linked_size = head.header("x-linked-size").and_then(|s| s.trim().parse().ok());
             match head.status {
                 200..=299 => {
                     return Ok(HubFileInfo {
-                        sha256: linked_sha
-                            .or_else(|| head.header("etag").and_then(parse_sha256_etag)),
-                        size: linked_size.or_else(|| {
-                            head.header("content-length")
-                                .and_then(|s| s.trim().parse().ok())
-                        }),
+                        sha256: linked_sha.or_else(|| head.header("etag").and_then(parse_sha256_etag)),
+                        size: linked_size.or_else(|| head.header("content-length").and_then(|s| s.trim().parse().ok())),
                     });
                 }
                 300..=399 => {
                     if linked_sha.is_some() || linked_size.is_some() {
-                        return Ok(HubFileInfo {
-                            sha256: linked_sha,
-                            size: linked_size,
-                        });
+                        return Ok(HubFileInfo { sha256: linked_sha, size: linked_size });
                     }
                     // A relative redirect (a renamed repository) stays on the hub: follow it.
                     match head.header("location") {
@@ -166,13 +137,7 @@ impl HubClient {
     }
 
     /// Downloads one file of a repository to `dest`, checked against what the hub announces.
-    pub fn download_file(
-        &self,
-        repo: &str,
-        revision: &str,
-        path: &str,
-        dest: &Path,
-    ) -> Result<Downloaded, FetchError> {
+    pub fn download_file(&self, repo: &str, revision: &str, path: &str, dest: &Path) -> Result<Downloaded, FetchError> {
         let info = self.file_info(repo, revision, path)?;
         self.download_checked(repo, revision, path, &info, dest)
     }
@@ -185,21 +150,13 @@ impl HubClient {
         info: &HubFileInfo,
         dest: &Path,
     ) -> Result<Downloaded, FetchError> {
-        let expected = Expected {
-            sha256: info.sha256.clone(),
-            size: info.size,
-        };
+        let expected = Expected { sha256: info.sha256.clone(), size: info.size };
         let auth = self.auth();
         let mut headers: Vec<(&str, &str)> = Vec::new();
         if let Some(auth) = &auth {
             headers.push(("Authorization", auth));
         }
-        self.downloader.download_with_headers(
-            &self.file_url(repo, revision, path),
-            &headers,
-            dest,
-            &expected,
-        )
+        self.downloader.download_with_headers(&self.file_url(repo, revision, path), &headers, dest, &expected)
     }
 
     /// Fetches a model into `model_dir`: the support files (required ones must exist, optional
@@ -244,8 +201,7 @@ impl HubClient {
             match self.download_checked(repo, revision, path, info, &dest) {
                 Ok(done) => {
                     if done.reused {
-                        self.downloader
-                            .note(format!("up to date: {}", dest.display()));
+                        self.downloader.note(format!("up to date: {}", dest.display()));
                     }
                     result.files.push(path.clone());
                 }
@@ -269,21 +225,15 @@ fn parse_sha256_etag(value: &str) -> Option<String> {
     let value = value.trim();
     let value = value.strip_prefix("W/").unwrap_or(value);
     let value = value.trim_matches('"');
-    (value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| value.to_ascii_lowercase())
+    (value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())).then(|| value.to_ascii_lowercase())
 }
 
 fn join_url(base: &str, location: &str) -> Result<String, FetchError> {
-    let base = url::Url::parse(base).map_err(|err| FetchError::InvalidUrl {
-        url: base.to_string(),
-        source: Box::new(err),
-    })?;
+    let base =
+        url::Url::parse(base).map_err(|err| FetchError::InvalidUrl { url: base.to_string(), source: Box::new(err) })?;
     base.join(location)
         .map(String::from)
-        .map_err(|err| FetchError::InvalidUrl {
-            url: location.to_string(),
-            source: Box::new(err),
-        })
+        .map_err(|err| FetchError::InvalidUrl { url: location.to_string(), source: Box::new(err) })
 }
 
 #[cfg(test)]
@@ -294,31 +244,19 @@ mod tests {
     fn reads_sha256_etags_only() {
         let sha = "a".repeat(64);
         assert_eq!(parse_sha256_etag(&format!("\"{sha}\"")), Some(sha.clone()));
-        assert_eq!(
-            parse_sha256_etag(&format!("W/\"{}\"", sha.to_uppercase())),
-            Some(sha)
-        );
-        assert_eq!(
-            parse_sha256_etag("\"0123456789abcdef0123456789abcdef01234567\""),
-            None
-        );
+        assert_eq!(parse_sha256_etag(&format!("W/\"{}\"", sha.to_uppercase())), Some(sha));
+        assert_eq!(parse_sha256_etag("\"0123456789abcdef0123456789abcdef01234567\""), None);
     }
 
     #[test]
     fn builds_resolve_urls_and_hides_the_token() {
         let config = HubConfig::new(Some("http://127.0.0.1:9/"), Some("secret"));
-        let client = HubClient::new(
-            config.clone(),
-            Downloader::new(&crate::FetchConfig::default()),
-        );
+        let client = HubClient::new(config.clone(), Downloader::new(&crate::FetchConfig::default()));
         assert_eq!(
             client.file_url("org/repo", "abc", "onnx/model.onnx"),
             "http://127.0.0.1:9/org/repo/resolve/abc/onnx/model.onnx"
         );
         assert!(!format!("{config:?}").contains("secret"));
-        assert_eq!(
-            HubConfig::new(Some(""), Some("")).endpoint,
-            DEFAULT_HF_ENDPOINT
-        );
+        assert_eq!(HubConfig::new(Some(""), Some("")).endpoint, DEFAULT_HF_ENDPOINT);
     }
 }

@@ -53,10 +53,8 @@ pub fn fetch_ort(
 
     let members = archive::members(&wheel_path)?;
     let wanted: Vec<&String> = members.iter().filter(|m| is_runtime_library(m)).collect();
-    let main = wanted
-        .iter()
-        .find(|m| is_main_library(file_name(m), platform))
-        .ok_or_else(|| FetchError::MissingMember {
+    let main =
+        wanted.iter().find(|m| is_main_library(file_name(m), platform)).ok_or_else(|| FetchError::MissingMember {
             archive: wheel_path.clone(),
             member: format!("onnxruntime/capi/{}*", ort_library_name(platform)),
         })?;
@@ -95,10 +93,7 @@ fn is_runtime_library(member: &str) -> bool {
         return false;
     }
     let stem_ok = name.starts_with("libonnxruntime") || name.starts_with("onnxruntime");
-    let shared = name.ends_with(".dll")
-        || name.ends_with(".dylib")
-        || name.ends_with(".so")
-        || name.contains(".so.");
+    let shared = name.ends_with(".dll") || name.ends_with(".dylib") || name.ends_with(".so") || name.contains(".so.");
     stem_ok && shared
 }
 
@@ -106,9 +101,7 @@ fn is_runtime_library(member: &str) -> bool {
 fn is_main_library(name: &str, platform: Platform) -> bool {
     match platform {
         Platform::LinuxX86_64 | Platform::LinuxAarch64 => name.starts_with("libonnxruntime.so"),
-        Platform::MacosArm64 | Platform::MacosX86_64 => {
-            name.starts_with("libonnxruntime.") && name.ends_with(".dylib")
-        }
+        Platform::MacosArm64 | Platform::MacosX86_64 => name.starts_with("libonnxruntime.") && name.ends_with(".dylib"),
         Platform::WindowsAmd64 | Platform::WindowsArm64 => name == "onnxruntime.dll",
     }
 }
@@ -121,9 +114,7 @@ fn link_or_copy(target_name: &str, link: &Path) -> Result<(), FetchError> {
 #[cfg(not(unix))]
 fn link_or_copy(target_name: &str, link: &Path) -> Result<(), FetchError> {
     let source = link.with_file_name(target_name);
-    fs::copy(&source, link)
-        .map(drop)
-        .map_err(FetchError::io("create", link))
+    fs::copy(&source, link).map(drop).map_err(FetchError::io("create", link))
 }
 
 #[cfg(test)]
@@ -142,26 +133,11 @@ mod tests {
             "onnxruntime/capi/_pybind_state.py",
             "onnxruntime/tools/libonnxruntime.so",
         ];
-        let chosen: Vec<&str> = members
-            .into_iter()
-            .filter(|m| is_runtime_library(m))
-            .collect();
+        let chosen: Vec<&str> = members.into_iter().filter(|m| is_runtime_library(m)).collect();
         assert_eq!(chosen.len(), 5, "{chosen:?}");
-        assert!(is_main_library(
-            "libonnxruntime.so.1.31.1",
-            Platform::LinuxX86_64
-        ));
-        assert!(!is_main_library(
-            "libonnxruntime_providers_shared.so",
-            Platform::LinuxX86_64
-        ));
-        assert!(is_main_library(
-            "libonnxruntime.1.31.1.dylib",
-            Platform::MacosArm64
-        ));
-        assert!(!is_main_library(
-            "onnxruntime_providers_shared.dll",
-            Platform::WindowsAmd64
-        ));
+        assert!(is_main_library("libonnxruntime.so.1.31.1", Platform::LinuxX86_64));
+        assert!(!is_main_library("libonnxruntime_providers_shared.so", Platform::LinuxX86_64));
+        assert!(is_main_library("libonnxruntime.1.31.1.dylib", Platform::MacosArm64));
+        assert!(!is_main_library("onnxruntime_providers_shared.dll", Platform::WindowsAmd64));
     }
 }

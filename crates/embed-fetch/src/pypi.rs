@@ -50,10 +50,8 @@ impl Platform {
     /// The platform this program runs on.
     pub fn host() -> Result<Self, FetchError> {
         let (os, arch) = (std::env::consts::OS, std::env::consts::ARCH);
-        Self::from_os_arch(os, arch).ok_or_else(|| FetchError::UnsupportedHost {
-            os: os.to_string(),
-            arch: arch.to_string(),
-        })
+        Self::from_os_arch(os, arch)
+            .ok_or_else(|| FetchError::UnsupportedHost { os: os.to_string(), arch: arch.to_string() })
     }
 
     /// The platform for `std::env::consts::{OS, ARCH}` values.
@@ -86,13 +84,9 @@ impl Platform {
         platform_tag.split('.').any(|tag| match self {
             Self::LinuxX86_64 => tag.starts_with("manylinux") && tag.ends_with("_x86_64"),
             Self::LinuxAarch64 => tag.starts_with("manylinux") && tag.ends_with("_aarch64"),
-            Self::MacosArm64 => {
-                tag.starts_with("macosx")
-                    && (tag.ends_with("_arm64") || tag.ends_with("_universal2"))
-            }
+            Self::MacosArm64 => tag.starts_with("macosx") && (tag.ends_with("_arm64") || tag.ends_with("_universal2")),
             Self::MacosX86_64 => {
-                tag.starts_with("macosx")
-                    && (tag.ends_with("_x86_64") || tag.ends_with("_universal2"))
+                tag.starts_with("macosx") && (tag.ends_with("_x86_64") || tag.ends_with("_universal2"))
             }
             Self::WindowsAmd64 => tag == "win_amd64",
             Self::WindowsArm64 => tag == "win_arm64",
@@ -116,10 +110,7 @@ pub fn select_platform_wheel(files: &[WheelFile], platform: Platform) -> Option<
                 "cp311" => 1,
                 _ => 2,
             };
-            let minor: u32 = python
-                .strip_prefix("cp3")
-                .and_then(|m| m.parse().ok())
-                .unwrap_or(0);
+            let minor: u32 = python.strip_prefix("cp3").and_then(|m| m.parse().ok()).unwrap_or(0);
             Some(((free_threaded, preference, std::cmp::Reverse(minor)), file))
         })
         .min_by_key(|(key, _)| *key)
@@ -131,9 +122,7 @@ fn wheel_tags(filename: &str) -> Option<(&str, &str, &str)> {
     let stem = filename.strip_suffix(".whl")?;
     let parts: Vec<&str> = stem.split('-').collect();
     match parts.as_slice() {
-        [_, _, python, abi, platform] | [_, _, _, python, abi, platform] => {
-            Some((python, abi, platform))
-        }
+        [_, _, python, abi, platform] | [_, _, _, python, abi, platform] => Some((python, abi, platform)),
         _ => None,
     }
 }
@@ -172,10 +161,7 @@ pub struct PypiClient {
 impl PypiClient {
     /// A client for the JSON API at `base_url` (`https://pypi.org/pypi`, see [`DEFAULT_PYPI_URL`]).
     pub fn new(base_url: &str, downloader: Downloader) -> Self {
-        Self {
-            base: base_url.trim_end_matches('/').to_string(),
-            downloader,
-        }
+        Self { base: base_url.trim_end_matches('/').to_string(), downloader }
     }
 
     /// The downloader this client uses.
@@ -194,30 +180,24 @@ impl PypiClient {
             Err(err) if err.is_not_found() => {
                 let url = format!("{}/{package}/json", self.base);
                 let mut doc: ProjectJson = self.downloader.get_json(&url)?;
-                let files = doc
-                    .releases
-                    .remove(version)
-                    .ok_or_else(|| FetchError::NoSuchFile {
-                        what: "release".to_string(),
-                        package: package.to_string(),
-                        version: version.to_string(),
-                        available: doc.releases.keys().rev().take(10).cloned().collect(),
-                    })?;
+                let files = doc.releases.remove(version).ok_or_else(|| FetchError::NoSuchFile {
+                    what: "release".to_string(),
+                    package: package.to_string(),
+                    version: version.to_string(),
+                    available: doc.releases.keys().rev().take(10).cloned().collect(),
+                })?;
                 (url, files)
             }
             Err(err) => return Err(err),
         };
-        let base = url::Url::parse(&url).map_err(|err| FetchError::InvalidUrl {
-            url: url.clone(),
-            source: Box::new(err),
-        })?;
+        let base =
+            url::Url::parse(&url).map_err(|err| FetchError::InvalidUrl { url: url.clone(), source: Box::new(err) })?;
         files
             .into_iter()
             .map(|file| {
-                let resolved = base.join(&file.url).map_err(|err| FetchError::InvalidUrl {
-                    url: file.url.clone(),
-                    source: Box::new(err),
-                })?;
+                let resolved = base
+                    .join(&file.url)
+                    .map_err(|err| FetchError::InvalidUrl { url: file.url.clone(), source: Box::new(err) })?;
                 Ok(WheelFile {
                     filename: file.filename,
                     url: resolved.into(),
@@ -229,12 +209,7 @@ impl PypiClient {
     }
 
     /// The wheel `filename` of `package` `version`, or its only wheel when `filename` is `None`.
-    pub fn wheel(
-        &self,
-        package: &str,
-        version: &str,
-        filename: Option<&str>,
-    ) -> Result<WheelFile, FetchError> {
+    pub fn wheel(&self, package: &str, version: &str, filename: Option<&str>) -> Result<WheelFile, FetchError> {
         let files = self.files(package, version)?;
         let mut wheels = files.iter().filter(|f| match filename {
             Some(name) => f.filename == name,
@@ -305,12 +280,7 @@ mod tests {
     use super::*;
 
     fn file(name: &str) -> WheelFile {
-        WheelFile {
-            filename: name.to_string(),
-            url: String::new(),
-            sha256: String::new(),
-            size: None,
-        }
+        WheelFile { filename: name.to_string(), url: String::new(), sha256: String::new(), size: None }
     }
 
     #[test]
@@ -330,39 +300,18 @@ mod tests {
         .map(file)
         .collect();
         let pick = |p| select_platform_wheel(&files, p).map(|f| f.filename.as_str());
-        assert_eq!(
-            pick(Platform::LinuxX86_64),
-            Some("onnxruntime-1.31.1-cp312-cp312-manylinux_2_28_x86_64.whl")
-        );
-        assert_eq!(
-            pick(Platform::LinuxAarch64),
-            Some("onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_aarch64.whl")
-        );
-        assert_eq!(
-            pick(Platform::MacosArm64),
-            Some("onnxruntime-1.31.1-cp313-cp313-macosx_14_0_arm64.whl")
-        );
+        assert_eq!(pick(Platform::LinuxX86_64), Some("onnxruntime-1.31.1-cp312-cp312-manylinux_2_28_x86_64.whl"));
+        assert_eq!(pick(Platform::LinuxAarch64), Some("onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_aarch64.whl"));
+        assert_eq!(pick(Platform::MacosArm64), Some("onnxruntime-1.31.1-cp313-cp313-macosx_14_0_arm64.whl"));
         assert_eq!(pick(Platform::MacosX86_64), None);
-        assert_eq!(
-            pick(Platform::WindowsAmd64),
-            Some("onnxruntime-1.31.1-cp311-cp311-win_amd64.whl")
-        );
-        assert_eq!(
-            pick(Platform::WindowsArm64),
-            Some("onnxruntime-1.31.1-cp311-cp311-win_arm64.whl")
-        );
+        assert_eq!(pick(Platform::WindowsAmd64), Some("onnxruntime-1.31.1-cp311-cp311-win_amd64.whl"));
+        assert_eq!(pick(Platform::WindowsArm64), Some("onnxruntime-1.31.1-cp311-cp311-win_arm64.whl"));
     }
 
     #[test]
     fn knows_the_host_platforms() {
-        assert_eq!(
-            Platform::from_os_arch("linux", "x86_64"),
-            Some(Platform::LinuxX86_64)
-        );
-        assert_eq!(
-            Platform::from_os_arch("macos", "aarch64"),
-            Some(Platform::MacosArm64)
-        );
+        assert_eq!(Platform::from_os_arch("linux", "x86_64"), Some(Platform::LinuxX86_64));
+        assert_eq!(Platform::from_os_arch("macos", "aarch64"), Some(Platform::MacosArm64));
         assert_eq!(Platform::from_os_arch("freebsd", "x86_64"), None);
     }
 }

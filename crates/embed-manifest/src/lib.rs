@@ -224,10 +224,8 @@ impl Manifest {
 
     /// Reads and checks a manifest file.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?;
         Self::parse(&text)
     }
 
@@ -284,13 +282,10 @@ impl Manifest {
 
     /// The model of this name (case-insensitive), without a variant.
     pub fn model(&self, name: &str) -> Result<&ModelSpec, ManifestError> {
-        self.models
-            .iter()
-            .find(|m| m.name.eq_ignore_ascii_case(name))
-            .ok_or_else(|| ManifestError::UnknownModel {
-                name: name.to_string(),
-                known: self.models.iter().map(|m| m.name.clone()).collect(),
-            })
+        self.models.iter().find(|m| m.name.eq_ignore_ascii_case(name)).ok_or_else(|| ManifestError::UnknownModel {
+            name: name.to_string(),
+            known: self.models.iter().map(|m| m.name.clone()).collect(),
+        })
     }
 
     /// Resolves `name[:variant]`.
@@ -310,11 +305,7 @@ impl Manifest {
                 reason: reason.clone(),
             });
         }
-        Ok(ResolvedModel {
-            model,
-            variant: variant.to_string(),
-            onnx_file: onnx_file.clone(),
-        })
+        Ok(ResolvedModel { model, variant: variant.to_string(), onnx_file: onnx_file.clone() })
     }
 
     /// Every model name.

@@ -28,14 +28,9 @@ const EXPECTED: &str = "a non-negative number with an optional unit: B, kB, MB, 
 /// [`PoolError::InvalidBytes`], naming the value and what was expected, when the text is
 /// empty, has no number, has an unknown unit, is a fraction of a byte, or exceeds `u64`.
 pub fn parse_bytes(text: &str) -> Result<u64, PoolError> {
-    let invalid = |expected: &'static str| PoolError::InvalidBytes {
-        value: text.to_owned(),
-        expected,
-    };
+    let invalid = |expected: &'static str| PoolError::InvalidBytes { value: text.to_owned(), expected };
     let trimmed = text.trim();
-    let split = trimmed
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(trimmed.len());
+    let split = trimmed.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(trimmed.len());
     let (number, unit) = trimmed.split_at(split);
     let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
@@ -62,14 +57,9 @@ pub fn parse_bytes(text: &str) -> Result<u64, PoolError> {
     let too_large = || invalid("a size that fits in 64 bits (at most 16 EiB)");
     let mut value: u128 = 0;
     for digit in whole.bytes() {
-        value = value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u128::from(digit - b'0')))
-            .ok_or_else(too_large)?;
+        value = value.checked_mul(10).and_then(|v| v.checked_add(u128::from(digit - b'0'))).ok_or_else(too_large)?;
     }
-    value = value
-        .checked_mul(u128::from(multiplier))
-        .ok_or_else(too_large)?;
+    value = value.checked_mul(u128::from(multiplier)).ok_or_else(too_large)?;
     // The fraction: digits beyond the 19th cannot change a whole byte count below 2^64.
     let mut numerator: u128 = 0;
     let mut denominator: u128 = 1;
@@ -133,16 +123,10 @@ mod tests {
         ] {
             let err = parse_bytes(text).expect_err(text);
             let message = err.to_string();
-            assert!(
-                message.starts_with(&format!("invalid byte size {text:?}: expected ")),
-                "{message}"
-            );
+            assert!(message.starts_with(&format!("invalid byte size {text:?}: expected ")), "{message}");
         }
         let message = parse_bytes("1.5").expect_err("fraction").to_string();
-        assert_eq!(
-            message,
-            "invalid byte size \"1.5\": expected a whole number of bytes"
-        );
+        assert_eq!(message, "invalid byte size \"1.5\": expected a whole number of bytes");
         let message = parse_bytes("2 parsecs").expect_err("unit").to_string();
         assert!(message.contains("KiB, MiB, GiB"), "{message}");
     }

@@ -89,12 +89,7 @@ pub struct PoolConfig {
 impl Default for PoolConfig {
     /// No budget, nothing pinned, a 30-second wait, preloads on every CPU.
     fn default() -> Self {
-        Self {
-            budget_bytes: None,
-            pinned: Vec::new(),
-            wait_timeout: Duration::from_secs(30),
-            preload_parallelism: 0,
-        }
+        Self { budget_bytes: None, pinned: Vec::new(), wait_timeout: Duration::from_secs(30), preload_parallelism: 0 }
     }
 }
 
@@ -170,9 +165,7 @@ pub struct Pool<M> {
 
 impl<M> Clone for Pool<M> {
     fn clone(&self) -> Self {
-        Self {
-            shared: Arc::clone(&self.shared),
-        }
+        Self { shared: Arc::clone(&self.shared) }
     }
 }
 
@@ -221,10 +214,7 @@ impl<M> Clone for Handle<M> {
             resident.holders += 1;
         }
         drop(state);
-        Self {
-            entry: Arc::clone(&self.entry),
-            shared: Arc::clone(&self.shared),
-        }
+        Self { entry: Arc::clone(&self.entry), shared: Arc::clone(&self.shared) }
     }
 }
 
@@ -331,9 +321,7 @@ impl<M> State<M> {
         if !self.models.contains_key(name) {
             self.models.insert(name.to_owned(), Counters::default());
         }
-        self.models
-            .get_mut(name)
-            .unwrap_or_else(|| unreachable!("inserted above"))
+        self.models.get_mut(name).unwrap_or_else(|| unreachable!("inserted above"))
     }
 
     /// Bytes of idle, unpinned models: what eviction could free now.
@@ -469,29 +457,19 @@ impl<M: Send + Sync + 'static> Pool<M> {
                             };
                             let name = name.as_ref();
                             let result = catch_unwind(AssertUnwindSafe(|| self.get(name)))
-                                .unwrap_or_else(|_| {
-                                    Err(PoolError::LoaderPanicked {
-                                        name: name.to_owned(),
-                                    })
-                                })
+                                .unwrap_or_else(|_| Err(PoolError::LoaderPanicked { name: name.to_owned() }))
                                 .map(drop);
                             done.push((index, result));
                         }
                     })
                 })
                 .collect();
-            workers
-                .into_iter()
-                .flat_map(|worker| worker.join().unwrap_or_default())
-                .collect()
+            workers.into_iter().flat_map(|worker| worker.join().unwrap_or_default()).collect()
         });
         results.sort_by_key(|(index, _)| *index);
         results
             .into_iter()
-            .map(|(index, result)| PreloadOutcome {
-                name: names[index].as_ref().to_owned(),
-                result,
-            })
+            .map(|(index, result)| PreloadOutcome { name: names[index].as_ref().to_owned(), result })
             .collect()
     }
 
@@ -507,15 +485,10 @@ impl<M: Send + Sync + 'static> Pool<M> {
             return Ok(false);
         };
         if resident.pinned {
-            return Err(PoolError::Pinned {
-                name: name.to_owned(),
-            });
+            return Err(PoolError::Pinned { name: name.to_owned() });
         }
         if resident.holders > 0 {
-            return Err(PoolError::InUse {
-                name: name.to_owned(),
-                holders: resident.holders,
-            });
+            return Err(PoolError::InUse { name: name.to_owned(), holders: resident.holders });
         }
         let evicted = state.evict(name);
         drop(state);
@@ -574,52 +547,27 @@ impl<M: Send + Sync + 'static> Pool<M> {
     }
 
     fn handle(&self, entry: Arc<Entry<M>>) -> Handle<M> {
-        Handle {
-            entry,
-            shared: Arc::clone(&self.shared),
-        }
+        Handle { entry, shared: Arc::clone(&self.shared) }
     }
 
     /// Waits for a change of state, at most until `deadline`.
-    fn wait<'a>(
-        &'a self,
-        state: MutexGuard<'a, State<M>>,
-        deadline: Option<Instant>,
-    ) -> MutexGuard<'a, State<M>> {
+    fn wait<'a>(&'a self, state: MutexGuard<'a, State<M>>, deadline: Option<Instant>) -> MutexGuard<'a, State<M>> {
         match deadline {
-            None => self
-                .shared
-                .changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner),
+            None => self.shared.changed.wait(state).unwrap_or_else(PoisonError::into_inner),
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
-                self.shared
-                    .changed
-                    .wait_timeout(state, left)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0
+                self.shared.changed.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0
             }
         }
     }
 
     /// Loads `name`, which is neither loaded nor loading, as the one flight for it.
-    fn load(
-        &self,
-        mut state: MutexGuard<'_, State<M>>,
-        name: &str,
-    ) -> Result<Handle<M>, PoolError> {
+    fn load(&self, mut state: MutexGuard<'_, State<M>>, name: &str) -> Result<Handle<M>, PoolError> {
         let flight = Arc::new(Flight::default());
         state.flights.insert(name.to_owned(), Arc::clone(&flight));
         state.counters(name);
         drop(state);
-        let mut landing = Landing {
-            shared: &self.shared,
-            name,
-            flight,
-            reserved: 0,
-            finished: false,
-        };
+        let mut landing = Landing { shared: &self.shared, name, flight, reserved: 0, finished: false };
 
         let estimate = self.shared.loader.estimate_bytes(name);
         if let Some(estimate) = estimate {
@@ -647,10 +595,7 @@ impl<M: Send + Sync + 'static> Pool<M> {
         let loaded = match loaded {
             Ok(loaded) => loaded,
             Err(source) => {
-                let error = PoolError::Load {
-                    name: name.to_owned(),
-                    source: Arc::from(source),
-                };
+                let error = PoolError::Load { name: name.to_owned(), source: Arc::from(source) };
                 return Err(landing.fail(state, error));
             }
         };
@@ -664,19 +609,8 @@ impl<M: Send + Sync + 'static> Pool<M> {
             }
         };
         let pinned = self.shared.pinned.contains(name);
-        let entry = Arc::new(Entry {
-            name: name.to_owned(),
-            model: loaded.model,
-            bytes: loaded.bytes,
-        });
-        state.resident.push(
-            name.to_owned(),
-            Resident {
-                entry: Arc::clone(&entry),
-                holders: 1,
-                pinned,
-            },
-        );
+        let entry = Arc::new(Entry { name: name.to_owned(), model: loaded.model, bytes: loaded.bytes });
+        state.resident.push(name.to_owned(), Resident { entry: Arc::clone(&entry), holders: 1, pinned });
         state.resident_bytes += entry.bytes;
         if pinned {
             state.pinned_bytes += entry.bytes;
@@ -689,13 +623,7 @@ impl<M: Send + Sync + 'static> Pool<M> {
         counters.total_load_time += elapsed;
         counters.last_used = Some(Instant::now());
         counters.last_error = None;
-        tracing::info!(
-            model = name,
-            bytes = entry.bytes,
-            load_ms = elapsed.as_millis(),
-            pinned,
-            "loaded model"
-        );
+        tracing::info!(model = name, bytes = entry.bytes, load_ms = elapsed.as_millis(), pinned, "loaded model");
         landing.finish(state, Ok(()));
         drop(evicted);
         Ok(self.handle(entry))
@@ -715,11 +643,7 @@ impl<M: Send + Sync + 'static> Pool<M> {
             return (state, Ok(evicted));
         };
         if bytes > budget {
-            let error = PoolError::ModelTooLarge {
-                name: name.to_owned(),
-                bytes,
-                budget,
-            };
+            let error = PoolError::ModelTooLarge { name: name.to_owned(), bytes, budget };
             return (state, Err(error));
         }
         let deadline = Instant::now().checked_add(self.shared.wait_timeout);
@@ -803,9 +727,7 @@ impl<M> Drop for Landing<'_, M> {
     fn drop(&mut self) {
         if !self.finished {
             let state = self.shared.lock();
-            let error = PoolError::LoaderPanicked {
-                name: self.name.to_owned(),
-            };
+            let error = PoolError::LoaderPanicked { name: self.name.to_owned() };
             self.finish(state, Err(error));
         }
     }
@@ -832,20 +754,13 @@ mod tests {
 
     fn sized(bytes: &'static [(&'static str, u64)]) -> impl Loader<String> + 'static {
         move |name: &str| -> Result<Loaded<String>, BoxError> {
-            let size = bytes
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map_or(10, |(_, b)| *b);
+            let size = bytes.iter().find(|(n, _)| *n == name).map_or(10, |(_, b)| *b);
             Ok(Loaded::new(name.to_owned(), size))
         }
     }
 
     fn budget(bytes: u64) -> PoolConfig {
-        PoolConfig {
-            budget_bytes: Some(bytes),
-            wait_timeout: Duration::ZERO,
-            ..PoolConfig::default()
-        }
+        PoolConfig { budget_bytes: Some(bytes), wait_timeout: Duration::ZERO, ..PoolConfig::default() }
     }
 
     #[test]
@@ -858,22 +773,13 @@ mod tests {
 
     #[test]
     fn nothing_is_evicted_unless_that_makes_enough_room() {
-        let pool = Pool::new(
-            sized(&[("held", 60), ("idle", 30), ("new", 50)]),
-            budget(100),
-        );
+        let pool = Pool::new(sized(&[("held", 60), ("idle", 30), ("new", 50)]), budget(100));
         let held = pool.get("held").expect("held");
         drop(pool.get("idle").expect("idle"));
         let error = pool.get("new").expect_err("60 held + 50 > 100");
-        assert!(
-            matches!(error, PoolError::BudgetExhausted { .. }),
-            "{error:?}"
-        );
+        assert!(matches!(error, PoolError::BudgetExhausted { .. }), "{error:?}");
         let state = pool.shared.lock();
-        assert!(
-            state.resident.contains("idle"),
-            "evicting it would not have helped"
-        );
+        assert!(state.resident.contains("idle"), "evicting it would not have helped");
         assert_eq!((state.resident_bytes, state.evictions), (90, 0));
         drop(state);
         drop(held);
@@ -894,14 +800,8 @@ mod tests {
         let pool = Pool::new(sized(&[]), PoolConfig::default());
         let handle = pool.get("a").expect("a");
         drop(pool);
-        assert_eq!(
-            (handle.name(), handle.bytes(), handle.as_str()),
-            ("a", 10, "a")
-        );
-        assert_eq!(
-            format!("{handle:?}"),
-            "Handle { name: \"a\", bytes: 10, .. }"
-        );
+        assert_eq!((handle.name(), handle.bytes(), handle.as_str()), ("a", 10, "a"));
+        assert_eq!(format!("{handle:?}"), "Handle { name: \"a\", bytes: 10, .. }");
     }
 
     #[test]
@@ -917,13 +817,7 @@ mod tests {
 
     #[test]
     fn the_error_chain_shows_every_cause() {
-        let error = PoolError::Load {
-            name: "m".to_owned(),
-            source: Arc::new(std::io::Error::other("disk on fire")),
-        };
-        assert_eq!(
-            ErrorChain(&error).to_string(),
-            "loading model \"m\" failed: disk on fire"
-        );
+        let error = PoolError::Load { name: "m".to_owned(), source: Arc::new(std::io::Error::other("disk on fire")) };
+        assert_eq!(ErrorChain(&error).to_string(), "loading model \"m\" failed: disk on fire");
     }
 }

@@ -30,9 +30,7 @@ pub fn measure_rss_growth<T>(work: impl FnOnce() -> T) -> (T, Option<u64>) {
     let before = resident_bytes();
     let value = work();
     let after = resident_bytes();
-    let growth = before
-        .zip(after)
-        .map(|(before, after)| after.saturating_sub(before));
+    let growth = before.zip(after).map(|(before, after)| after.saturating_sub(before));
     (value, growth)
 }
 
@@ -75,10 +73,7 @@ mod imp {
         #[test]
         fn touching_memory_grows_the_resident_set() {
             let (buffer, growth) = crate::measure_rss_growth(|| vec![7_u8; 64 << 20]);
-            assert_eq!(
-                buffer.iter().map(|&b| u64::from(b)).sum::<u64>(),
-                7 * (64 << 20)
-            );
+            assert_eq!(buffer.iter().map(|&b| u64::from(b)).sum::<u64>(), 7 * (64 << 20));
             let growth = growth.expect("measurable on linux");
             // Other tests run in parallel threads, so only a lower bound holds.
             assert!(growth >= 32 << 20, "grew by {growth} bytes");

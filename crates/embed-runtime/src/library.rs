@@ -58,7 +58,8 @@ impl OnnxRuntime {
             )));
         }
         let builder = ort::init_from(path).map_err(|e| unusable(e.to_string()))?;
-        let environment = builder.with_name("embed").with_telemetry(false).build().map_err(|e| unusable(e.to_string()))?;
+        let environment =
+            builder.with_name("embed").with_telemetry(false).build().map_err(|e| unusable(e.to_string()))?;
         tracing::info!(path = %path.display(), %version, build = ort::info(), "loaded ONNX Runtime");
         Ok(LOADED.get_or_init(|| OnnxRuntime { path: path.to_path_buf(), version, environment }))
     }
@@ -66,7 +67,10 @@ impl OnnxRuntime {
     /// Loads `explicit` when given (the caller's choice, typically `ONNXRUNTIME_LIB_PATH` or
     /// `ORT_DYLIB_PATH`; never silently skipped), else the newest `onnxruntime-<version>/`
     /// found under the first of `libs_dirs` that has one.
-    pub fn locate_and_load(explicit: Option<&Path>, libs_dirs: &[PathBuf]) -> Result<&'static OnnxRuntime, RuntimeError> {
+    pub fn locate_and_load(
+        explicit: Option<&Path>,
+        libs_dirs: &[PathBuf],
+    ) -> Result<&'static OnnxRuntime, RuntimeError> {
         if let Some(path) = explicit {
             return Self::load(path);
         }

@@ -123,7 +123,9 @@ impl OrtBackend {
                 return Err(unsupported(format!("it has no `{required}` input (inputs: {})", input_names.join(", "))));
             }
         }
-        if let Some(other) = input_names.iter().find(|n| !matches!(**n, "input_ids" | "attention_mask" | "token_type_ids")) {
+        if let Some(other) =
+            input_names.iter().find(|n| !matches!(**n, "input_ids" | "attention_mask" | "token_type_ids"))
+        {
             return Err(unsupported(format!("it takes an input embed cannot feed: `{other}`")));
         }
         let takes_token_type_ids = input_names.contains(&"token_type_ids");
@@ -159,7 +161,8 @@ impl OrtBackend {
             inputs.push(("token_type_ids".into(), tensor(shape, batch.token_type_ids)?.into()));
         }
         let outputs = session.run(inputs).map_err(RuntimeError::Inference)?;
-        let (out_shape, values) = outputs[self.output_index].try_extract_tensor::<f32>().map_err(RuntimeError::Inference)?;
+        let (out_shape, values) =
+            outputs[self.output_index].try_extract_tensor::<f32>().map_err(RuntimeError::Inference)?;
         let dims: Vec<usize> = out_shape.iter().map(|&d| usize::try_from(d).unwrap_or(0)).collect();
         let (seq_len, hidden) = match (self.output_kind, dims.as_slice()) {
             (OutputKind::TokenEmbeddings, &[r, s, h]) if r == batch.rows && s == batch.seq_len => (s, h),
@@ -167,7 +170,10 @@ impl OrtBackend {
             _ => {
                 return Err(RuntimeError::UnsupportedModel {
                     path: self.path.clone(),
-                    message: format!("output shape {dims:?} does not match a batch of {} x {}", batch.rows, batch.seq_len),
+                    message: format!(
+                        "output shape {dims:?} does not match a batch of {} x {}",
+                        batch.rows, batch.seq_len
+                    ),
                 });
             }
         };
@@ -259,9 +265,8 @@ fn build_session(
             .with_inter_threads(threads)
             .map_err(|e| option_error(format!("inter-op threads = {threads}"))(e.into()))?;
         if threads > 1 {
-            builder = builder
-                .with_parallel_execution(true)
-                .map_err(|e| option_error("parallel execution")(e.into()))?;
+            builder =
+                builder.with_parallel_execution(true).map_err(|e| option_error("parallel execution")(e.into()))?;
         }
     }
     let cpu = ort::ep::CPU::default()
@@ -274,12 +279,8 @@ fn build_session(
         }
         _ => vec![cpu],
     };
-    builder = builder
-        .with_execution_providers(providers)
-        .map_err(|e| option_error("execution providers")(e.into()))?;
-    builder
-        .commit_from_file(path)
-        .map_err(|source| RuntimeError::ModelLoad { path: path.to_path_buf(), source })
+    builder = builder.with_execution_providers(providers).map_err(|e| option_error("execution providers")(e.into()))?;
+    builder.commit_from_file(path).map_err(|source| RuntimeError::ModelLoad { path: path.to_path_buf(), source })
 }
 
 /// Picks the output to read: token embeddings by name or shape, else a pooled output.
@@ -287,7 +288,10 @@ fn pick_output(session: &Session) -> Result<(usize, OutputKind, Option<usize>), 
     let outputs = session.outputs();
     let rank_and_width = |index: usize| {
         let shape = outputs[index].dtype().tensor_shape();
-        (shape.map(|s| s.len()), shape.and_then(|s| s.last().copied()).and_then(|d| usize::try_from(d).ok()).filter(|&d| d > 0))
+        (
+            shape.map(|s| s.len()),
+            shape.and_then(|s| s.last().copied()).and_then(|d| usize::try_from(d).ok()).filter(|&d| d > 0),
+        )
     };
     let names: Vec<&str> = outputs.iter().map(|o| o.name()).collect();
     for wanted in ["last_hidden_state", "token_embeddings"] {

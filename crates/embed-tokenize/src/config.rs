@@ -73,9 +73,7 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, Tok
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(TokenizeError::Read { path: path.to_path_buf(), source }),
     };
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|source| TokenizeError::Config { path: path.to_path_buf(), source })
+    serde_json::from_str(&text).map(Some).map_err(|source| TokenizeError::Config { path: path.to_path_buf(), source })
 }
 
 impl SentenceTransformersConfig {
@@ -99,7 +97,7 @@ impl SentenceTransformersConfig {
             model_max_length: tok
                 .as_ref()
                 .and_then(|t| t.model_max_length)
-                .filter(|&m| m >= 1.0 && m < 1e9)
+                .filter(|m| (1.0..1e9).contains(m))
                 .map(|m| m as usize),
             max_positions,
             truncation_side: tok.as_ref().map(|t| t.truncation_side).unwrap_or_default(),

@@ -126,6 +126,8 @@ pub struct Tokenizer {
     truncation: TruncationSide,
     pad_id: u32,
     pad_to_max_length: bool,
+    /// Tokens the model's template adds around a single text (`[CLS]`, `[SEP]`).
+    special_tokens: usize,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -147,10 +149,8 @@ impl Tokenizer {
             return Err(TokenizeError::MissingFile { path: tokenizer_file });
         }
         let st_config = SentenceTransformersConfig::from_dir(dir)?;
-        let inner = tokenizers::Tokenizer::from_file(&tokenizer_file).map_err(|e| TokenizeError::Load {
-            path: tokenizer_file.clone(),
-            message: e.to_string(),
-        })?;
+        let inner = tokenizers::Tokenizer::from_file(&tokenizer_file)
+            .map_err(|e| TokenizeError::Load { path: tokenizer_file.clone(), message: e.to_string() })?;
         Self::new(inner, &st_config, options)
     }
 
@@ -160,10 +160,8 @@ impl Tokenizer {
         st_config: &SentenceTransformersConfig,
         options: &TokenizerOptions,
     ) -> Result<Self, TokenizeError> {
-        let inner = tokenizers::Tokenizer::from_bytes(tokenizer_json).map_err(|e| TokenizeError::Load {
-            path: PathBuf::from("tokenizer.json"),
-            message: e.to_string(),
-        })?;
+        let inner = tokenizers::Tokenizer::from_bytes(tokenizer_json)
+            .map_err(|e| TokenizeError::Load { path: PathBuf::from("tokenizer.json"), message: e.to_string() })?;
         Self::new(inner, st_config, options)
     }
 
@@ -200,14 +198,16 @@ impl Tokenizer {
             }))
             .map_err(|e| TokenizeError::Options(e.to_string()))?;
         // Padding is done here, into flat buffers, not by the tokenizers library.
-        let pad_id = inner.get_padding().map(|p| p.pad_id).or_else(|| {
-            st_config.pad_token.as_deref().and_then(|t| inner.token_to_id(t))
-        });
+        let pad_id = inner
+            .get_padding()
+            .map(|p| p.pad_id)
+            .or_else(|| st_config.pad_token.as_deref().and_then(|t| inner.token_to_id(t)));
         inner.with_padding(None);
         let mut untruncated = inner.clone();
-        untruncated
-            .with_truncation(None)
-            .map_err(|e| TokenizeError::Options(e.to_string()))?;
+        untruncated.with_truncation(None).map_err(|e| TokenizeError::Options(e.to_string()))?;
+        // What the template adds around a single text: the tokens of an empty text.
+        let special_tokens =
+            untruncated.encode_fast("", true).map_err(|e| TokenizeError::Encode(e.to_string()))?.get_ids().len();
         Ok(Self {
             inner,
             untruncated,
@@ -215,6 +215,7 @@ impl Tokenizer {
             truncation,
             pad_id: pad_id.unwrap_or(0),
             pad_to_max_length: options.pad_to_max_length,
+            special_tokens,
         })
     }
 
@@ -231,10 +232,7 @@ impl Tokenizer {
     /// Tokenizes `texts` in parallel, truncated but not padded.
     pub fn tokenize<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<TokenizedText>, TokenizeError> {
         let inputs: Vec<tokenizers::EncodeInput<'_>> = texts.iter().map(|t| t.as_ref().into()).collect();
-        let encodings = self
-            .inner
-            .encode_batch_fast(inputs, true)
-            .map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        let encodings = self.inner.encode_batch_fast(inputs, true).map_err(|e| TokenizeError::Encode(e.to_string()))?;
         Ok(encodings
             .into_iter()
             .map(|encoding| TokenizedText {
@@ -297,10 +295,49 @@ impl Tokenizer {
 
     /// Tokens of `text` before truncation, special tokens included.
     pub fn count_tokens(&self, text: &str) -> Result<usize, TokenizeError> {
-        let encoding = self
-            .untruncated
-            .encode_fast(text, true)
-            .map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        let encoding = self.untruncated.encode_fast(text, true).map_err(|e| TokenizeError::Encode(e.to_string()))?;
         Ok(encoding.get_ids().len())
     }
+
+    /// Tokens the model adds around every text (`[CLS]` and `[SEP]` for BERT: 2), so that
+    /// `max_length() - special_tokens_count()` tokens of text fit.
+    pub fn special_tokens_count(&self) -> usize {
+        self.special_tokens
+    }
+
+    /// Byte ranges into `text` of its tokens, in order, without special tokens and without
+    /// truncation. Every range starts and ends on a `char` boundary of `text`; tokens made
+    /// from one character share its range, and characters the normalizer drops (combining
+    /// accents of uncased models) belong to no range.
+    pub fn token_spans(&self, text: &str) -> Result<Vec<(usize, usize)>, TokenizeError> {
+        // `encode` reports byte offsets into the original text (`encode_fast` reports none).
+        let encoding = self.untruncated.encode(text, false).map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        Ok(encoding
+            .get_offsets()
+            .iter()
+            .map(|&(start, end)| {
+                let start = floor_char_boundary(text, start);
+                let end = ceil_char_boundary(text, end.max(start));
+                (start, end)
+            })
+            .collect())
+    }
+}
+
+/// The largest char boundary of `text` at or before `index` (clamped to its length).
+fn floor_char_boundary(text: &str, index: usize) -> usize {
+    let mut index = index.min(text.len());
+    while !text.is_char_boundary(index) {
+        index -= 1;
+    }
+    index
+}
+
+/// The smallest char boundary of `text` at or after `index` (clamped to its length).
+fn ceil_char_boundary(text: &str, index: usize) -> usize {
+    let mut index = index.min(text.len());
+    while !text.is_char_boundary(index) {
+        index += 1;
+    }
+    index
 }

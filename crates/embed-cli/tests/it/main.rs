@@ -11,7 +11,8 @@ fn workspace_root() -> PathBuf {
 /// `embed` with the workspace's models and ONNX Runtime, run from a scratch directory so no
 /// `.env` or `./models` of the developer's leaks in.
 fn embed(args: &[&str], dir: &std::path::Path) -> Output {
-    let models = std::env::var_os("MODEL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("models"));
+    let models =
+        std::env::var_os("MODEL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("models"));
     let mut command = Command::new(env!("CARGO_BIN_EXE_embed"));
     command.current_dir(dir).args(args).env("MODEL_CACHE_DIR", models).env_remove("DEFAULT_MODEL");
     if std::env::var_os("ONNXRUNTIME_LIB_PATH").is_none() {
@@ -83,7 +84,9 @@ fn an_unknown_model_lists_the_known_ones() {
     let dir = tempfile::tempdir().unwrap();
     let err = stderr(&embed(&["embed", "--model", "bert-nope", "x"], dir.path()));
     assert!(
-        err.starts_with("error: cannot load model `bert-nope`: unknown model `bert-nope`; known models: all-MiniLM-L6-v2, "),
+        err.starts_with(
+            "error: cannot load model `bert-nope`: unknown model `bert-nope`; known models: all-MiniLM-L6-v2, "
+        ),
         "{err}"
     );
 }

@@ -40,7 +40,10 @@ fn left_truncation_keeps_the_end() {
 #[test]
 fn an_unknown_model_lists_the_known_ones() {
     let err = Service::new(config("no-such-model")).unwrap_err().to_string();
-    assert!(err.starts_with("unknown model `no-such-model`; known models: all-MiniLM-L6-v2, all-mpnet-base-v2"), "{err}");
+    assert!(
+        err.starts_with("unknown model `no-such-model`; known models: all-MiniLM-L6-v2, all-mpnet-base-v2"),
+        "{err}"
+    );
     let err = Service::new(config("../../etc")).unwrap_err().to_string();
     assert!(err.starts_with("unknown model `../../etc`"), "{err}");
 }

