@@ -60,6 +60,12 @@ pub struct Settings {
     /// The width the model's vectors must have; a model that disagrees is an error.
     #[arg(long, env = "EMBEDDING_DIMENSION")]
     pub embedding_dimension: Option<usize>,
+    /// Most memory the loaded models may take together, e.g. 500MiB or 2GB (default: no limit).
+    #[arg(long, env = "MODEL_MEMORY_LIMIT", value_parser = parse_memory_limit)]
+    pub model_memory_limit: Option<u64>,
+    /// Models to load at start-up and keep loaded, comma-separated.
+    #[arg(long, env = "PRELOAD_MODELS", value_delimiter = ',')]
+    pub preload_models: Vec<String>,
     /// Embeddings kept in the in-process LRU cache (0 turns it off).
     #[arg(long, env = "EMBEDDING_CACHE_SIZE", default_value_t = 10_000)]
     pub cache_size: usize,
@@ -102,6 +108,10 @@ pub enum Side {
     Right,
     /// Keep the end.
     Left,
+}
+
+fn parse_memory_limit(value: &str) -> Result<u64, String> {
+    embed_core::parse_bytes(value).map_err(|e| e.to_string())
 }
 
 fn parse_arena(value: &str) -> Result<ArenaStrategy, String> {
@@ -164,8 +174,14 @@ impl Settings {
             },
             embedding_dimension: self.embedding_dimension,
             memory: MemoryConfig {
+                model_memory_limit: self.model_memory_limit,
                 cache: CacheLimits { max_entries: self.cache_size, ..CacheLimits::default() },
-                ..MemoryConfig::default()
+                preload_models: self
+                    .preload_models
+                    .iter()
+                    .map(|m| m.trim().to_string())
+                    .filter(|m| !m.is_empty())
+                    .collect(),
             },
         })
     }

@@ -48,6 +48,9 @@ pub enum EmbedError {
     /// ONNX Runtime failed.
     #[error(transparent)]
     Runtime(#[from] embed_runtime::RuntimeError),
+    /// The model registry could not provide the model (budget, load failure).
+    #[error(transparent)]
+    Pool(#[from] embed_pool::PoolError),
     /// A configuration value is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),

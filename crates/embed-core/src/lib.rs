@@ -17,6 +17,9 @@ pub use cache::{CacheLimits, CacheStats};
 pub use chunk::{Chunk, Chunking, chunk_document};
 pub use document::{ChunkEmbedding, DocumentEmbedding};
 pub use embed_manifest::{Manifest, Pooling};
+pub use embed_pool::{
+    Handle, ModelState, ModelStats, PoolError, PoolStats, measure_rss_growth, parse_bytes, resident_bytes,
+};
 pub use embed_runtime::{
     ArenaStrategy, CoreMlComputeUnits, CoreMlModelFormat, CoreMlOptions, DeviceInUse, GraphOptimization,
     library_file_name,
@@ -25,7 +28,10 @@ pub use embed_tokenize::TruncationSide;
 pub use error::EmbedError;
 pub use model::{EmbedOptions, Embedding, EmbeddingModel, LoadOptions, ModelFiles};
 pub use pooling::{normalize, pool_into};
-pub use service::{Config, MemoryConfig, MetalConfig, OrtLibrary, RuntimeConfig, Service, VectorOptions};
+pub use service::{
+    Config, MemoryConfig, MetalConfig, OrtLibrary, PreloadResult, RuntimeConfig, Service, VectorOptions,
+    estimate_model_bytes,
+};
 
 /// The model used when none is named.
 pub const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";

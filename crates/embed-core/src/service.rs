@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use embed_manifest::Manifest;
+use embed_pool::{BoxError, Handle, Loaded, Loader, Pool, PoolConfig, PoolStats};
 use embed_runtime::{ArenaStrategy, CoreMlOptions, Device, GraphOptimization, OnnxRuntime, SessionOptions};
 use embed_tokenize::{TokenizerOptions, TruncationSide};
 
@@ -128,24 +129,95 @@ impl Default for Config {
     }
 }
 
-/// The embedding service.
+/// The embedding service: a default model, any other model of the registry by name, and the
+/// embedding cache.
+///
+/// Models load on first use through a memory-budgeted registry (`embed-pool`); the default
+/// model and the preloaded ones are pinned (never evicted). Cloning a service is cheap and
+/// clones share everything.
 ///
 /// ```no_run
 /// let service = embed_core::Service::new(embed_core::Config::default())?;
 /// let vector = service.embed("This is a sample text")?;
 /// assert_eq!(vector.len(), 384);
+/// let mpnet = service.embed_with_model("all-mpnet-base-v2", &["another model"], service.default_options())?;
+/// assert_eq!(mpnet[0].vector.len(), 768);
 /// # Ok::<(), embed_core::EmbedError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Service {
-    model: Arc<EmbeddingModel>,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: Pool<EmbeddingModel>,
+    /// Held for the service's life: the default model is never evicted.
+    default: Handle<EmbeddingModel>,
     defaults: EmbedOptions,
     runtime: &'static OnnxRuntime,
-    cache: Arc<EmbeddingCache>,
+    cache: EmbeddingCache,
+    resolver: Resolver,
+    preload: Vec<PreloadResult>,
+}
+
+/// The outcome of preloading one model.
+#[derive(Debug)]
+pub struct PreloadResult {
+    /// The model as configured.
+    pub model: String,
+    /// Why it could not be loaded, if it could not.
+    pub error: Option<EmbedError>,
+}
+
+/// Turns model names into files: the manifest and the model cache directory.
+#[derive(Debug, Clone)]
+struct Resolver {
+    manifest: Arc<Manifest>,
+    cache_dir: PathBuf,
+}
+
+impl Resolver {
+    fn resolve(&self, spec: &str) -> Result<ModelFiles, EmbedError> {
+        ModelFiles::resolve(spec, &self.cache_dir, &self.manifest)
+    }
+}
+
+/// Loads models for the registry, estimating each one's memory before loading it.
+struct ModelLoader {
+    runtime: &'static OnnxRuntime,
+    resolver: Resolver,
+    options: LoadOptions,
+}
+
+impl Loader<EmbeddingModel> for ModelLoader {
+    fn load(&self, name: &str) -> Result<Loaded<EmbeddingModel>, BoxError> {
+        let files = self.resolver.resolve(name)?;
+        let bytes = estimate_model_bytes(&files);
+        let started = std::time::Instant::now();
+        let model = EmbeddingModel::load(self.runtime, files, &self.options)?;
+        tracing::info!(model = name, bytes, elapsed_ms = started.elapsed().as_millis() as u64, "model loaded");
+        Ok(Loaded::new(model, bytes))
+    }
+
+    fn estimate_bytes(&self, name: &str) -> Option<u64> {
+        self.resolver.resolve(name).ok().map(|files| estimate_model_bytes(&files))
+    }
+}
+
+/// The memory a model takes once loaded and warmed up, estimated from its files: ONNX
+/// Runtime holds the weights (the ONNX file) plus prepacked copies and working memory, and the
+/// tokenizer's vocabulary takes several times its JSON size. The factors come from measured
+/// resident-memory growth (see the pool tests, which check the estimate against it).
+pub fn estimate_model_bytes(files: &ModelFiles) -> u64 {
+    let size = |path: &std::path::Path| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let onnx = size(&files.onnx) + size(&files.onnx.with_extension("onnx_data"));
+    let tokenizer = size(&files.dir.join("tokenizer.json"));
+    onnx + onnx / 2 + tokenizer * 8 + 16 * 1024 * 1024
 }
 
 impl Service {
-    /// Loads ONNX Runtime and the configured model.
+    /// Loads ONNX Runtime, preloads the configured models and loads the default one.
     pub fn new(config: Config) -> Result<Self, EmbedError> {
         if config.batch_size == 0 {
             return Err(EmbedError::Config("batch_size must be at least 1".into()));
@@ -158,14 +230,14 @@ impl Service {
         }
         let runtime =
             OnnxRuntime::locate_and_load(config.onnxruntime.path.as_deref(), &config.onnxruntime.search_dirs)?;
-        let manifest = Manifest::builtin();
-        let files = ModelFiles::resolve(&config.model, &config.model_cache_dir, &manifest)?;
+        let resolver = Resolver { manifest: Arc::new(Manifest::builtin()), cache_dir: config.model_cache_dir.clone() };
+        let default_name = resolver.resolve(&config.model)?.name;
         let device = if config.metal.enabled {
             Device::CoreMl { options: config.metal.coreml.clone(), fallback_to_cpu: config.metal.allow_cpu_fallback }
         } else {
             Device::Cpu
         };
-        let load = LoadOptions {
+        let options = LoadOptions {
             tokenizer: TokenizerOptions {
                 max_length: config.options.max_sequence_length,
                 truncation: Some(config.options.truncation),
@@ -181,48 +253,108 @@ impl Service {
                 sessions: 1,
             },
         };
-        let model = EmbeddingModel::load(runtime, files, &load)?;
+        // Preloaded models are pinned; names that do not resolve are reported, not fatal.
+        let mut preload = Vec::new();
+        let mut preload_names = Vec::new();
+        for spec in &config.memory.preload_models {
+            match resolver.resolve(spec) {
+                Ok(files) => preload_names.push((spec.clone(), files.name)),
+                Err(error) => preload.push(PreloadResult { model: spec.clone(), error: Some(error) }),
+            }
+        }
+        let mut pinned: Vec<String> = preload_names.iter().map(|(_, name)| name.clone()).collect();
+        pinned.push(default_name.clone());
+        let pool = Pool::new(
+            ModelLoader { runtime, resolver: resolver.clone(), options },
+            PoolConfig { budget_bytes: config.memory.model_memory_limit, pinned, ..PoolConfig::default() },
+        );
+        let names: Vec<&str> = preload_names.iter().map(|(_, name)| name.as_str()).collect();
+        for ((spec, _), outcome) in preload_names.iter().zip(pool.preload(&names)) {
+            if let Err(error) = &outcome.result {
+                tracing::warn!(model = %spec, error = %error, "preload failed");
+            }
+            preload.push(PreloadResult { model: spec.clone(), error: outcome.result.err().map(EmbedError::from) });
+        }
+        let default = pool.get(&default_name)?;
         if let Some(expected) = config.embedding_dimension
-            && expected != model.dimension()
+            && expected != default.dimension()
         {
             return Err(EmbedError::DimensionMismatch {
-                model: model.files().name.clone(),
+                model: default.files().name.clone(),
                 expected,
-                actual: model.dimension(),
+                actual: default.dimension(),
             });
         }
-        tracing::info!(model = %model.files().name, dimension = model.dimension(), device = %model.device(), "model ready");
+        tracing::info!(model = %default.files().name, dimension = default.dimension(), device = %default.device(), "model ready");
         Ok(Self {
-            model: Arc::new(model),
-            defaults: EmbedOptions { normalize: config.options.normalize, prompt: None, batch_size: config.batch_size },
-            runtime,
-            cache: Arc::new(EmbeddingCache::new(config.memory.cache)),
+            inner: Arc::new(Inner {
+                pool,
+                default,
+                defaults: EmbedOptions {
+                    normalize: config.options.normalize,
+                    prompt: None,
+                    batch_size: config.batch_size,
+                },
+                runtime,
+                cache: EmbeddingCache::new(config.memory.cache),
+                resolver,
+                preload,
+            }),
         })
     }
 
-    /// Embeds one text.
+    /// Embeds one text with the default model.
     pub fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        let mut out = self.embed_with(&[text], &self.defaults)?;
+        let mut out = self.embed_with(&[text], &self.inner.defaults)?;
         out.pop().map(|e| e.vector).ok_or_else(|| EmbedError::Config("internal error: no embedding returned".into()))
     }
 
-    /// Embeds many texts; one vector per text, in order. An empty slice gives an empty result.
+    /// Embeds many texts with the default model; one vector per text, in order. An empty
+    /// slice gives an empty result.
     pub fn embed_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        Ok(self.embed_with(texts, &self.defaults)?.into_iter().map(|e| e.vector).collect())
+        Ok(self.embed_with(texts, &self.inner.defaults)?.into_iter().map(|e| e.vector).collect())
     }
 
-    /// Embeds many texts with per-call options, returning token counts too. Texts found in
-    /// the embedding cache are not computed again.
+    /// Embeds many texts with the default model and per-call options, returning token counts
+    /// too. Texts found in the embedding cache are not computed again.
     pub fn embed_with<S: AsRef<str> + Sync>(
         &self,
         texts: &[S],
         options: &EmbedOptions,
     ) -> Result<Vec<Embedding>, EmbedError> {
-        if !self.cache.enabled() {
-            return self.model.embed(texts, options);
+        self.embed_on(&self.inner.default, texts, options)
+    }
+
+    /// Embeds many texts with any model of the registry (`name`, `name:variant` or a
+    /// directory), loading it on first use.
+    pub fn embed_with_model<S: AsRef<str> + Sync>(
+        &self,
+        model: &str,
+        texts: &[S],
+        options: &EmbedOptions,
+    ) -> Result<Vec<Embedding>, EmbedError> {
+        let handle = self.model_handle(model)?;
+        self.embed_on(&handle, texts, options)
+    }
+
+    /// A model of the registry, loaded on first use; it stays loaded while the handle lives.
+    pub fn model_handle(&self, model: &str) -> Result<Handle<EmbeddingModel>, EmbedError> {
+        let name = self.inner.resolver.resolve(model)?.name;
+        Ok(self.inner.pool.get(&name)?)
+    }
+
+    fn embed_on<S: AsRef<str> + Sync>(
+        &self,
+        model: &EmbeddingModel,
+        texts: &[S],
+        options: &EmbedOptions,
+    ) -> Result<Vec<Embedding>, EmbedError> {
+        let cache = &self.inner.cache;
+        if !cache.enabled() {
+            return model.embed(texts, options);
         }
-        let files = self.model.files();
-        let tokenizer = self.model.tokenizer();
+        let files = model.files();
+        let tokenizer = model.tokenizer();
         let print = fingerprint(&[
             &files.name,
             &files.onnx,
@@ -234,13 +366,13 @@ impl Service {
         ]);
         let keys: Vec<CacheKey> =
             texts.iter().map(|t| CacheKey { fingerprint: Arc::clone(&print), text: t.as_ref().into() }).collect();
-        let mut results: Vec<Option<Embedding>> = keys.iter().map(|k| self.cache.get(k)).collect();
+        let mut results: Vec<Option<Embedding>> = keys.iter().map(|k| cache.get(k)).collect();
         let missing: Vec<usize> = (0..texts.len()).filter(|&i| results[i].is_none()).collect();
         if !missing.is_empty() {
             let miss_texts: Vec<&str> = missing.iter().map(|&i| texts[i].as_ref()).collect();
-            let computed = self.model.embed(&miss_texts, options)?;
+            let computed = model.embed(&miss_texts, options)?;
             for (&i, embedding) in missing.iter().zip(computed) {
-                self.cache.put(keys[i].clone(), embedding.clone());
+                cache.put(keys[i].clone(), embedding.clone());
                 results[i] = Some(embedding);
             }
         }
@@ -250,28 +382,38 @@ impl Service {
             .ok_or_else(|| EmbedError::Config("internal error: a text was left without an embedding".into()))
     }
 
+    /// Loads, evictions, bytes in use, budget and per-model use of the model registry.
+    pub fn pool_stats(&self) -> PoolStats {
+        self.inner.pool.stats()
+    }
+
+    /// What happened to each model of `preload_models`.
+    pub fn preload_results(&self) -> &[PreloadResult] {
+        &self.inner.preload
+    }
+
     /// Counters of the embedding cache.
     pub fn cache_stats(&self) -> CacheStats {
-        self.cache.stats()
+        self.inner.cache.stats()
     }
 
     /// Empties the embedding cache.
     pub fn invalidate_cache(&self) {
-        self.cache.invalidate();
+        self.inner.cache.invalidate();
     }
 
     /// The options calls use unless told otherwise.
     pub fn default_options(&self) -> &EmbedOptions {
-        &self.defaults
+        &self.inner.defaults
     }
 
-    /// The loaded model.
+    /// The default model.
     pub fn model(&self) -> &EmbeddingModel {
-        &self.model
+        &self.inner.default
     }
 
     /// The ONNX Runtime in use.
     pub fn onnxruntime(&self) -> &OnnxRuntime {
-        self.runtime
+        self.inner.runtime
     }
 }

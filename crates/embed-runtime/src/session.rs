@@ -181,6 +181,25 @@ impl OrtBackend {
     }
 }
 
+impl Drop for OrtBackend {
+    fn drop(&mut self) {
+        // Free the sessions (weights, arenas) first, then hand the freed pages back to the
+        // operating system: glibc keeps them otherwise, and a process that loads and evicts
+        // models would see its resident memory only grow.
+        self.sessions.clear();
+        release_free_memory();
+    }
+}
+
+/// Returns freed heap memory to the operating system where the allocator keeps it.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own arenas; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 impl Backend for OrtBackend {
     fn run(&self, batch: &BatchInput<'_>) -> Result<ModelOutput, RuntimeError> {
         batch.check()?;

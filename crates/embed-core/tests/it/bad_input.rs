@@ -1,8 +1,20 @@
 //! Bad input gets a clear error or the documented result, never a panic or a wrong vector.
 
-use embed_core::{Config, EmbedError, EmbedOptions, MetalConfig, Service};
+use embed_core::{Config, EmbedOptions, MetalConfig, Service};
 
 use crate::support::{config, cosine, models_dir, service};
+
+/// The error with its causes, as the CLI prints it (`{:#}` of anyhow).
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
 
 #[test]
 fn an_empty_batch_gives_an_empty_result() {
@@ -67,9 +79,11 @@ fn a_corrupt_model_file_is_an_error_naming_it() {
     std::fs::create_dir_all(dir.path().join("1_Pooling")).unwrap();
     std::fs::copy(src.join("1_Pooling/config.json"), dir.path().join("1_Pooling/config.json")).unwrap();
     std::fs::write(dir.path().join("model.onnx"), b"not an onnx file").unwrap();
-    let err = Service::new(config(dir.path().to_str().unwrap())).unwrap_err();
-    assert!(matches!(err, EmbedError::Runtime(_)), "{err:?}");
-    assert!(err.to_string().contains("cannot load model") && err.to_string().contains("model.onnx"), "{err}");
+    let err = chain(&Service::new(config(dir.path().to_str().unwrap())).unwrap_err());
+    assert!(
+        err.contains("cannot load model") && err.contains("model.onnx") && err.contains("Protobuf parsing failed"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -79,11 +93,11 @@ fn a_broken_tokenizer_is_an_error_naming_it() {
     std::fs::create_dir_all(dir.path().join("onnx")).unwrap();
     std::fs::copy(src.join("onnx/model.onnx"), dir.path().join("onnx/model.onnx")).unwrap();
     std::fs::write(dir.path().join("tokenizer.json"), b"{ not json").unwrap();
-    let err = Service::new(config(dir.path().to_str().unwrap())).unwrap_err().to_string();
-    assert!(err.starts_with("invalid tokenizer file") && err.contains("tokenizer.json"), "{err}");
+    let err = chain(&Service::new(config(dir.path().to_str().unwrap())).unwrap_err());
+    assert!(err.contains("failed: invalid tokenizer file") && err.contains("tokenizer.json"), "{err}");
     std::fs::remove_file(dir.path().join("tokenizer.json")).unwrap();
-    let err = Service::new(config(dir.path().to_str().unwrap())).unwrap_err().to_string();
-    assert!(err.starts_with("missing tokenizer file") && err.contains("tokenizer.json"), "{err}");
+    let err = chain(&Service::new(config(dir.path().to_str().unwrap())).unwrap_err());
+    assert!(err.contains("failed: missing tokenizer file") && err.contains("tokenizer.json"), "{err}");
 }
 
 #[test]
@@ -112,7 +126,8 @@ fn coreml_where_it_is_missing_fails_or_falls_back_loudly() {
         // On macOS with ONNX Runtime's CoreML build, CoreML runs it.
         Ok(service) => assert_eq!(service.model().device(), &embed_core::DeviceInUse::CoreMl),
         Err(err) => {
-            assert!(err.to_string().starts_with("CoreML is not available: "), "{err}");
+            let err = chain(&err);
+            assert!(err.contains("failed: CoreML is not available: "), "{err}");
             cfg.metal.allow_cpu_fallback = true;
             let service = Service::new(cfg).unwrap();
             assert!(matches!(service.model().device(), embed_core::DeviceInUse::CpuFallback { .. }));
