@@ -73,6 +73,16 @@ pub enum EmbedError {
         /// What is wrong, and what was expected.
         reason: String,
     },
+    /// A text longer than the model's maximum, when truncation was turned off.
+    #[error("input {index} has {tokens} tokens, more than the model's maximum of {max}, and truncation is off")]
+    TooLong {
+        /// Position of the input.
+        index: usize,
+        /// Its tokens, special tokens included.
+        tokens: usize,
+        /// The model's maximum.
+        max: usize,
+    },
     /// A prompt name the model does not define.
     #[error("model `{model}` has no prompt `{prompt}`; its prompts: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
     UnknownPrompt {

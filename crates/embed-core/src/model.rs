@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use embed_manifest::{Manifest, Pooling};
 use embed_runtime::{Backend, BatchInput, OnnxRuntime, OrtBackend, OutputKind, SessionOptions};
-use embed_tokenize::{EncodedBatch, Tokenizer, TokenizerOptions};
+use embed_tokenize::{EncodedBatch, TokenizedText, Tokenizer, TokenizerOptions, TruncationSide};
 
 use crate::EmbedError;
 use crate::pooling::{normalize, pool_into, read_pooling_config};
@@ -113,11 +113,16 @@ pub struct EmbedOptions {
     pub prompt: Option<String>,
     /// Most texts per inference call.
     pub batch_size: usize,
+    /// Which end of a too-long text to cut; `None` keeps the service's setting.
+    pub truncation: Option<TruncationSide>,
+    /// Cut texts longer than the model's maximum (default); when off, such a text is an
+    /// error ([`EmbedError::TooLong`]).
+    pub truncate: bool,
 }
 
 impl Default for EmbedOptions {
     fn default() -> Self {
-        Self { normalize: true, prompt: None, batch_size: 32 }
+        Self { normalize: true, prompt: None, batch_size: 32, truncation: None, truncate: true }
     }
 }
 
@@ -216,28 +221,65 @@ impl EmbeddingModel {
         texts: &[S],
         options: &EmbedOptions,
     ) -> Result<Vec<Embedding>, EmbedError> {
-        if options.batch_size == 0 {
-            return Err(EmbedError::Config("batch_size must be at least 1".into()));
-        }
         if texts.is_empty() {
             return Ok(Vec::new());
         }
         let tokenized = match &options.prompt {
-            None => self.tokenizer.tokenize(texts)?,
+            None => self.tokenizer.tokenize_with(texts, options.truncation)?,
             Some(name) => {
-                let prompt = self.files.prompts.get(name).ok_or_else(|| EmbedError::UnknownPrompt {
-                    model: self.files.name.clone(),
-                    prompt: name.clone(),
-                    known: self.files.prompts.keys().cloned().collect(),
-                })?;
+                let prompt = self.prompt(name)?;
                 let prompted: Vec<String> = texts.iter().map(|t| format!("{prompt}{}", t.as_ref())).collect();
-                self.tokenizer.tokenize(&prompted)?
+                self.tokenizer.tokenize_with(&prompted, options.truncation)?
             }
         };
+        if !options.truncate
+            && let Some(index) = tokenized.iter().position(|t| t.truncated)
+        {
+            let text = texts[index].as_ref();
+            let tokens = match &options.prompt {
+                None => self.tokenizer.count_tokens(text)?,
+                Some(name) => self.tokenizer.count_tokens(&format!("{}{text}", self.prompt(name)?))?,
+            };
+            return Err(EmbedError::TooLong { index, tokens, max: self.tokenizer.max_length() });
+        }
+        self.embed_tokenized(tokenized, options)
+    }
+
+    /// Embeds texts given as token ids (without special tokens, as the model's tokenizer
+    /// would produce them); prompts do not apply.
+    pub fn embed_token_ids(&self, ids: &[Vec<u32>], options: &EmbedOptions) -> Result<Vec<Embedding>, EmbedError> {
+        let tokenized = self.tokenizer.from_ids(ids, options.truncation)?;
+        if !options.truncate
+            && let Some(index) = tokenized.iter().position(|t| t.truncated)
+        {
+            let tokens = ids[index].len() + self.tokenizer.special_tokens_count();
+            return Err(EmbedError::TooLong { index, tokens, max: self.tokenizer.max_length() });
+        }
+        self.embed_tokenized(tokenized, options)
+    }
+
+    fn prompt(&self, name: &str) -> Result<&str, EmbedError> {
+        self.files.prompts.get(name).map(String::as_str).ok_or_else(|| EmbedError::UnknownPrompt {
+            model: self.files.name.clone(),
+            prompt: name.to_string(),
+            known: self.files.prompts.keys().cloned().collect(),
+        })
+    }
+
+    /// Runs tokenized texts through the model: groups them by length, runs each batch,
+    /// pools and normalizes, and puts each vector back at its text's index.
+    fn embed_tokenized(
+        &self,
+        tokenized: Vec<TokenizedText>,
+        options: &EmbedOptions,
+    ) -> Result<Vec<Embedding>, EmbedError> {
+        if options.batch_size == 0 {
+            return Err(EmbedError::Config("batch_size must be at least 1".into()));
+        }
         // Longest first: texts of similar length share a batch, so padding stays small.
-        let mut order: Vec<usize> = (0..texts.len()).collect();
+        let mut order: Vec<usize> = (0..tokenized.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(tokenized[i].len()));
-        let mut results: Vec<Option<Embedding>> = vec![None; texts.len()];
+        let mut results: Vec<Option<Embedding>> = vec![None; tokenized.len()];
         let mut batch = EncodedBatch::default();
         for chunk in order.chunks(options.batch_size) {
             self.tokenizer.pack(chunk.iter().map(|&i| &tokenized[i]), &mut batch);

@@ -292,8 +292,8 @@ impl Service {
                 default,
                 defaults: EmbedOptions {
                     normalize: config.options.normalize,
-                    prompt: None,
                     batch_size: config.batch_size,
+                    ..EmbedOptions::default()
                 },
                 runtime,
                 cache: EmbeddingCache::new(config.memory.cache),
@@ -337,6 +337,17 @@ impl Service {
         self.embed_on(&handle, texts, options)
     }
 
+    /// Embeds texts given as token ids (without special tokens) with any model of the
+    /// registry. Not cached.
+    pub fn embed_tokens_with_model(
+        &self,
+        model: &str,
+        token_ids: &[Vec<u32>],
+        options: &EmbedOptions,
+    ) -> Result<Vec<Embedding>, EmbedError> {
+        self.model_handle(model)?.embed_token_ids(token_ids, options)
+    }
+
     /// A model of the registry, loaded on first use; it stays loaded while the handle lives.
     pub fn model_handle(&self, model: &str) -> Result<Handle<EmbeddingModel>, EmbedError> {
         let name = self.inner.resolver.resolve(model)?.name;
@@ -360,7 +371,7 @@ impl Service {
             &files.onnx,
             &files.revision,
             &tokenizer.max_length(),
-            &tokenizer.truncation_side(),
+            &options.truncation.unwrap_or(tokenizer.truncation_side()),
             &options.normalize,
             &options.prompt,
         ]);

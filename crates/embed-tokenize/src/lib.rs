@@ -54,6 +54,9 @@ pub enum TokenizeError {
     /// The options contradict each other or the model.
     #[error("invalid tokenizer options: {0}")]
     Options(String),
+    /// An input the caller gave cannot be used.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
     /// The tokenizers library failed on an input.
     #[error("cannot tokenize text: {0}")]
     Encode(String),
@@ -105,6 +108,14 @@ pub struct TokenizedText {
 }
 
 impl TokenizedText {
+    fn from_encoding(encoding: tokenizers::Encoding) -> Self {
+        Self {
+            truncated: !encoding.get_overflowing().is_empty(),
+            ids: encoding.get_ids().to_vec(),
+            type_ids: encoding.get_type_ids().to_vec(),
+        }
+    }
+
     /// Number of tokens.
     pub fn len(&self) -> usize {
         self.ids.len()
@@ -122,6 +133,8 @@ pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     /// The same tokenizer without truncation, for counting tokens.
     untruncated: tokenizers::Tokenizer,
+    /// The same tokenizer truncating on the other side, built on first use.
+    opposite: std::sync::OnceLock<tokenizers::Tokenizer>,
     max_length: usize,
     truncation: TruncationSide,
     pad_id: u32,
@@ -211,6 +224,7 @@ impl Tokenizer {
         Ok(Self {
             inner,
             untruncated,
+            opposite: std::sync::OnceLock::new(),
             max_length,
             truncation,
             pad_id: pad_id.unwrap_or(0),
@@ -231,16 +245,87 @@ impl Tokenizer {
 
     /// Tokenizes `texts` in parallel, truncated but not padded.
     pub fn tokenize<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<TokenizedText>, TokenizeError> {
+        self.tokenize_with(texts, None)
+    }
+
+    /// Tokenizes `texts` in parallel, truncated on `side` (the configured side when `None`).
+    pub fn tokenize_with<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        side: Option<TruncationSide>,
+    ) -> Result<Vec<TokenizedText>, TokenizeError> {
         let inputs: Vec<tokenizers::EncodeInput<'_>> = texts.iter().map(|t| t.as_ref().into()).collect();
-        let encodings = self.inner.encode_batch_fast(inputs, true).map_err(|e| TokenizeError::Encode(e.to_string()))?;
-        Ok(encodings
-            .into_iter()
-            .map(|encoding| TokenizedText {
-                truncated: !encoding.get_overflowing().is_empty(),
-                ids: encoding.get_ids().to_vec(),
-                type_ids: encoding.get_type_ids().to_vec(),
+        let encodings =
+            self.for_side(side)?.encode_batch_fast(inputs, true).map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        Ok(encodings.into_iter().map(TokenizedText::from_encoding).collect())
+    }
+
+    /// Token ids given by the caller (the text already tokenized, without special tokens)
+    /// made ready for the model: checked against the vocabulary, truncated on `side`, and
+    /// wrapped in the model's special tokens as a text would be.
+    pub fn from_ids(
+        &self,
+        texts: &[Vec<u32>],
+        side: Option<TruncationSide>,
+    ) -> Result<Vec<TokenizedText>, TokenizeError> {
+        let vocab = self.vocab_size();
+        let tokenizer = self.for_side(side)?;
+        texts
+            .iter()
+            .enumerate()
+            .map(|(index, ids)| {
+                if let Some(bad) = ids.iter().find(|&&id| id as usize >= vocab) {
+                    return Err(TokenizeError::InvalidInput(format!(
+                        "token id {bad} of input {index} is outside the vocabulary (0..{vocab})"
+                    )));
+                }
+                let n = ids.len();
+                let encoding = tokenizers::Encoding::new(
+                    ids.clone(),
+                    vec![0; n],
+                    vec![String::new(); n],
+                    vec![None; n],
+                    vec![(0, 0); n],
+                    vec![0; n],
+                    vec![1; n],
+                    Vec::new(),
+                    Default::default(),
+                );
+                let encoding =
+                    tokenizer.post_process(encoding, None, true).map_err(|e| TokenizeError::Encode(e.to_string()))?;
+                Ok(TokenizedText::from_encoding(encoding))
             })
-            .collect())
+            .collect()
+    }
+
+    /// Size of the vocabulary, added tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    fn for_side(&self, side: Option<TruncationSide>) -> Result<&tokenizers::Tokenizer, TokenizeError> {
+        match side {
+            None => Ok(&self.inner),
+            Some(side) if side == self.truncation => Ok(&self.inner),
+            Some(side) => {
+                if let Some(tokenizer) = self.opposite.get() {
+                    return Ok(tokenizer);
+                }
+                let mut opposite = self.inner.clone();
+                opposite
+                    .with_truncation(Some(tokenizers::TruncationParams {
+                        max_length: self.max_length,
+                        direction: match side {
+                            TruncationSide::Right => tokenizers::TruncationDirection::Right,
+                            TruncationSide::Left => tokenizers::TruncationDirection::Left,
+                        },
+                        strategy: tokenizers::TruncationStrategy::LongestFirst,
+                        stride: 0,
+                    }))
+                    .map_err(|e| TokenizeError::Options(e.to_string()))?;
+                Ok(self.opposite.get_or_init(|| opposite))
+            }
+        }
     }
 
     /// Packs tokenized texts into `out` (replacing what it held), padded to the longest of

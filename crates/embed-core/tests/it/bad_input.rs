@@ -135,3 +135,43 @@ fn coreml_where_it_is_missing_fails_or_falls_back_loudly() {
         }
     }
 }
+
+#[test]
+fn truncation_off_makes_a_long_text_an_error_naming_it() {
+    let service = service("all-MiniLM-L6-v2");
+    let long = "word ".repeat(300);
+    let options = EmbedOptions { truncate: false, ..service.default_options().clone() };
+    let err = service.embed_with(&["fine", long.as_str()], &options).unwrap_err().to_string();
+    assert_eq!(err, "input 1 has 302 tokens, more than the model's maximum of 256, and truncation is off");
+    assert_eq!(service.embed_with(&["fine"], &options).unwrap().len(), 1);
+}
+
+#[test]
+fn token_ids_embed_like_the_text_they_came_from() {
+    let service = service("all-MiniLM-L6-v2");
+    let text = "Token ids in, the same vector out.";
+    // [CLS] and [SEP] are 101 and 102 in this vocabulary; the caller gives the ids between.
+    let with_specials = service.model().tokenizer().tokenize(&[text]).unwrap().remove(0).ids;
+    assert_eq!((with_specials[0], *with_specials.last().unwrap()), (101, 102));
+    let ids = with_specials[1..with_specials.len() - 1].to_vec();
+    let from_ids = service.embed_tokens_with_model("all-MiniLM-L6-v2", &[ids], service.default_options()).unwrap();
+    assert!(cosine(&from_ids[0].vector, &service.embed(text).unwrap()) >= 0.999999);
+    let err = service
+        .embed_tokens_with_model("all-MiniLM-L6-v2", &[vec![5, 999_999]], service.default_options())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "invalid input: token id 999999 of input 0 is outside the vocabulary (0..30522)");
+}
+
+#[test]
+fn truncation_side_can_change_per_call() {
+    let service = service("all-MiniLM-L6-v2");
+    let text = format!("{} the ending differs", "filler ".repeat(400));
+    let left = EmbedOptions { truncation: Some(embed_core::TruncationSide::Left), ..service.default_options().clone() };
+    let per_call = service.embed_with(&[text.as_str()], &left).unwrap().remove(0);
+    let mut cfg = config("all-MiniLM-L6-v2");
+    cfg.options.truncation = embed_core::TruncationSide::Left;
+    let configured = Service::new(cfg).unwrap().embed(&text).unwrap();
+    assert!(cosine(&per_call.vector, &configured) >= 0.999999);
+    assert!(cosine(&per_call.vector, &service.embed(&text).unwrap()) < 0.999);
+}
