@@ -9,6 +9,7 @@ mod cache;
 mod chunk;
 mod document;
 mod error;
+mod metrics;
 mod model;
 mod pooling;
 mod service;
@@ -26,6 +27,7 @@ pub use embed_runtime::{
 };
 pub use embed_tokenize::TruncationSide;
 pub use error::EmbedError;
+pub use metrics::{HistogramSnapshot, MetricsSnapshot};
 pub use model::{EmbedOptions, Embedding, EmbeddingModel, LoadOptions, ModelFiles};
 pub use pooling::{normalize, pool_into};
 pub use service::{

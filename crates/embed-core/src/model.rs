@@ -6,12 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use embed_manifest::{Manifest, Pooling};
 use embed_runtime::{Backend, BatchInput, OnnxRuntime, OrtBackend, OutputKind, SessionOptions};
 use embed_tokenize::{EncodedBatch, TokenizedText, Tokenizer, TokenizerOptions, TruncationSide};
 
 use crate::EmbedError;
+use crate::metrics::Metrics;
 use crate::pooling::{normalize, pool_into, read_pooling_config};
 
 /// Where a model's files are, and what the manifest says of it.
@@ -144,6 +146,7 @@ pub struct EmbeddingModel {
     backend: Box<dyn Backend>,
     pooling: Pooling,
     dimension: usize,
+    metrics: std::sync::Arc<Metrics>,
 }
 
 impl std::fmt::Debug for EmbeddingModel {
@@ -186,7 +189,13 @@ impl EmbeddingModel {
             (Some(width), _) | (None, Some(width)) => width,
             (None, None) => 0,
         };
-        Ok(Self { files, tokenizer, backend, pooling, dimension })
+        Ok(Self { files, tokenizer, backend, pooling, dimension, metrics: Default::default() })
+    }
+
+    /// Records this model's work into `metrics` (shared by the models of a service).
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Where the model's files are.
@@ -224,6 +233,7 @@ impl EmbeddingModel {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
+        let started = Instant::now();
         let tokenized = match &options.prompt {
             None => self.tokenizer.tokenize_with(texts, options.truncation)?,
             Some(name) => {
@@ -232,6 +242,7 @@ impl EmbeddingModel {
                 self.tokenizer.tokenize_with(&prompted, options.truncation)?
             }
         };
+        self.metrics.record_tokenize(texts.len(), started.elapsed());
         if !options.truncate
             && let Some(index) = tokenized.iter().position(|t| t.truncated)
         {
@@ -273,6 +284,14 @@ impl EmbeddingModel {
         tokenized: Vec<TokenizedText>,
         options: &EmbedOptions,
     ) -> Result<Vec<Embedding>, EmbedError> {
+        let result = self.run_batches(tokenized, options);
+        if result.is_err() {
+            self.metrics.record_failure();
+        }
+        result
+    }
+
+    fn run_batches(&self, tokenized: Vec<TokenizedText>, options: &EmbedOptions) -> Result<Vec<Embedding>, EmbedError> {
         if options.batch_size == 0 {
             return Err(EmbedError::Config("batch_size must be at least 1".into()));
         }
@@ -283,6 +302,7 @@ impl EmbeddingModel {
         let mut batch = EncodedBatch::default();
         for chunk in order.chunks(options.batch_size) {
             self.tokenizer.pack(chunk.iter().map(|&i| &tokenized[i]), &mut batch);
+            let infer_started = Instant::now();
             let output = self.backend.run(&BatchInput {
                 input_ids: &batch.input_ids,
                 attention_mask: &batch.attention_mask,
@@ -290,6 +310,8 @@ impl EmbeddingModel {
                 rows: batch.rows,
                 seq_len: batch.seq_len,
             })?;
+            let infer_elapsed = infer_started.elapsed();
+            let pool_started = Instant::now();
             for (row, &index) in chunk.iter().enumerate() {
                 let mut vector = vec![0.0; output.hidden];
                 match output.kind {
@@ -309,6 +331,13 @@ impl EmbeddingModel {
                 results[index] =
                     Some(Embedding { vector, tokens: batch.token_counts[row], truncated: batch.truncated[row] });
             }
+            self.metrics.record_batch(
+                batch.rows,
+                batch.real_tokens(),
+                batch.padded_tokens(),
+                infer_elapsed,
+                pool_started.elapsed(),
+            );
         }
         // Every index is in exactly one chunk, so every slot is filled.
         results

@@ -8,12 +8,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use embed_manifest::Manifest;
-use embed_pool::{BoxError, Handle, Loaded, Loader, Pool, PoolConfig, PoolStats};
+use embed_pool::{BoxError, Handle, Loaded, Loader, ModelState, Pool, PoolConfig, PoolStats};
 use embed_runtime::{ArenaStrategy, CoreMlOptions, Device, GraphOptimization, OnnxRuntime, SessionOptions};
 use embed_tokenize::{TokenizerOptions, TruncationSide};
 
 use crate::EmbedError;
 use crate::cache::{CacheKey, CacheLimits, CacheStats, EmbeddingCache, fingerprint};
+use crate::metrics::{Metrics, MetricsSnapshot, write_metric};
 use crate::model::{EmbedOptions, Embedding, EmbeddingModel, LoadOptions, ModelFiles};
 
 /// Where the ONNX Runtime library is.
@@ -159,6 +160,7 @@ struct Inner {
     cache: EmbeddingCache,
     resolver: Resolver,
     preload: Vec<PreloadResult>,
+    metrics: Arc<Metrics>,
 }
 
 /// The outcome of preloading one model.
@@ -188,6 +190,7 @@ struct ModelLoader {
     runtime: &'static OnnxRuntime,
     resolver: Resolver,
     options: LoadOptions,
+    metrics: Arc<Metrics>,
 }
 
 impl Loader<EmbeddingModel> for ModelLoader {
@@ -195,7 +198,7 @@ impl Loader<EmbeddingModel> for ModelLoader {
         let files = self.resolver.resolve(name)?;
         let bytes = estimate_model_bytes(&files);
         let started = std::time::Instant::now();
-        let model = EmbeddingModel::load(self.runtime, files, &self.options)?;
+        let model = EmbeddingModel::load(self.runtime, files, &self.options)?.with_metrics(Arc::clone(&self.metrics));
         tracing::info!(model = name, bytes, elapsed_ms = started.elapsed().as_millis() as u64, "model loaded");
         Ok(Loaded::new(model, bytes))
     }
@@ -264,8 +267,9 @@ impl Service {
         }
         let mut pinned: Vec<String> = preload_names.iter().map(|(_, name)| name.clone()).collect();
         pinned.push(default_name.clone());
+        let metrics = Arc::new(Metrics::default());
         let pool = Pool::new(
-            ModelLoader { runtime, resolver: resolver.clone(), options },
+            ModelLoader { runtime, resolver: resolver.clone(), options, metrics: Arc::clone(&metrics) },
             PoolConfig { budget_bytes: config.memory.model_memory_limit, pinned, ..PoolConfig::default() },
         );
         let names: Vec<&str> = preload_names.iter().map(|(_, name)| name.as_str()).collect();
@@ -299,6 +303,7 @@ impl Service {
                 cache: EmbeddingCache::new(config.memory.cache),
                 resolver,
                 preload,
+                metrics,
             }),
         })
     }
@@ -396,6 +401,92 @@ impl Service {
     /// Loads, evictions, bytes in use, budget and per-model use of the model registry.
     pub fn pool_stats(&self) -> PoolStats {
         self.inner.pool.stats()
+    }
+
+    /// The pipeline's counters and histograms.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.metrics.snapshot()
+    }
+
+    /// Everything the service measures, in the Prometheus text format: the pipeline, the
+    /// embedding cache and the model registry.
+    pub fn metrics_prometheus(&self) -> String {
+        let mut out = String::new();
+        self.metrics().write_prometheus(&mut out);
+        let cache = self.cache_stats();
+        write_metric(
+            &mut out,
+            "embed_cache_hits_total",
+            "counter",
+            "Embedding cache hits.",
+            &[("", cache.hits as f64)],
+        );
+        write_metric(
+            &mut out,
+            "embed_cache_misses_total",
+            "counter",
+            "Embedding cache misses.",
+            &[("", cache.misses as f64)],
+        );
+        write_metric(
+            &mut out,
+            "embed_cache_entries",
+            "gauge",
+            "Vectors in the embedding cache.",
+            &[("", cache.entries as f64)],
+        );
+        write_metric(
+            &mut out,
+            "embed_cache_bytes",
+            "gauge",
+            "Bytes held by the embedding cache.",
+            &[("", cache.bytes as f64)],
+        );
+        let pool = self.pool_stats();
+        write_metric(&mut out, "embed_model_loads_total", "counter", "Model loads.", &[("", pool.loads as f64)]);
+        write_metric(
+            &mut out,
+            "embed_model_load_failures_total",
+            "counter",
+            "Failed model loads.",
+            &[("", pool.load_failures as f64)],
+        );
+        write_metric(
+            &mut out,
+            "embed_model_evictions_total",
+            "counter",
+            "Models evicted to stay within the budget.",
+            &[("", pool.evictions as f64)],
+        );
+        write_metric(
+            &mut out,
+            "embed_model_bytes_in_use",
+            "gauge",
+            "Memory taken by loaded models (estimated).",
+            &[("", pool.bytes_in_use as f64)],
+        );
+        if let Some(budget) = pool.budget_bytes {
+            write_metric(
+                &mut out,
+                "embed_model_memory_budget_bytes",
+                "gauge",
+                "Memory budget of the loaded models.",
+                &[("", budget as f64)],
+            );
+        }
+        let loaded: Vec<(String, f64)> = pool
+            .models
+            .iter()
+            .map(|m| {
+                (
+                    format!("model=\"{}\"", m.name.replace('\\', "\\\\").replace('"', "\\\"")),
+                    if m.state == ModelState::Loaded { 1.0 } else { 0.0 },
+                )
+            })
+            .collect();
+        let samples: Vec<(&str, f64)> = loaded.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        write_metric(&mut out, "embed_model_loaded", "gauge", "Whether each model is loaded.", &samples);
+        out
     }
 
     /// What happened to each model of `preload_models`.

@@ -7,5 +7,6 @@
 mod bad_input;
 mod cache;
 mod document;
+mod metrics;
 mod parity;
 mod support;
