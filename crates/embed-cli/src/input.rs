@@ -18,6 +18,22 @@ pub fn read_texts(source: &str) -> anyhow::Result<Vec<String>> {
     parse_texts(&bytes, jsonl).with_context(|| format!("in {}", if source == "-" { "standard input" } else { source }))
 }
 
+/// Reads all of `source` (a path, or `-` for standard input) as one document.
+pub fn read_document(source: &str) -> anyhow::Result<String> {
+    let bytes = if source == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf).context("cannot read standard input")?;
+        buf
+    } else {
+        std::fs::read(source).with_context(|| format!("cannot read {source}"))?
+    };
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        anyhow::anyhow!("in {source}: line {line}: invalid UTF-8")
+    })
+}
+
 /// Splits `bytes` into texts: a line each (a final newline ends the last line, `\r\n` is
 /// accepted), or the "text" field of each JSON Lines object (blank lines skipped).
 pub fn parse_texts(bytes: &[u8], jsonl: bool) -> anyhow::Result<Vec<String>> {

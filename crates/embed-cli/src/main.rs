@@ -42,6 +42,11 @@ struct EmbedArgs {
     /// Apply a named prompt of the model (e.g. `query` or `passage` for e5-large-v2).
     #[arg(long)]
     prompt: Option<String>,
+    /// Treat each text (a whole --input file, or each "text" of a .jsonl file) as a long
+    /// document: split it into chunks and print chunk vectors and a document vector.
+    /// SPEC: tokens[:SIZE[:OVERLAP]], sentences[:MAX_TOKENS] or paragraphs[:MAX_TOKENS].
+    #[arg(long, value_name = "SPEC")]
+    chunk: Option<embed_core::Chunking>,
     #[command(flatten)]
     settings: settings::Settings,
 }
@@ -78,7 +83,12 @@ fn run_embed(args: EmbedArgs) -> anyhow::Result<()> {
     settings::init_logging(&args.settings);
     let mut texts = args.texts;
     if let Some(input) = &args.input {
-        texts.extend(input::read_texts(input)?);
+        // With --chunk a plain-text file is one document; otherwise one text per line.
+        if args.chunk.is_some() && !input.ends_with(".jsonl") {
+            texts.push(input::read_document(input)?);
+        } else {
+            texts.extend(input::read_texts(input)?);
+        }
     }
     if texts.is_empty() && args.input.is_none() {
         anyhow::bail!("no text given: pass texts as arguments or use --input FILE");
@@ -88,14 +98,25 @@ fn run_embed(args: EmbedArgs) -> anyhow::Result<()> {
     let service = embed_core::Service::new(config).with_context(|| format!("cannot load model `{model}`"))?;
     let mut options = service.default_options().clone();
     options.prompt = args.prompt;
-    let embeddings = service.embed_with(&texts, &options)?;
     let mut sink: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    output::write(&mut sink, args.format, &embeddings)?;
+    match &args.chunk {
+        None => output::write(&mut sink, args.format, &service.embed_with(&texts, &options)?)?,
+        Some(chunking) => {
+            let documents = texts
+                .iter()
+                .enumerate()
+                .map(|(i, text)| {
+                    service.embed_document(text, chunking, &options).with_context(|| format!("document {i}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            output::write_documents(&mut sink, args.format, &documents)?;
+        }
+    }
     sink.flush()?;
     Ok(())
 }

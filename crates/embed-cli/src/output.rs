@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use embed_core::Embedding;
+use embed_core::{DocumentEmbedding, Embedding};
 
 /// Output formats of `embed embed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -35,6 +35,53 @@ pub fn write(out: &mut dyn Write, format: Format, embeddings: &[Embedding]) -> a
                     &mut *out,
                     &Line { index, embedding: &e.vector, tokens: e.tokens, truncated: e.truncated },
                 )?;
+                writeln!(out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct ChunkOut<'a> {
+    start: usize,
+    end: usize,
+    tokens: usize,
+    embedding: &'a [f32],
+}
+
+#[derive(serde::Serialize)]
+struct DocumentOut<'a> {
+    index: usize,
+    embedding: &'a [f32],
+    chunks: Vec<ChunkOut<'a>>,
+}
+
+/// Writes document embeddings: the document vector and each chunk's span (byte offsets),
+/// tokens and vector; `json` as one array, `jsonl` one document per line.
+pub fn write_documents(out: &mut dyn Write, format: Format, documents: &[DocumentEmbedding]) -> anyhow::Result<()> {
+    let rows = documents.iter().enumerate().map(|(index, d)| DocumentOut {
+        index,
+        embedding: &d.document,
+        chunks: d
+            .chunks
+            .iter()
+            .map(|c| ChunkOut {
+                start: c.start,
+                end: c.end,
+                tokens: c.embedding.tokens,
+                embedding: &c.embedding.vector,
+            })
+            .collect(),
+    });
+    match format {
+        Format::Json => {
+            serde_json::to_writer(&mut *out, &rows.collect::<Vec<_>>())?;
+            writeln!(out)?;
+        }
+        Format::Jsonl => {
+            for row in rows {
+                serde_json::to_writer(&mut *out, &row)?;
                 writeln!(out)?;
             }
         }

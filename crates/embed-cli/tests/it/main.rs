@@ -104,3 +104,34 @@ fn a_missing_onnx_runtime_names_the_fix() {
     let err = stderr(&embed(&["embed", "--onnxruntime-lib", "/nonexistent/libonnxruntime.so", "x"], dir.path()));
     assert!(err.contains("ONNX Runtime library not found") && err.contains("cargo xtask fetch-ort"), "{err}");
 }
+
+#[test]
+fn chunking_a_long_file_gives_chunk_and_document_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let paragraph = "Rust embeds text quickly. Vectors feed search and clustering. ".repeat(40);
+    let document = format!("{paragraph}\n\n{paragraph}\n\nLe café est chaud. 東京は大きい。");
+    std::fs::write(dir.path().join("long.txt"), &document).unwrap();
+    let out =
+        stdout(&embed(&["embed", "--chunk", "tokens:200:40", "--input", "long.txt", "--format", "jsonl"], dir.path()));
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "the whole file is one document");
+    assert_eq!(lines[0]["embedding"].as_array().unwrap().len(), 384);
+    let chunks = lines[0]["chunks"].as_array().unwrap();
+    assert!(chunks.len() >= 4, "{} chunks", chunks.len());
+    let (mut previous_start, mut previous_end) = (0, 0);
+    for chunk in chunks {
+        let (start, end) = (chunk["start"].as_u64().unwrap() as usize, chunk["end"].as_u64().unwrap() as usize);
+        assert!(document.is_char_boundary(start) && document.is_char_boundary(end) && start < end);
+        assert!(start >= previous_start && end > previous_end, "spans in document order");
+        assert!(start <= previous_end, "consecutive chunks overlap or touch");
+        previous_start = start;
+        assert!(chunk["tokens"].as_u64().unwrap() <= 202, "200 text tokens plus [CLS] and [SEP]");
+        assert_eq!(chunk["embedding"].as_array().unwrap().len(), 384);
+        previous_end = end;
+    }
+    assert_eq!(previous_end, document.len());
+    let usage = embed(&["embed", "--chunk", "words", "x"], dir.path());
+    assert_eq!(usage.status.code(), Some(2), "a bad flag value is a usage error");
+    let err = String::from_utf8_lossy(&usage.stderr);
+    assert!(err.contains("invalid value 'words' for '--chunk <SPEC>'"), "{err}");
+}
