@@ -13,6 +13,7 @@ mod metrics;
 mod model;
 mod pooling;
 mod service;
+mod stream;
 
 pub use cache::{CacheLimits, CacheStats};
 pub use chunk::{Chunk, Chunking, chunk_document};
@@ -34,6 +35,7 @@ pub use service::{
     Config, MemoryConfig, MetalConfig, OrtLibrary, PreloadResult, RuntimeConfig, Service, VectorOptions,
     estimate_model_bytes,
 };
+pub use stream::{EmbedStream, StreamItem};
 
 /// The model used when none is named.
 pub const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";

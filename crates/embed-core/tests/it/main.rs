@@ -9,4 +9,5 @@ mod cache;
 mod document;
 mod metrics;
 mod parity;
+mod stream;
 mod support;
