@@ -284,9 +284,23 @@ impl EmbeddingModel {
         tokenized: Vec<TokenizedText>,
         options: &EmbedOptions,
     ) -> Result<Vec<Embedding>, EmbedError> {
+        let started = Instant::now();
+        let texts = tokenized.len();
+        let tokens: usize = tokenized.iter().map(TokenizedText::len).sum();
         let result = self.run_batches(tokenized, options);
-        if result.is_err() {
-            self.metrics.record_failure();
+        match &result {
+            // One line per call at debug; never the texts themselves.
+            Ok(_) => tracing::debug!(
+                model = %self.files.name,
+                texts,
+                tokens,
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "embedded"
+            ),
+            Err(error) => {
+                self.metrics.record_failure();
+                tracing::debug!(model = %self.files.name, texts, %error, "embedding failed");
+            }
         }
         result
     }
