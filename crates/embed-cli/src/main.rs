@@ -1,15 +1,18 @@
 //! The `embed` command line: turns arguments, the environment and `.env` into an
 //! `embed_core::Config`, and prints embeddings. It knows only embed-core's public API.
 
+mod config_cmd;
+mod dotenv;
 mod input;
 mod output;
+mod serve;
 mod settings;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "embed", version, about = "Sentence embeddings identical to sentence-transformers, on ONNX Runtime")]
@@ -24,6 +27,10 @@ enum Command {
     Embed(Box<EmbedArgs>),
     /// List the models embed knows and whether each is fetched.
     Models(settings::ModelArgs),
+    /// Print the effective configuration and where each value came from.
+    Config(Box<config_cmd::ConfigArgs>),
+    /// Serve embeddings over HTTP (OpenAI, text-embeddings-inference and the Go original's endpoints).
+    Serve(Box<serve::ServeArgs>),
 }
 
 #[derive(clap::Args)]
@@ -53,16 +60,30 @@ struct EmbedArgs {
 
 fn main() -> ExitCode {
     // `.env` fills in what the environment lacks; flags override both.
-    if let Err(err) = dotenvy::dotenv()
-        && !err.not_found()
-    {
-        eprintln!("error: cannot read .env: {err}");
-        return ExitCode::FAILURE;
-    }
-    let cli = Cli::parse();
+    let from_dotenv = match dotenv::load(std::path::Path::new(".env")) {
+        Ok(keys) => keys,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let command = Cli::command();
+    let matches = match command.clone().try_get_matches() {
+        Ok(matches) => matches,
+        Err(err) => dotenv::explain(err, &command, &from_dotenv).exit(),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     let result = match cli.command {
+        Command::Config(args) => match matches.subcommand_matches("config") {
+            Some(config_matches) => config_cmd::run(&args, config_matches, &from_dotenv),
+            None => Err(anyhow::anyhow!("internal error: no matches for `config`")),
+        },
         Command::Embed(args) => run_embed(*args),
         Command::Models(args) => settings::list_models(&args),
+        Command::Serve(args) => serve::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -135,3 +135,53 @@ fn chunking_a_long_file_gives_chunk_and_document_vectors() {
     let err = String::from_utf8_lossy(&usage.stderr);
     assert!(err.contains("invalid value 'words' for '--chunk <SPEC>'"), "{err}");
 }
+
+#[test]
+fn config_shows_each_value_and_its_source_with_flags_over_env_over_dotenv() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "BATCH_SIZE=16\nLOG_LEVEL=info\nINTRA_OP_THREADS=3\n").unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_embed"));
+    command
+        .current_dir(dir.path())
+        .args(["config", "--intra-op-threads", "2"])
+        .env("LOG_LEVEL", "debug")
+        .env_remove("BATCH_SIZE")
+        .env_remove("INTRA_OP_THREADS")
+        .env_remove("EMBEDDING_CACHE_SIZE");
+    let out = stdout(&command.output().unwrap());
+    let line = |name: &str| out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in\n{out}"));
+    assert!(line("BATCH_SIZE ").ends_with("16                               (.env)"), "{out}");
+    assert!(line("LOG_LEVEL ").contains("debug") && line("LOG_LEVEL ").ends_with("(environment)"), "{out}");
+    assert!(line("INTRA_OP_THREADS ").contains(" 2 ") && line("INTRA_OP_THREADS ").ends_with("(flag)"), "{out}");
+    assert!(line("EMBEDDING_CACHE_SIZE ").ends_with("(default)"), "{out}");
+}
+
+#[test]
+fn a_bad_variable_is_an_error_naming_it_its_value_and_what_was_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "BATCH_SIZE=0\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_embed"))
+        .current_dir(dir.path())
+        .args(["embed", "x"])
+        .env_remove("BATCH_SIZE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: BATCH_SIZE=\"0\" (from .env): invalid value '0' for '--batch-size <BATCH_SIZE>': 0 is not in 1..=4294967295\n"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_embed"))
+        .current_dir(dir.path())
+        .args(["embed", "x"])
+        .env("MODEL_MEMORY_LIMIT", "12XB")
+        .env("BATCH_SIZE", "8")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: MODEL_MEMORY_LIMIT=\"12XB\" (from the environment): invalid value '12XB'"),
+        "{err}"
+    );
+    assert!(err.contains("expected a non-negative number with an optional unit"), "{err}");
+}

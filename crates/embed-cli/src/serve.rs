@@ -1,0 +1,182 @@
+//! `embed serve`: builds the service from the shared settings and runs the HTTP server on a
+//! tokio runtime until SIGINT or SIGTERM. Knows embed-core's and embed-server's public APIs
+//! only.
+//!
+//! `--model` may be given several times: the first is the default model, the others are
+//! preloaded (as `--preload-models` would).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{ArgAction, ArgMatches, Args, Command, FromArgMatches};
+
+use crate::settings::{self, Settings};
+
+/// Arguments of `embed serve`.
+#[derive(Debug)]
+pub struct ServeArgs {
+    settings: Settings,
+    server: ServerFlags,
+    /// Every `--model`, in order.
+    models: Vec<String>,
+}
+
+/// The server's own flags.
+#[derive(clap::Args, Debug)]
+struct ServerFlags {
+    /// Address to listen on (loopback by default; 0.0.0.0 for every interface).
+    #[arg(long, env = "EMBED_HOST", default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to listen on.
+    #[arg(long, env = "EMBED_PORT", default_value_t = 8080)]
+    port: u16,
+    /// Most tokens in one batch, padding included (estimated as bytes/4 per text).
+    #[arg(long, env = "MAX_BATCH_TOKENS", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
+    max_batch_tokens: u32,
+    /// Most texts in one batch across requests (1 with --batch-wait-ms 0: one request per inference).
+    #[arg(long, env = "MAX_BATCH_SIZE", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    max_batch_size: u32,
+    /// Longest wait, in milliseconds, for more requests while the queue holds less than a batch.
+    #[arg(long, env = "BATCH_WAIT_MS", default_value_t = 2)]
+    batch_wait_ms: u64,
+    /// Most inputs in one request (more: 413).
+    #[arg(long, env = "MAX_INPUTS_PER_REQUEST", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
+    max_inputs_per_request: u32,
+    /// Most inputs waiting in the queue (more: 429 with Retry-After).
+    #[arg(long, env = "MAX_QUEUED_INPUTS", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
+    max_queued_inputs: u32,
+    /// Largest request body, e.g. 2MiB (more: 413).
+    #[arg(long, env = "MAX_BODY_SIZE", default_value = "2MiB", value_parser = parse_size)]
+    max_body_size: u64,
+    /// Seconds a request may take, queueing included (more: 504, and its work is dropped).
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value_t = 60.0, value_parser = parse_seconds)]
+    request_timeout: f64,
+    /// Seconds requests already accepted get to finish after SIGINT or SIGTERM.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value_t = 30.0, value_parser = parse_seconds)]
+    shutdown_timeout: f64,
+    /// Threads running inference (each runs one batch at a time).
+    #[arg(long, env = "INFERENCE_WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    workers: u32,
+    /// An accepted API key (`Authorization: Bearer KEY`); repeatable. /health and /metrics stay open.
+    #[arg(long = "api-key", env = "EMBED_API_KEYS", value_delimiter = ',', hide_env_values = true)]
+    api_keys: Vec<String>,
+    /// On /embed, refuse texts over the model's maximum length (413) unless the request sends
+    /// `truncate: true`, as text-embeddings-inference does without --auto-truncate.
+    #[arg(long)]
+    no_auto_truncate: bool,
+}
+
+fn parse_size(value: &str) -> Result<u64, String> {
+    embed_core::parse_bytes(value).map_err(|e| e.to_string())
+}
+
+fn parse_seconds(value: &str) -> Result<f64, String> {
+    let seconds: f64 = value.trim_end_matches('s').parse().map_err(|_| format!("expected seconds, found `{value}`"))?;
+    if seconds.is_finite() && seconds > 0.0 {
+        Ok(seconds)
+    } else {
+        Err(format!("expected a positive number of seconds, found `{value}`"))
+    }
+}
+
+impl FromArgMatches for ServeArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let models = matches.get_many::<String>("model").map(|v| v.cloned().collect()).unwrap_or_default();
+        Ok(Self {
+            settings: Settings::from_arg_matches(matches)?,
+            server: ServerFlags::from_arg_matches(matches)?,
+            models,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for ServeArgs {
+    fn augment_args(cmd: Command) -> Command {
+        let cmd = ServerFlags::augment_args(Settings::augment_args(cmd));
+        cmd.mut_arg("model", |arg| {
+            arg.action(ArgAction::Append).help(
+                "Model to serve; repeatable: the first is the default, the others are preloaded (a known name with an optional variant, or a directory)",
+            )
+        })
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    settings::init_logging(&args.settings);
+    let mut config = args.settings.to_config()?;
+    if let Some((first, rest)) = args.models.split_first() {
+        config.model = first.clone();
+        for model in rest {
+            if !config.memory.preload_models.contains(model) {
+                config.memory.preload_models.push(model.clone());
+            }
+        }
+    }
+    let flags = args.server;
+    let server = embed_server::ServerConfig {
+        addr: SocketAddr::new(flags.host, flags.port),
+        max_batch_tokens: flags.max_batch_tokens as usize,
+        max_batch_size: flags.max_batch_size as usize,
+        batch_wait: Duration::from_millis(flags.batch_wait_ms),
+        max_inputs_per_request: flags.max_inputs_per_request as usize,
+        max_queued_inputs: flags.max_queued_inputs as usize,
+        max_body_bytes: usize::try_from(flags.max_body_size).context("--max-body-size is too large")?,
+        request_timeout: Duration::from_secs_f64(flags.request_timeout),
+        shutdown_timeout: Duration::from_secs_f64(flags.shutdown_timeout),
+        workers: flags.workers as usize,
+        api_keys: flags.api_keys.into_iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect(),
+        auto_truncate: !flags.no_auto_truncate,
+    };
+    let model = config.model.clone();
+    let service = embed_core::Service::new(config).with_context(|| format!("cannot load model `{model}`"))?;
+    for preload in service.preload_results() {
+        if let Some(error) = &preload.error {
+            eprintln!("warning: cannot preload `{}`: {error}", preload.model);
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("embed-http")
+        .build()
+        .context("cannot start the async runtime")?;
+    let addr = server.addr;
+    runtime
+        .block_on(embed_server::serve(service, server, shutdown_signal()))
+        .with_context(|| format!("the server on {addr} failed"))?;
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,229 @@
+//! Errors: [`ServerError`] for starting and running the server, [`ApiError`] for one request,
+//! written in the error shape of the endpoint that failed (OpenAI's envelope, TEI's
+//! `{"error","error_type"}`, the Go original's `{"error","code"}`).
+//!
+//! An `ApiError` from an internal failure carries only "internal error" to the client; the
+//! cause is logged. Nothing here knows how requests are batched.
+
+use std::net::SocketAddr;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use embed_core::EmbedError;
+use serde_json::json;
+
+/// Errors from starting or running the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The listening address could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server stopped on an I/O error.
+    #[error("the server failed")]
+    Serve(#[source] std::io::Error),
+    /// A configuration value is invalid.
+    #[error("invalid server configuration: {0}")]
+    Config(String),
+    /// The service failed (warm-up, model loading).
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+}
+
+/// Which endpoint family an error is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// `{"error": {"message", "type", "param", "code"}}`.
+    OpenAi,
+    /// `{"error", "error_type"}` as text-embeddings-inference writes it.
+    Tei,
+    /// `{"error", "code"}`, the Go original's endpoints.
+    Legacy,
+}
+
+impl Shape {
+    /// The shape of errors for a request path.
+    pub(crate) fn for_path(path: &str) -> Self {
+        if path.starts_with("/v1/") {
+            Self::OpenAi
+        } else if path.starts_with("/api/") {
+            Self::Legacy
+        } else {
+            Self::Tei
+        }
+    }
+}
+
+/// What went wrong, independent of the shape it is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Malformed JSON, a wrong field, a value out of range.
+    Invalid,
+    /// No input at all, or an empty text.
+    Empty,
+    /// The model is not served here.
+    UnknownModel,
+    /// Too large: the body, the number of inputs, a text over the model's limit.
+    TooLarge,
+    /// The queue is full.
+    Overloaded,
+    /// The request took longer than the request timeout.
+    Timeout,
+    /// Missing or wrong API key.
+    Unauthorized,
+    /// The server is not ready or is shutting down.
+    Unavailable,
+    /// Anything else; the message sent is only "internal error".
+    Internal,
+}
+
+/// One request's failure.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiError {
+    pub(crate) kind: Kind,
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+    /// The request field at fault (OpenAI's `param`).
+    pub(crate) param: Option<&'static str>,
+    /// Seconds for `Retry-After`.
+    pub(crate) retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn new(kind: Kind, status: StatusCode, message: impl Into<String>) -> Self {
+        Self { kind, status, message: message.into(), param: None, retry_after: None }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::new(Kind::Invalid, StatusCode::BAD_REQUEST, message)
+    }
+
+    pub(crate) fn empty(message: impl Into<String>) -> Self {
+        Self::new(Kind::Empty, StatusCode::BAD_REQUEST, message)
+    }
+
+    pub(crate) fn unknown_model(model: &str) -> Self {
+        Self::new(
+            Kind::UnknownModel,
+            StatusCode::NOT_FOUND,
+            format!("the model `{model}` does not exist or is not available on this server; GET /v1/models lists them"),
+        )
+        .with_param("model")
+    }
+
+    pub(crate) fn too_large(message: impl Into<String>) -> Self {
+        Self::new(Kind::TooLarge, StatusCode::PAYLOAD_TOO_LARGE, message)
+    }
+
+    pub(crate) fn overloaded(queued: usize, limit: usize) -> Self {
+        let mut error = Self::new(
+            Kind::Overloaded,
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("the server is overloaded: {queued} inputs are queued and the limit is {limit}; retry later"),
+        );
+        error.retry_after = Some(1);
+        error
+    }
+
+    pub(crate) fn timeout(seconds: f64) -> Self {
+        Self::new(
+            Kind::Timeout,
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("the request took longer than the server's request timeout of {seconds}s and was dropped"),
+        )
+    }
+
+    pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(Kind::Unauthorized, StatusCode::UNAUTHORIZED, message)
+    }
+
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(Kind::Unavailable, StatusCode::SERVICE_UNAVAILABLE, message)
+    }
+
+    /// An internal failure: the cause is logged, the client is told only "internal error".
+    pub(crate) fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(Kind::Internal, StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+
+    pub(crate) fn with_param(mut self, param: &'static str) -> Self {
+        self.param = Some(param);
+        self
+    }
+
+    /// Maps a service error for the request's model. Messages carry no file paths.
+    pub(crate) fn from_embed(error: &EmbedError, model: &str) -> Self {
+        match error {
+            EmbedError::Manifest(_) | EmbedError::ModelNotFetched { .. } | EmbedError::NoModelAtPath { .. } => {
+                Self::unknown_model(model)
+            }
+            EmbedError::UnknownPrompt { .. } => Self::invalid(error.to_string()).with_param("prompt_name"),
+            EmbedError::TooLong { tokens, max, .. } => Self::too_large(format!(
+                "Input validation error: `inputs` must have less than {max} tokens. Given: {tokens}; send `truncate: true` to cut it instead"
+            )),
+            other => Self::internal(&DisplayChain(other)),
+        }
+    }
+
+    /// The response in `shape`.
+    pub(crate) fn into_shaped_response(self, shape: Shape) -> Response {
+        let body = match shape {
+            Shape::OpenAi => {
+                let (kind, code) = match self.kind {
+                    Kind::Invalid | Kind::Empty => ("invalid_request_error", serde_json::Value::Null),
+                    Kind::UnknownModel => ("invalid_request_error", json!("model_not_found")),
+                    Kind::TooLarge => ("invalid_request_error", json!("request_too_large")),
+                    Kind::Overloaded => ("rate_limit_error", json!("rate_limit_exceeded")),
+                    Kind::Timeout => ("timeout_error", json!("timeout")),
+                    Kind::Unauthorized => ("invalid_request_error", json!("invalid_api_key")),
+                    Kind::Unavailable => ("server_error", json!("unavailable")),
+                    Kind::Internal => ("server_error", serde_json::Value::Null),
+                };
+                json!({"error": {"message": self.message, "type": kind, "param": self.param, "code": code}})
+            }
+            Shape::Tei => {
+                let kind = match self.kind {
+                    Kind::Invalid | Kind::UnknownModel | Kind::TooLarge => "validation",
+                    Kind::Empty => "empty",
+                    Kind::Overloaded => "overloaded",
+                    Kind::Timeout => "timeout",
+                    Kind::Unauthorized => "unauthorized",
+                    Kind::Unavailable => "unhealthy",
+                    Kind::Internal => "backend",
+                };
+                json!({"error": self.message, "error_type": kind})
+            }
+            Shape::Legacy => json!({"error": self.message, "code": self.status.as_u16()}),
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.kind == Kind::Unauthorized {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// Writes an error with its sources, for logs only.
+struct DisplayChain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for DisplayChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}

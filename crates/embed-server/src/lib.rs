@@ -1,0 +1,268 @@
+//! embed-server: the HTTP edge of embed. OpenAI's `/v1/embeddings`, text-embeddings-inference's
+//! `/embed`, the Go original's `/api/v1/embed` and `/api/v1/embed/batch`, plus `/v1/models`,
+//! `/health` and `/metrics`, over one [`embed_core::Service`].
+//!
+//! Requests from many clients meet in one queue; a batcher on dedicated threads forms batches
+//! under a token budget and runs them synchronously on the service (never on the async
+//! runtime's workers), then hands each request its own rows back through a oneshot channel.
+//! This crate knows only embed-core's public API: nothing of tokenizers or ONNX Runtime.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), embed_server::ServerError> {
+//! let service = embed_core::Service::new(embed_core::Config::default())?;
+//! let config = embed_server::ServerConfig::default();
+//! embed_server::serve(service, config, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await
+//! # }
+//! ```
+//!
+//! # Endpoints
+//!
+//! | endpoint | request | response | error body |
+//! | --- | --- | --- | --- |
+//! | `POST /v1/embeddings` | `{"input": str \| [str] \| [int] \| [[int]], "model"?, "encoding_format"?: "float" \| "base64", "dimensions"?, "user"?}` | `{"object":"list","data":[{"object":"embedding","index","embedding"}],"model","usage":{"prompt_tokens","total_tokens"}}` | `{"error":{"message","type","param","code"}}` |
+//! | `POST /embed` | `{"inputs": str \| [str], "truncate"?, "truncation_direction"?: "Left" \| "Right", "normalize"?, "prompt_name"?, "dimensions"?, "model"?}` | `[[f32]]` | `{"error","error_type"}` |
+//! | `POST /api/v1/embed` | `{"text": str, "model"?}` | `{"embedding":[f32],"dimension","model"}` | `{"error","code"}` |
+//! | `POST /api/v1/embed/batch` | `{"texts": [str], "model"?}` | `{"embeddings":[[f32]],"dimension","model","count"}` | `{"error","code"}` |
+//! | `GET /v1/models` | | `{"object":"list","data":[{"id","object":"model","created","owned_by","dimension","loaded","default"}]}` | OpenAI's |
+//! | `GET /health` | | 200 `{"status":"ok",...}` once the default model has run; 503 before and while shutting down | |
+//! | `GET /metrics` | | Prometheus text | |
+//!
+//! Status codes: 400 malformed JSON, a wrong field, empty input, an unknown prompt, `dimensions`
+//! out of range; 401 a missing or wrong API key; 404 an unknown model; 413 a body over the
+//! size limit, more inputs than allowed in one request, a text over the model's maximum length
+//! when truncation is off; 429 the queue is full (with `Retry-After`); 504 the request took
+//! longer than the request timeout (its work is dropped); 500 an internal error, whose body
+//! never says more than "internal error".
+
+mod api;
+mod auth;
+mod batcher;
+mod error;
+mod metrics;
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+pub use api::router;
+pub use error::ServerError;
+
+use crate::batcher::Batcher;
+use crate::metrics::Metrics;
+
+/// Everything the server needs besides the service.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on; loopback by default. Port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// Most tokens a batch may hold, counted as rows × the longest row's estimated tokens
+    /// (padding included). A single request that is larger still runs, alone.
+    pub max_batch_tokens: usize,
+    /// Most texts in one batch; larger requests are split into batches of this size.
+    pub max_batch_size: usize,
+    /// How long the batcher waits for more requests while the queue holds less than a full
+    /// batch. Zero runs whatever is queued at once.
+    pub batch_wait: Duration,
+    /// Most inputs one request may carry (more: 413).
+    pub max_inputs_per_request: usize,
+    /// Most inputs waiting in the queue, all requests together (more: 429).
+    pub max_queued_inputs: usize,
+    /// Largest request body in bytes (more: 413).
+    pub max_body_bytes: usize,
+    /// How long a request may take, queueing included (more: 504, and its work is dropped).
+    pub request_timeout: Duration,
+    /// After the shutdown signal, how long requests already accepted may take to finish.
+    pub shutdown_timeout: Duration,
+    /// Threads running inference. Each runs one batch at a time; ONNX Runtime uses its own
+    /// intra-op threads inside a batch, so one is usually right for a CPU.
+    pub workers: usize,
+    /// Bearer tokens accepted; empty: no authentication. `/health` and `/metrics` stay open.
+    pub api_keys: Vec<String>,
+    /// Whether `/embed` truncates texts over the model's maximum length when the request does
+    /// not say (`truncate`). The other endpoints always truncate, as sentence-transformers does.
+    pub auto_truncate: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_batch_tokens: 16_384,
+            max_batch_size: 64,
+            batch_wait: Duration::from_millis(2),
+            max_inputs_per_request: 2048,
+            max_queued_inputs: 16_384,
+            max_body_bytes: 2 * 1024 * 1024,
+            request_timeout: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(30),
+            workers: 1,
+            api_keys: Vec::new(),
+            auto_truncate: true,
+        }
+    }
+}
+
+impl ServerConfig {
+    fn validate(&self) -> Result<(), ServerError> {
+        let positive = [
+            ("max_batch_tokens", self.max_batch_tokens),
+            ("max_batch_size", self.max_batch_size),
+            ("max_inputs_per_request", self.max_inputs_per_request),
+            ("max_queued_inputs", self.max_queued_inputs),
+            ("max_body_bytes", self.max_body_bytes),
+            ("workers", self.workers),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(ServerError::Config(format!("{name} must be at least 1, found 0")));
+            }
+        }
+        if self.max_queued_inputs < self.max_inputs_per_request {
+            return Err(ServerError::Config(format!(
+                "max_queued_inputs ({}) must be at least max_inputs_per_request ({}), or a request that fits could never be queued",
+                self.max_queued_inputs, self.max_inputs_per_request
+            )));
+        }
+        if self.api_keys.iter().any(|key| key.is_empty()) {
+            return Err(ServerError::Config("an API key is empty".into()));
+        }
+        Ok(())
+    }
+}
+
+/// State shared by the handlers: the service, the batcher, the metrics.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<StateInner>,
+}
+
+struct StateInner {
+    service: embed_core::Service,
+    config: ServerConfig,
+    batcher: Batcher,
+    metrics: Arc<Metrics>,
+    ready: AtomicBool,
+    stopping: AtomicBool,
+    models: api::ModelCache,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("config", &self.inner.config).finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Starts the batcher's threads over `service`. The server reports healthy only after
+    /// [`AppState::warm_up`] (which [`serve`] calls) has run the default model once.
+    pub fn new(service: embed_core::Service, config: ServerConfig) -> Result<Self, ServerError> {
+        config.validate()?;
+        let metrics = Arc::new(Metrics::new());
+        let batcher = Batcher::start(service.clone(), batcher::BatchConfig::from(&config), Arc::clone(&metrics))?;
+        Ok(Self {
+            inner: Arc::new(StateInner {
+                service,
+                config,
+                batcher,
+                metrics,
+                ready: AtomicBool::new(false),
+                stopping: AtomicBool::new(false),
+                models: api::ModelCache::default(),
+            }),
+        })
+    }
+
+    /// Runs the default model once through the batcher, then marks the server healthy.
+    pub async fn warm_up(&self) -> Result<(), ServerError> {
+        let started = std::time::Instant::now();
+        let service = self.inner.service.clone();
+        tokio::task::spawn_blocking(move || service.embed("warm up"))
+            .await
+            .map_err(|_| ServerError::Config("the warm-up task panicked".into()))??;
+        self.inner.ready.store(true, Ordering::SeqCst);
+        tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "warm-up done; ready");
+        Ok(())
+    }
+
+    /// Whether warm-up is done and shutdown has not begun.
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::SeqCst) && !self.inner.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Stops the batcher's threads after the work already queued (requests whose clients left
+    /// are skipped). Blocks; call it off the async runtime's workers.
+    pub fn stop_batcher(&self) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        self.inner.batcher.stop();
+    }
+}
+
+/// Binds `config.addr`, warms the default model up, and serves until `shutdown` completes;
+/// then stops accepting, lets requests already accepted finish within
+/// `config.shutdown_timeout`, stops the batcher and returns.
+pub async fn serve(
+    service: embed_core::Service,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr: config.addr, source })?;
+    serve_on(listener, service, config, shutdown, |_| {}).await
+}
+
+/// Like [`serve`], on a listener already bound (tests bind port 0). `on_ready` is called with
+/// the state once the server accepts connections (before warm-up ends).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    service: embed_core::Service,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(&AppState),
+) -> Result<(), ServerError> {
+    let shutdown_timeout = config.shutdown_timeout;
+    let local = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.addr, source })?;
+    let state = AppState::new(service, config)?;
+    let app = router(state.clone());
+    tracing::info!(addr = %local, "listening");
+    on_ready(&state);
+
+    let warm = state.clone();
+    let warm_up = tokio::spawn(async move {
+        if let Err(error) = warm.warm_up().await {
+            tracing::error!(error = %error, "warm-up failed; /health stays 503");
+        }
+    });
+
+    let signalled = Arc::new(tokio::sync::Notify::new());
+    let notify = Arc::clone(&signalled);
+    let stopping = state.clone();
+    let graceful = async move {
+        shutdown.await;
+        stopping.inner.stopping.store(true, Ordering::SeqCst);
+        tracing::info!("shutdown signal received; finishing requests already accepted");
+        notify.notify_one();
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(graceful).into_future();
+    let deadline = async {
+        signalled.notified().await;
+        tokio::time::sleep(shutdown_timeout).await;
+    };
+    let result = tokio::select! {
+        result = server => result.map_err(ServerError::Serve),
+        () = deadline => {
+            tracing::warn!(timeout_s = shutdown_timeout.as_secs_f64(), "shutdown deadline passed; dropping requests still running");
+            Ok(())
+        }
+    };
+    warm_up.abort();
+    let stopper = state.clone();
+    let _ = tokio::task::spawn_blocking(move || stopper.stop_batcher()).await;
+    tracing::info!("stopped");
+    result
+}
