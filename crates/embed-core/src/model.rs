@@ -16,6 +16,37 @@ use crate::EmbedError;
 use crate::metrics::Metrics;
 use crate::pooling::{normalize, pool_into, read_pooling_config};
 
+/// Most padding a batch may carry, as a share of its positions: a text much shorter than the
+/// batch's longest starts a new batch instead, since on a CPU a padded position costs as much
+/// as a real one and a smaller batch costs little more per text.
+const MAX_PADDING_SHARE: f64 = 0.2;
+
+/// Splits `order` (indices sorted longest first) into batches of at most `batch_size` texts
+/// whose padding stays under [`MAX_PADDING_SHARE`] of each row.
+fn length_groups<'a>(
+    order: &'a [usize],
+    len: impl Fn(usize) -> usize + 'a,
+    batch_size: usize,
+) -> impl Iterator<Item = &'a [usize]> + 'a {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= order.len() {
+            return None;
+        }
+        let longest = len(order[start]) as f64;
+        let mut end = start + 1;
+        while end < order.len()
+            && end - start < batch_size
+            && (len(order[end]) as f64) >= longest * (1.0 - MAX_PADDING_SHARE)
+        {
+            end += 1;
+        }
+        let group = &order[start..end];
+        start = end;
+        Some(group)
+    })
+}
+
 /// Where a model's files are, and what the manifest says of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelFiles {
@@ -314,7 +345,7 @@ impl EmbeddingModel {
         order.sort_by_key(|&i| std::cmp::Reverse(tokenized[i].len()));
         let mut results: Vec<Option<Embedding>> = vec![None; tokenized.len()];
         let mut batch = EncodedBatch::default();
-        for chunk in order.chunks(options.batch_size) {
+        for chunk in length_groups(&order, |i| tokenized[i].len(), options.batch_size) {
             self.tokenizer.pack(chunk.iter().map(|&i| &tokenized[i]), &mut batch);
             let infer_started = Instant::now();
             let output = self.backend.run(&BatchInput {
@@ -358,5 +389,18 @@ impl EmbeddingModel {
             .into_iter()
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| EmbedError::Config("internal error: a text was left without an embedding".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::length_groups;
+
+    #[test]
+    fn groups_cap_both_size_and_padding() {
+        let lengths = [100, 95, 90, 81, 79, 40, 39, 38, 37, 36, 10];
+        let order: Vec<usize> = (0..lengths.len()).collect();
+        let groups: Vec<&[usize]> = length_groups(&order, |i| lengths[i], 3).collect();
+        assert_eq!(groups, [&[0, 1, 2][..], &[3, 4], &[5, 6, 7], &[8, 9], &[10]]);
     }
 }

@@ -28,6 +28,10 @@ fn service() -> Service {
             path: std::env::var_os("ONNXRUNTIME_LIB_PATH").filter(|p| !p.is_empty()).map(PathBuf::from),
             search_dirs: vec![root.join("libs")],
         },
+        runtime: embed_core::RuntimeConfig {
+            intra_op_threads: std::env::var("INTRA_OP_THREADS").ok().and_then(|t| t.parse().ok()),
+            ..Default::default()
+        },
         // Off, so repeated texts are computed, not served from the cache.
         memory: embed_core::MemoryConfig {
             cache: embed_core::CacheLimits { max_entries: 0, ..Default::default() },

@@ -137,6 +137,8 @@ pub struct Tokenizer {
     opposite: std::sync::OnceLock<tokenizers::Tokenizer>,
     max_length: usize,
     truncation: TruncationSide,
+    /// Vocabulary size with added tokens (computing it walks the whole vocabulary).
+    vocab_size: usize,
     pad_id: u32,
     pad_to_max_length: bool,
     /// Tokens the model's template adds around a single text (`[CLS]`, `[SEP]`).
@@ -221,10 +223,12 @@ impl Tokenizer {
         // What the template adds around a single text: the tokens of an empty text.
         let special_tokens =
             untruncated.encode_fast("", true).map_err(|e| TokenizeError::Encode(e.to_string()))?.get_ids().len();
+        let vocab_size = inner.get_vocab_size(true);
         Ok(Self {
             inner,
             untruncated,
             opposite: std::sync::OnceLock::new(),
+            vocab_size,
             max_length,
             truncation,
             pad_id: pad_id.unwrap_or(0),
@@ -300,7 +304,7 @@ impl Tokenizer {
 
     /// Size of the vocabulary, added tokens included.
     pub fn vocab_size(&self) -> usize {
-        self.inner.get_vocab_size(true)
+        self.vocab_size
     }
 
     fn for_side(&self, side: Option<TruncationSide>) -> Result<&tokenizers::Tokenizer, TokenizeError> {
