@@ -1,5 +1,6 @@
-//! `cargo xtask test`: the project's test command. Puts ONNX Runtime and the test models in
-//! place (fetching and converting what is missing), then runs `cargo test --workspace`.
+//! `cargo xtask test`: the project's test command. Puts ONNX Runtime, the test models
+//! (fetching and converting what is missing) and the Python HTTP clients in place, then runs
+//! `cargo test --workspace`.
 
 use std::process::Command;
 
@@ -27,10 +28,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     fetch.args(["--variant", "fp32", "--variant", "int8"]);
     run_step(&mut fetch)?;
+    // The server tests drive the real Python clients (openai, huggingface_hub) with it.
+    let clients_python = crate::venv::ensure_clients()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     run_step(
         Command::new(cargo)
             .current_dir(crate::paths::workspace_root())
+            .env("EMBED_CLIENTS_PYTHON", clients_python)
             .args(["test", "--workspace"])
             .args(&args.cargo_test_args),
     )

@@ -1,8 +1,11 @@
-//! The Python venv that runs `scripts/*.py` (conversion and golden references).
+//! The Python venvs of the project: `convert-venv` runs `scripts/*.py` (conversion and golden
+//! references), `clients-venv` holds the HTTP clients the server tests drive (`openai`,
+//! `huggingface_hub`).
 //!
-//! Created once at `<cache dir>/convert-venv` from `scripts/requirements.txt` (every package
-//! pinned) and reused while a stamp file in it holds that file's sha256; a changed requirements
-//! file reinstalls. Only this module knows where the venv lives and how Python is started.
+//! Each is created once under the cache dir from its requirements file in `scripts/` (every
+//! package pinned) and reused while a stamp file in it holds that file's sha256; a changed
+//! requirements file reinstalls. Only this module knows where the venvs live and how Python is
+//! started.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -40,13 +43,23 @@ fn base_python() -> OsString {
     }
 }
 
-/// Makes sure the venv exists and matches `scripts/requirements.txt`; returns its Python.
+/// Makes sure the conversion venv exists and matches `scripts/requirements.txt`; returns its
+/// Python.
 pub fn ensure() -> anyhow::Result<PathBuf> {
-    let requirements = scripts_dir().join("requirements.txt");
+    ensure_venv(&venv_dir(), "requirements.txt", "convert venv")
+}
+
+/// Makes sure the HTTP clients' venv exists and matches `scripts/requirements-clients.txt`;
+/// returns its Python.
+pub fn ensure_clients() -> anyhow::Result<PathBuf> {
+    ensure_venv(&paths::cache_dir().join("clients-venv"), "requirements-clients.txt", "clients venv")
+}
+
+fn ensure_venv(venv: &Path, requirements_file: &str, label: &str) -> anyhow::Result<PathBuf> {
+    let requirements = scripts_dir().join(requirements_file);
     let text = std::fs::read(&requirements).with_context(|| format!("cannot read {}", requirements.display()))?;
     let digest = hex::encode(Sha256::digest(&text));
-    let venv = venv_dir();
-    let python = venv_python(&venv);
+    let python = venv_python(venv);
     let stamp = venv.join(STAMP);
     let installed = std::fs::read_to_string(&stamp).unwrap_or_default();
     if python.is_file() && installed.trim() == digest {
@@ -57,18 +70,22 @@ pub fn ensure() -> anyhow::Result<PathBuf> {
     let pinned = text.lines().filter(|l| l.contains("==")).count();
     let packages = top_level_packages(&text);
     if python.is_file() {
-        eprintln!("convert venv: {} changed; reinstalling into {}", requirements.display(), venv.display());
+        eprintln!("{label}: {} changed; reinstalling into {}", requirements.display(), venv.display());
     } else {
-        eprintln!("convert venv: creating {} (once; reused afterwards)", venv.display());
+        eprintln!("{label}: creating {} (once; reused afterwards)", venv.display());
         std::fs::create_dir_all(paths::cache_dir())
             .with_context(|| format!("cannot create {}", paths::cache_dir().display()))?;
         let base = base_python();
-        run(Command::new(&base).arg("-m").arg("venv").arg(&venv))
+        run(Command::new(&base).arg("-m").arg("venv").arg(venv))
             .with_context(|| format!("cannot create a venv with {}", base.to_string_lossy()))?;
     }
+    let torch_note = if packages.iter().any(|p| p.starts_with("torch==")) {
+        "; torch brings CUDA libraries on Linux, several GB on the first install"
+    } else {
+        ""
+    };
     eprintln!(
-        "convert venv: installing {pinned} pinned packages from {} (for {}); torch brings \
-         CUDA libraries on Linux, several GB on the first install",
+        "{label}: installing {pinned} pinned packages from {} (for {}){torch_note}",
         requirements.display(),
         packages.join(", ")
     );
@@ -78,9 +95,9 @@ pub fn ensure() -> anyhow::Result<PathBuf> {
         .args(["-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "on"])
         .arg("--requirement")
         .arg(&requirements))
-    .context("pip install of the conversion requirements failed")?;
+    .with_context(|| format!("pip install of {} failed", requirements.display()))?;
     std::fs::write(&stamp, format!("{digest}\n")).with_context(|| format!("cannot write {}", stamp.display()))?;
-    eprintln!("convert venv: ready");
+    eprintln!("{label}: ready");
     Ok(python)
 }
 
@@ -100,7 +117,8 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The packages the conversion scripts import, for the message shown before installing.
+/// The packages the scripts import, for the message shown before installing: the conversion
+/// stack's direct dependencies where the file has them, else every pinned package.
 fn top_level_packages(requirements: &str) -> Vec<&str> {
     const DIRECT: [&str; 9] = [
         "torch",
@@ -113,14 +131,17 @@ fn top_level_packages(requirements: &str) -> Vec<&str> {
         "tokenizers",
         "scipy",
     ];
-    requirements
-        .lines()
-        .map(|l| l.split(';').next().unwrap_or("").trim())
+    let pinned: Vec<&str> =
+        requirements.lines().map(|l| l.split(';').next().unwrap_or("").trim()).filter(|l| l.contains("==")).collect();
+    let direct: Vec<&str> = pinned
+        .iter()
+        .copied()
         .filter(|l| {
             let name = l.split("==").next().unwrap_or("");
             DIRECT.iter().any(|d| d.eq_ignore_ascii_case(name))
         })
-        .collect()
+        .collect();
+    if direct.is_empty() { pinned } else { direct }
 }
 
 #[cfg(test)]
