@@ -6,7 +6,8 @@ use crate::support::service;
 fn counters_and_histograms_move_with_work() {
     let service = service("all-MiniLM-L6-v2");
     let before = service.metrics();
-    service.embed_batch(&["one text", "and a second, longer text to force some padding"]).unwrap();
+    // Lengths 10 and 9 tokens: one batch (within the padding cap) with one padded position.
+    service.embed_batch(&["one two three four five six seven eight", "one two three four five six seven"]).unwrap();
     let after = service.metrics();
     assert_eq!(after.texts - before.texts, 2);
     assert_eq!(after.batches - before.batches, 1);
