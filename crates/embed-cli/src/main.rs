@@ -51,7 +51,7 @@ struct EmbedArgs {
     prompt: Option<String>,
     /// Treat each text (a whole --input file, or each "text" of a .jsonl file) as a long
     /// document: split it into chunks and print chunk vectors and a document vector.
-    /// SPEC: tokens[:SIZE[:OVERLAP]], sentences[:MAX_TOKENS] or paragraphs[:MAX_TOKENS].
+    /// SPEC: `tokens[:SIZE[:OVERLAP]]`, `sentences[:MAX_TOKENS]` or `paragraphs[:MAX_TOKENS]`.
     #[arg(long, value_name = "SPEC")]
     chunk: Option<embed_core::Chunking>,
     #[command(flatten)]
