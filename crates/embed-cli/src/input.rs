@@ -5,28 +5,27 @@ use std::io::Read;
 
 use anyhow::{Context, bail};
 
-/// Reads the texts of `source` (a path, or `-` for standard input).
-pub fn read_texts(source: &str) -> anyhow::Result<Vec<String>> {
-    let bytes = if source == "-" {
+/// The bytes of `source`: a path, or `-` for standard input.
+fn read_source(source: &str) -> anyhow::Result<Vec<u8>> {
+    if source == "-" {
         let mut buf = Vec::new();
         std::io::stdin().read_to_end(&mut buf).context("cannot read standard input")?;
-        buf
+        Ok(buf)
     } else {
-        std::fs::read(source).with_context(|| format!("cannot read {source}"))?
-    };
+        std::fs::read(source).with_context(|| format!("cannot read {source}"))
+    }
+}
+
+/// Reads the texts of `source` (a path, or `-` for standard input).
+pub fn read_texts(source: &str) -> anyhow::Result<Vec<String>> {
+    let bytes = read_source(source)?;
     let jsonl = source.ends_with(".jsonl");
     parse_texts(&bytes, jsonl).with_context(|| format!("in {}", if source == "-" { "standard input" } else { source }))
 }
 
 /// Reads all of `source` (a path, or `-` for standard input) as one document.
 pub fn read_document(source: &str) -> anyhow::Result<String> {
-    let bytes = if source == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).context("cannot read standard input")?;
-        buf
-    } else {
-        std::fs::read(source).with_context(|| format!("cannot read {source}"))?
-    };
+    let bytes = read_source(source)?;
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
