@@ -28,6 +28,15 @@ pub fn members(archive: &Path) -> Result<Vec<String>, FetchError> {
 
 /// Extracts the file `member` of `archive` to `dest` (through `<dest>.part`).
 pub fn extract_file(archive: &Path, member: &str, dest: &Path) -> Result<(), FetchError> {
+    with_member(archive, member, |entry| write_atomically(entry, dest))
+}
+
+/// Opens `archive`, finds `member` and hands it to `use_member`.
+fn with_member<T>(
+    archive: &Path,
+    member: &str,
+    use_member: impl FnOnce(&mut dyn io::Read) -> Result<T, FetchError>,
+) -> Result<T, FetchError> {
     let mut zip = open(archive)?;
     let mut entry = match zip.by_name(member) {
         Ok(entry) => entry,
@@ -36,7 +45,7 @@ pub fn extract_file(archive: &Path, member: &str, dest: &Path) -> Result<(), Fet
         }
         Err(err) => return Err(zip_error(archive, err)),
     };
-    write_atomically(&mut entry, dest)
+    use_member(&mut entry)
 }
 
 /// Extracts every file under the folder `folder` of `archive` (`""` for the whole archive) into
@@ -86,15 +95,7 @@ pub fn extract_folder(
 
 /// Appends the file `member` of `archive` to `out`; returns the bytes copied.
 pub fn copy_member(archive: &Path, member: &str, out: &mut dyn Write) -> Result<u64, FetchError> {
-    let mut zip = open(archive)?;
-    let mut entry = match zip.by_name(member) {
-        Ok(entry) => entry,
-        Err(zip::result::ZipError::FileNotFound) => {
-            return Err(FetchError::MissingMember { archive: archive.to_path_buf(), member: member.to_string() });
-        }
-        Err(err) => return Err(zip_error(archive, err)),
-    };
-    io::copy(&mut entry, out).map_err(FetchError::io("extract", archive))
+    with_member(archive, member, |entry| io::copy(entry, out).map_err(FetchError::io("extract", archive)))
 }
 
 /// The one top-level folder every member of the archive lives in, if there is one.
