@@ -51,7 +51,7 @@ pub struct Settings {
     /// ONNX Runtime threads across operators.
     #[arg(long, env = "INTER_OP_THREADS", value_parser = clap::value_parser!(u32).range(1..))]
     pub inter_op_threads: Option<u32>,
-    /// ONNX Runtime's CPU memory arena: kNextPowerOfTwo (its default) or disabled.
+    /// ONNX Runtime's CPU memory arena: kNextPowerOfTwo (its default), kSameAsRequested or disabled.
     #[arg(long, env = "ARENA_EXTEND_STRATEGY", default_value = "kNextPowerOfTwo", value_parser = parse_arena)]
     pub arena_extend_strategy: ArenaStrategy,
     /// The ONNX Runtime shared library (else ORT_DYLIB_PATH, else libs/ as `cargo xtask fetch-ort` fills it).
@@ -117,11 +117,9 @@ fn parse_memory_limit(value: &str) -> Result<u64, String> {
 fn parse_arena(value: &str) -> Result<ArenaStrategy, String> {
     match value {
         "kNextPowerOfTwo" => Ok(ArenaStrategy::NextPowerOfTwo),
+        "kSameAsRequested" => Ok(ArenaStrategy::SameAsRequested),
         "disabled" => Ok(ArenaStrategy::Disabled),
-        "kSameAsRequested" => {
-            Err("kSameAsRequested is not supported by the CPU provider here; use kNextPowerOfTwo or disabled".into())
-        }
-        other => Err(format!("expected kNextPowerOfTwo or disabled, found `{other}`")),
+        other => Err(format!("expected kNextPowerOfTwo, kSameAsRequested or disabled, found `{other}`")),
     }
 }
 

@@ -23,6 +23,9 @@ pub struct OnnxRuntime {
     path: PathBuf,
     version: String,
     pub(crate) environment: ort::environment::Environment,
+    /// The process-wide CPU arena growing by what is asked (`kSameAsRequested`), registered
+    /// with the environment on first use.
+    same_as_requested_arena: OnceLock<Result<(), String>>,
 }
 
 impl std::fmt::Debug for OnnxRuntime {
@@ -61,7 +64,12 @@ impl OnnxRuntime {
         let environment =
             builder.with_name("embed").with_telemetry(false).build().map_err(|e| unusable(e.to_string()))?;
         tracing::info!(path = %path.display(), %version, build = ort::info(), "loaded ONNX Runtime");
-        Ok(LOADED.get_or_init(|| OnnxRuntime { path: path.to_path_buf(), version, environment }))
+        Ok(LOADED.get_or_init(|| OnnxRuntime {
+            path: path.to_path_buf(),
+            version,
+            environment,
+            same_as_requested_arena: OnceLock::new(),
+        }))
     }
 
     /// Loads `explicit` when given (the caller's choice, typically `ONNXRUNTIME_LIB_PATH` or
@@ -92,6 +100,18 @@ impl OnnxRuntime {
     /// The library's version, as its build info states it.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// Registers, once per process, a shared CPU arena that grows by exactly what is asked
+    /// (`kSameAsRequested`), for sessions that opt into the environment's allocators.
+    pub(crate) fn ensure_same_as_requested_arena(&self) -> Result<(), RuntimeError> {
+        self.same_as_requested_arena
+            .get_or_init(|| register_same_as_requested_arena(&self.environment))
+            .clone()
+            .map_err(|message| RuntimeError::InvalidOption {
+                message: format!("ARENA_EXTEND_STRATEGY=kSameAsRequested: {message}"),
+                source: None,
+            })
     }
 
     /// Whether this ONNX Runtime build offers CoreML.
@@ -140,6 +160,35 @@ fn read_version(path: &Path) -> Result<String, String> {
     // `GetVersionString` returns a static NUL-terminated string.
     let version = unsafe { std::ffi::CStr::from_ptr(((*base).GetVersionString)()) };
     Ok(version.to_string_lossy().into_owned())
+}
+
+fn register_same_as_requested_arena(environment: &ort::environment::Environment) -> Result<(), String> {
+    use ort::AsPointer;
+    use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+    let api = ort::api();
+    // SAFETY (for the block): each call follows the ONNX Runtime C API's contract; the
+    // statuses are read and released here, the arena config is released after registration
+    // (ONNX Runtime copies it), and the environment outlives the process's sessions.
+    unsafe {
+        let check = |status: ort::sys::OrtStatusPtr| -> Result<(), String> {
+            if status.0.is_null() {
+                return Ok(());
+            }
+            let message = std::ffi::CStr::from_ptr((api.GetErrorMessage)(status.0)).to_string_lossy().into_owned();
+            (api.ReleaseStatus)(status.0);
+            Err(message)
+        };
+        // 0 = kNextPowerOfTwo, 1 = kSameAsRequested.
+        let keys = [c"arena_extend_strategy".as_ptr()];
+        let values = [1usize];
+        let mut config = std::ptr::null_mut();
+        check((api.CreateArenaCfgV2)(keys.as_ptr(), values.as_ptr(), keys.len(), &mut config))?;
+        let info = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Arena, MemoryType::Default)
+            .map_err(|e| e.to_string())?;
+        let registered = check((api.CreateAndRegisterAllocator)(environment.ptr().cast_mut(), info.ptr(), config));
+        (api.ReleaseArenaCfg)(config);
+        registered
+    }
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

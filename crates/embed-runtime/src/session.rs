@@ -34,6 +34,9 @@ pub enum ArenaStrategy {
     /// ONNX Runtime's arena, growing by powers of two (`kNextPowerOfTwo`, its default).
     #[default]
     NextPowerOfTwo,
+    /// One arena shared by the process's sessions, growing by exactly what is asked
+    /// (`kSameAsRequested`): less memory held, more allocations.
+    SameAsRequested,
     /// No arena: every tensor is allocated and freed on its own; least resident memory.
     Disabled,
 }
@@ -288,8 +291,12 @@ fn build_session(
                 builder.with_parallel_execution(true).map_err(|e| option_error("parallel execution")(e.into()))?;
         }
     }
+    if options.arena == ArenaStrategy::SameAsRequested {
+        runtime.ensure_same_as_requested_arena()?;
+        builder = builder.with_env_allocators().map_err(|e| option_error("environment allocators")(e.into()))?;
+    }
     let cpu = ort::ep::CPU::default()
-        .with_arena_allocator(options.arena == ArenaStrategy::NextPowerOfTwo)
+        .with_arena_allocator(options.arena != ArenaStrategy::Disabled)
         .build()
         .error_on_failure();
     let providers = match (device, &options.device) {

@@ -88,3 +88,17 @@ fn one_service_serves_many_threads() {
         }
     });
 }
+
+#[test]
+fn every_arena_strategy_gives_the_same_vectors() {
+    let texts = ["arena check", "a second, somewhat longer text for the arena check"];
+    let expected = service("all-MiniLM-L6-v2").embed_batch(&texts).unwrap();
+    for arena in [embed_core::ArenaStrategy::SameAsRequested, embed_core::ArenaStrategy::Disabled] {
+        let mut cfg = crate::support::config("all-MiniLM-L6-v2");
+        cfg.runtime.arena = arena;
+        let got = embed_core::Service::new(cfg).unwrap().embed_batch(&texts).unwrap();
+        for (a, b) in got.iter().zip(&expected) {
+            assert!(cosine(a, b) >= 0.999999, "{arena:?}");
+        }
+    }
+}
