@@ -55,7 +55,7 @@ pub enum EmbedError {
     #[error("invalid configuration: {0}")]
     Config(String),
     /// The model's vectors do not have the width the caller expects.
-    #[error("model `{model}` gives {actual}-dimensional embeddings, but {expected} were expected")]
+    #[error("model `{model}` gives {actual}-dimensional embeddings, but its manifest entry says {expected}")]
     DimensionMismatch {
         /// The model.
         model: String,
@@ -82,6 +82,16 @@ pub enum EmbedError {
         tokens: usize,
         /// The model's maximum.
         max: usize,
+    },
+    /// The configured dimension (`EMBEDDING_DIMENSION`) disagrees with the model.
+    #[error("EMBEDDING_DIMENSION is {configured}, but model `{model}` gives {actual}-dimensional embeddings")]
+    ConfiguredDimension {
+        /// The model.
+        model: String,
+        /// The configured dimension.
+        configured: usize,
+        /// What the model gives.
+        actual: usize,
     },
     /// A prompt name the model does not define.
     #[error("model `{model}` has no prompt `{prompt}`; its prompts: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") })]

@@ -283,9 +283,9 @@ impl Service {
         if let Some(expected) = config.embedding_dimension
             && expected != default.dimension()
         {
-            return Err(EmbedError::DimensionMismatch {
+            return Err(EmbedError::ConfiguredDimension {
                 model: default.files().name.clone(),
-                expected,
+                configured: expected,
                 actual: default.dimension(),
             });
         }

@@ -115,7 +115,7 @@ fn a_dimension_that_disagrees_with_the_model_is_an_error() {
     let mut cfg = config("all-MiniLM-L6-v2");
     cfg.embedding_dimension = Some(768);
     let err = Service::new(cfg).unwrap_err().to_string();
-    assert_eq!(err, "model `all-MiniLM-L6-v2:fp32` gives 384-dimensional embeddings, but 768 were expected");
+    assert_eq!(err, "EMBEDDING_DIMENSION is 768, but model `all-MiniLM-L6-v2:fp32` gives 384-dimensional embeddings");
 }
 
 #[test]
