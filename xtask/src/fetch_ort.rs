@@ -7,12 +7,9 @@
 use std::io::Write;
 
 use anyhow::Context;
-use embed_fetch::{DEFAULT_PYPI_URL, Downloader, FetchConfig, PypiClient};
+use embed_fetch::{DEFAULT_ORT_VERSION, DEFAULT_PYPI_URL, Downloader, FetchConfig, PypiClient};
 
 use crate::paths;
-
-/// The ONNX Runtime version fetched by default (`ort` 2.0.0-rc.15 needs 1.31 or later).
-pub const DEFAULT_ORT_VERSION: &str = "1.31.1";
 
 /// Arguments of the task.
 #[derive(clap::Args)]

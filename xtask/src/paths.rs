@@ -21,15 +21,7 @@ pub fn models_dir() -> PathBuf {
     }
 }
 
-/// A cache outside the clone for downloads and the conversion venv: `EMBED_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/embed`, else `~/.cache/embed`.
+/// A cache outside the clone for downloads and the venvs (see `embed_fetch::cache_dir`).
 pub fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("EMBED_CACHE_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("embed");
-    }
-    let home = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE")).unwrap_or_default();
-    PathBuf::from(home).join(".cache").join("embed")
+    embed_fetch::cache_dir(|name| std::env::var_os(name))
 }

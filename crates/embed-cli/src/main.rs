@@ -3,6 +3,7 @@
 
 mod config_cmd;
 mod dotenv;
+mod fetch;
 mod input;
 mod output;
 mod serve;

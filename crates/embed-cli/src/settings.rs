@@ -37,7 +37,7 @@ pub struct Settings {
     #[arg(long, value_enum, default_value_t = Side::Right)]
     pub truncation_side: Side,
     /// Run through CoreML (Apple); elsewhere this is an error unless --allow-cpu-fallback.
-    #[arg(long, env = "ENABLE_METAL", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    #[arg(long, env = "ENABLE_METAL", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub enable_metal: bool,
     /// Metal device; CoreML picks the device itself, so only 0 is accepted.
     #[arg(long, env = "METAL_DEVICE_ID", default_value_t = 0)]
@@ -57,6 +57,9 @@ pub struct Settings {
     /// The ONNX Runtime shared library (else ORT_DYLIB_PATH, else libs/ as `cargo xtask fetch-ort` fills it).
     #[arg(long, env = "ONNXRUNTIME_LIB_PATH", value_name = "FILE")]
     pub onnxruntime_lib: Option<PathBuf>,
+    /// Never download anything (by default a missing ONNX Runtime is fetched from PyPI).
+    #[arg(long, env = "EMBED_OFFLINE", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub offline: bool,
     /// The width the model's vectors must have; a model that disagrees is an error.
     #[arg(long, env = "EMBEDDING_DIMENSION")]
     pub embedding_dimension: Option<usize>,
@@ -124,12 +127,14 @@ fn parse_arena(value: &str) -> Result<ArenaStrategy, String> {
 }
 
 /// Folders searched for ONNX Runtime: `./libs`, then `libs/` beside the executable's
-/// ancestors (so `target/release/embed` finds the workspace's `libs/` from any directory).
+/// ancestors (so `target/release/embed` finds the workspace's `libs/` from any directory),
+/// then the user's cache where the CLI fetches it.
 fn ort_search_dirs() -> Vec<PathBuf> {
     let mut dirs = vec![PathBuf::from("libs")];
     if let Ok(exe) = std::env::current_exe() {
         dirs.extend(exe.ancestors().skip(1).take(4).map(|dir| dir.join("libs")));
     }
+    dirs.push(crate::fetch::libs_dir());
     dirs
 }
 
@@ -138,9 +143,17 @@ fn non_empty_env(name: &str) -> Option<PathBuf> {
 }
 
 impl Settings {
-    /// The service configuration these settings describe.
+    /// The service configuration these settings describe, with ONNX Runtime fetched into the
+    /// user's cache when it is nowhere to be found (unless offline).
     pub fn to_config(&self) -> anyhow::Result<Config> {
-        Ok(Config {
+        let mut config = self.describe();
+        crate::fetch::ensure_onnxruntime(&mut config, self.offline)?;
+        Ok(config)
+    }
+
+    /// The service configuration these settings describe, as they are.
+    fn describe(&self) -> Config {
+        Config {
             model: self.model.clone(),
             model_cache_dir: self.cache.model_cache_dir.clone(),
             tokenizer_path: self.tokenizer_path.clone(),
@@ -181,7 +194,7 @@ impl Settings {
                     .filter(|m| !m.is_empty())
                     .collect(),
             },
-        })
+        }
     }
 }
 

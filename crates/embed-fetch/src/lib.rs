@@ -20,6 +20,7 @@
 //! ```
 
 pub mod archive;
+mod cache;
 mod download;
 mod error;
 mod hub;
@@ -27,6 +28,7 @@ mod ort;
 mod pypi;
 mod pypi_model;
 
+pub use cache::{DEFAULT_ORT_VERSION, cache_dir};
 pub use download::{Downloaded, Downloader, Expected, FetchConfig, sha256_file};
 pub use error::{BoxError, FetchError};
 pub use hub::{DEFAULT_HF_ENDPOINT, HubClient, HubConfig, HubFetch, HubFileInfo};

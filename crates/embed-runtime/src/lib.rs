@@ -15,7 +15,7 @@ mod session;
 
 pub use backend::{Backend, BatchInput, ModelOutput, OutputKind};
 pub use device::{CoreMlComputeUnits, CoreMlModelFormat, CoreMlOptions, Device, DeviceInUse};
-pub use library::{OnnxRuntime, REQUIRED_ORT_MINOR, library_file_name};
+pub use library::{OnnxRuntime, REQUIRED_ORT_MINOR, find_in_libs_dir, library_file_name};
 pub use session::{ArenaStrategy, GraphOptimization, OrtBackend, SessionOptions};
 
 use std::path::PathBuf;

@@ -185,3 +185,44 @@ fn a_bad_variable_is_an_error_naming_it_its_value_and_what_was_expected() {
     );
     assert!(err.contains("expected a non-negative number with an optional unit"), "{err}");
 }
+
+#[test]
+fn a_missing_onnx_runtime_is_fetched_into_the_cache_unless_offline() {
+    // A copy of the binary away from the workspace, so it cannot find the workspace's libs/.
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("bin").join("embed");
+    std::fs::create_dir_all(exe.parent().unwrap()).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_embed"), &exe).unwrap();
+    let cache = dir.path().join("cache");
+    // Reuse a wheel already downloaded on this machine, if any, instead of downloading it again.
+    let downloads = embed_fetch::cache_dir(|name| std::env::var_os(name)).join("downloads");
+    std::fs::create_dir_all(cache.join("downloads")).unwrap();
+    for wheel in std::fs::read_dir(&downloads).into_iter().flatten().flatten() {
+        if wheel.file_name().to_string_lossy().starts_with("onnxruntime-") {
+            std::fs::copy(wheel.path(), cache.join("downloads").join(wheel.file_name())).unwrap();
+        }
+    }
+    let models =
+        std::env::var_os("MODEL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("models"));
+    let run = |extra: &[&str]| {
+        Command::new(&exe)
+            .current_dir(dir.path())
+            .args(["embed", "fetched runtime"])
+            .args(extra)
+            .env("EMBED_CACHE_DIR", &cache)
+            .env("MODEL_CACHE_DIR", &models)
+            .env_remove("ONNXRUNTIME_LIB_PATH")
+            .env_remove("ORT_DYLIB_PATH")
+            .env_remove("EMBED_OFFLINE")
+            .output()
+            .unwrap()
+    };
+    let offline = run(&["--offline"]);
+    let err = stderr(&offline);
+    assert!(err.contains("ONNX Runtime library not found") && err.contains("cargo xtask fetch-ort"), "{err}");
+    let fetched = run(&[]);
+    assert!(String::from_utf8_lossy(&fetched.stderr).contains("ONNX Runtime not found; fetching onnxruntime"));
+    let vectors: Vec<Vec<f32>> = serde_json::from_str(&stdout(&fetched)).unwrap();
+    assert_eq!(vectors[0].len(), 384);
+    assert!(embed_core::find_in_libs_dir(&cache.join("libs")).is_some());
+}
