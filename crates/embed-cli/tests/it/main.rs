@@ -226,3 +226,88 @@ fn a_missing_onnx_runtime_is_fetched_into_the_cache_unless_offline() {
     assert_eq!(vectors[0].len(), 384);
     assert!(embed_core::find_in_libs_dir(&cache.join("libs")).is_some());
 }
+
+/// A stand-in for the Hugging Face hub on 127.0.0.1: serves `/{repo}/resolve/{revision}/{path}`
+/// (GET and HEAD, with Content-Length) for the files the real hub carries, from the
+/// workspace's copy of the model; anything else is a 404.
+fn fake_hub(model_dir: PathBuf, files: Vec<&'static str>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let mut header = String::new();
+            while reader.read_line(&mut header).map(|n| n > 2).unwrap_or(false) {
+                header.clear();
+            }
+            let mut parts = request_line.split_whitespace();
+            let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let path = target.splitn(6, '/').nth(5).unwrap_or("");
+            let mut stream = stream;
+            match files.iter().find(|f| **f == path).map(|f| std::fs::read(model_dir.join(f)).unwrap()) {
+                Some(body) => {
+                    let head =
+                        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                    let _ = stream.write_all(head.as_bytes());
+                    if method == "GET" {
+                        let _ = stream.write_all(&body);
+                    }
+                }
+                None => {
+                    let _ =
+                        stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                }
+            }
+        }
+    });
+    base
+}
+
+#[test]
+fn a_model_missing_from_the_cache_is_fetched_from_the_hub() {
+    let models =
+        std::env::var_os("MODEL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("models"));
+    let source = models.join("all-MiniLM-L6-v2");
+    let hub = fake_hub(
+        source,
+        vec![
+            "onnx/model.onnx",
+            "tokenizer.json",
+            "config.json",
+            "modules.json",
+            "1_Pooling/config.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+            "sentence_bert_config.json",
+            "config_sentence_transformers.json",
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let run = |model: &str, cache: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_embed"))
+            .current_dir(dir.path())
+            .args(["embed", "--model", model, "fetched from the hub"])
+            .env("MODEL_CACHE_DIR", cache)
+            .env("HF_ENDPOINT", &hub)
+            .env_remove("HF_TOKEN")
+            .env_remove("EMBED_OFFLINE")
+            .output()
+            .unwrap()
+    };
+    let empty_cache = dir.path().join("models");
+    let fetched = run("all-MiniLM-L6-v2", &empty_cache);
+    let log = String::from_utf8_lossy(&fetched.stderr).to_string();
+    assert!(log.contains("all-MiniLM-L6-v2: fetched into"), "{log}");
+    let from_hub: Vec<Vec<f32>> = serde_json::from_str(&stdout(&fetched)).unwrap();
+    let local: Vec<Vec<f32>> = serde_json::from_str(&stdout(&run("all-MiniLM-L6-v2", &models))).unwrap();
+    assert_eq!(from_hub, local, "the fetched model gives the same vector");
+    // The hub names its quantized files differently: the variant is left to xtask, which says so.
+    let err = stderr(&run("all-MiniLM-L6-v2:int8", &empty_cache));
+    assert!(err.contains("fetch it with `cargo xtask fetch-models --model all-MiniLM-L6-v2 --variant int8`"), "{err}");
+    assert!(err.contains("404"), "{err}");
+}
