@@ -232,11 +232,11 @@ fn a_missing_onnx_runtime_is_fetched_into_the_cache_unless_offline() {
 /// workspace's copy of the model; anything else is a 404.
 fn fake_hub(model_dir: PathBuf, files: Vec<&'static str>) -> String {
     use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut reader = BufReader::new(stream.try_clone().expect("clone the stream"));
             let mut request_line = String::new();
             if reader.read_line(&mut request_line).is_err() {
                 continue;
@@ -249,7 +249,11 @@ fn fake_hub(model_dir: PathBuf, files: Vec<&'static str>) -> String {
             let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
             let path = target.splitn(6, '/').nth(5).unwrap_or("");
             let mut stream = stream;
-            match files.iter().find(|f| **f == path).map(|f| std::fs::read(model_dir.join(f)).unwrap()) {
+            match files
+                .iter()
+                .find(|f| **f == path)
+                .map(|f| std::fs::read(model_dir.join(f)).expect("read a served file"))
+            {
                 Some(body) => {
                     let head =
                         format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
