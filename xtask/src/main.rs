@@ -3,6 +3,7 @@
 //! Tasks fetch ONNX Runtime and models, convert Hugging Face checkpoints to ONNX and write
 //! golden references. They run on a developer's machine or in CI, never inside the engine.
 
+mod bench;
 mod convert;
 mod fetch_models;
 mod fetch_ort;
@@ -32,6 +33,9 @@ enum Task {
     Reference(reference::Args),
     /// Fetch ONNX Runtime and the test models where missing, then run the workspace's tests.
     Test(test::Args),
+    /// Compare embed with its peers (fastembed-rs, ONNX Runtime's Python API,
+    /// sentence-transformers); writes docs/benchmarks.md and docs/benchmarks.png.
+    Bench(bench::Args),
 }
 
 fn main() {
@@ -42,6 +46,7 @@ fn main() {
         Task::Convert(args) => convert::run(args),
         Task::Reference(args) => reference::run(args),
         Task::Test(args) => test::run(args),
+        Task::Bench(args) => bench::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

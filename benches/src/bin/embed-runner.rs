@@ -1,0 +1,189 @@
+//! `embed-runner`: this project's library as one engine of the peer benchmark
+//! (`cargo xtask bench`). Loads a model through `embed_core::Service` with its defaults (no
+//! embedding cache, batches of `--batch-size`), then times single texts and the whole corpus.
+//!
+//! Same command line, warm-up, timing and outputs (JSON result, `.npy` vectors) as the peers'
+//! runners under `benches/peers/`; it knows nothing of them or of the harness's report.
+
+use std::error::Error;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+type Result<T> = std::result::Result<T, Box<dyn Error>>;
+
+struct Args {
+    model: String,
+    models_dir: PathBuf,
+    variant: String,
+    threads: usize,
+    batch_size: usize,
+    corpus: PathBuf,
+    single: usize,
+    vectors: PathBuf,
+    result: PathBuf,
+    ort_library: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut model = None;
+    let mut models_dir = None;
+    let mut variant = "fp32".to_string();
+    let mut threads = 2;
+    let mut batch_size = 32;
+    let mut corpus = None;
+    let mut single = 200;
+    let mut vectors = None;
+    let mut result = None;
+    let mut ort_library = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--model" => model = Some(value()?),
+            "--models-dir" => models_dir = Some(PathBuf::from(value()?)),
+            "--variant" => variant = value()?,
+            "--threads" => threads = value()?.parse()?,
+            "--batch-size" => batch_size = value()?.parse()?,
+            "--corpus" => corpus = Some(PathBuf::from(value()?)),
+            "--single" => single = value()?.parse()?,
+            "--vectors" => vectors = Some(PathBuf::from(value()?)),
+            "--result" => result = Some(PathBuf::from(value()?)),
+            "--ort-library" => ort_library = Some(PathBuf::from(value()?)),
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    Ok(Args {
+        model: model.ok_or("--model is required")?,
+        models_dir: models_dir.ok_or("--models-dir is required")?,
+        variant,
+        threads,
+        batch_size,
+        corpus: corpus.ok_or("--corpus is required")?,
+        single,
+        vectors: vectors.ok_or("--vectors is required")?,
+        result: result.ok_or("--result is required")?,
+        ort_library,
+    })
+}
+
+/// Nearest-rank percentile, as every runner computes it.
+fn percentile(values: &[f64], q: f64) -> Option<f64> {
+    let mut ordered = values.to_vec();
+    ordered.sort_by(f64::total_cmp);
+    let rank = ((ordered.len() as f64 * q / 100.0).ceil() as usize).max(1);
+    ordered.get(rank - 1).copied()
+}
+
+/// Writes `rows` as a 2-D little-endian f32 `.npy` file.
+fn write_npy(path: &Path, rows: &[Vec<f32>]) -> Result<()> {
+    let dim = rows.first().map_or(0, Vec::len);
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {dim}), }}", rows.len());
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + rows.len() * dim * 4);
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in rows.iter().flatten() {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(path, out).map_err(|e| format!("cannot write {}: {e}", path.display()).into())
+}
+
+fn json_number(value: Option<f64>) -> String {
+    value.map_or_else(|| "null".to_string(), |v| format!("{v}"))
+}
+
+fn run() -> Result<()> {
+    let args = parse_args()?;
+    let corpus_text =
+        std::fs::read_to_string(&args.corpus).map_err(|e| format!("cannot read {}: {e}", args.corpus.display()))?;
+    let corpus: Vec<&str> = corpus_text.strip_suffix('\n').unwrap_or(&corpus_text).split('\n').collect();
+    let spec = if args.variant == "fp32" { args.model.clone() } else { format!("{}:{}", args.model, args.variant) };
+
+    let load_started = Instant::now();
+    let service = embed_core::Service::new(embed_core::Config {
+        model: spec,
+        model_cache_dir: args.models_dir.clone(),
+        batch_size: args.batch_size,
+        runtime: embed_core::RuntimeConfig { intra_op_threads: Some(args.threads), ..Default::default() },
+        onnxruntime: embed_core::OrtLibrary {
+            path: args.ort_library.clone(),
+            search_dirs: vec![benches::workspace_root().join("libs")],
+        },
+        ..embed_core::Config::default()
+    })?;
+    let load_s = load_started.elapsed().as_secs_f64();
+
+    // The warm-up every runner does: one batch of the first 32 texts, one single text.
+    service.embed_batch(&corpus[..corpus.len().min(32)])?;
+    service.embed(corpus[0])?;
+
+    let mut single_ms = Vec::with_capacity(args.single);
+    for i in 0..args.single {
+        let text = corpus[i % corpus.len()];
+        let started = Instant::now();
+        service.embed(text)?;
+        single_ms.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+
+    let before = service.metrics();
+    let batch_started = Instant::now();
+    let embeddings = service.embed_with(&corpus, service.default_options())?;
+    let batch_s = batch_started.elapsed().as_secs_f64();
+    // Where the corpus's time went, from the service's own metrics.
+    let after = service.metrics();
+    let tokenize_s = after.tokenize_seconds.sum - before.tokenize_seconds.sum;
+    let infer_s = after.infer_seconds.sum - before.infer_seconds.sum;
+    let pool_s = after.pool_seconds.sum - before.pool_seconds.sum;
+    let padded_tokens = after.padded_tokens - before.padded_tokens;
+
+    let tokens: usize = embeddings.iter().map(|e| e.tokens).sum();
+    let vectors: Vec<Vec<f32>> = embeddings.into_iter().map(|e| e.vector).collect();
+    write_npy(&args.vectors, &vectors)?;
+    let mut result = String::from("{\n");
+    let fields = [
+        ("engine", "\"embed\"".to_string()),
+        (
+            "version",
+            format!("\"embed {}, onnx runtime {}\"", env!("CARGO_PKG_VERSION"), service.onnxruntime().version()),
+        ),
+        ("model", format!("\"{}\"", args.model)),
+        ("variant", format!("\"{}\"", args.variant)),
+        ("threads", args.threads.to_string()),
+        ("batch_size", args.batch_size.to_string()),
+        ("texts", corpus.len().to_string()),
+        ("tokens", tokens.to_string()),
+        ("dimension", vectors.first().map_or(0, Vec::len).to_string()),
+        ("load_s", format!("{load_s}")),
+        ("batch_s", format!("{batch_s}")),
+        ("tokenize_s", format!("{tokenize_s}")),
+        ("infer_s", format!("{infer_s}")),
+        ("pool_s", format!("{pool_s}")),
+        ("padded_tokens", padded_tokens.to_string()),
+        ("single_calls", single_ms.len().to_string()),
+        ("single_p50_ms", json_number(percentile(&single_ms, 50.0))),
+        ("single_p99_ms", json_number(percentile(&single_ms, 99.0))),
+    ];
+    for (i, (key, value)) in fields.iter().enumerate() {
+        let comma = if i + 1 < fields.len() { "," } else { "" };
+        let _ = writeln!(result, " \"{key}\": {value}{comma}");
+    }
+    result.push_str("}\n");
+    std::fs::write(&args.result, result).map_err(|e| format!("cannot write {}: {e}", args.result.display()))?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
