@@ -212,7 +212,13 @@ pub fn split_variant(spec: &str) -> (&str, Option<&str>) {
 impl Manifest {
     /// The manifest compiled into this build.
     pub fn builtin() -> Self {
-        Self::parse(BUILTIN_MANIFEST).expect("the built-in manifest is checked by this crate's tests")
+        // Parsed once per process; callers get a copy.
+        static BUILTIN: std::sync::OnceLock<Manifest> = std::sync::OnceLock::new();
+        BUILTIN
+            .get_or_init(|| {
+                Self::parse(BUILTIN_MANIFEST).expect("the built-in manifest is checked by this crate's tests")
+            })
+            .clone()
     }
 
     /// Parses and checks manifest text.
