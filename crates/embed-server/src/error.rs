@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use embed_core::EmbedError;
+use embed_core::{EmbedError, PoolError};
 use serde_json::json;
 
 /// Errors from starting or running the server.
@@ -168,6 +168,24 @@ impl ApiError {
             EmbedError::TooLong { tokens, max, .. } => Self::too_large(format!(
                 "Input validation error: `inputs` must have less than {max} tokens. Given: {tokens}; send `truncate: true` to cut it instead"
             )),
+            // The registry tries a failed load again on the next request, and room in the
+            // budget frees up as other models are released: both are worth a retry.
+            EmbedError::Pool(PoolError::Load { .. } | PoolError::LoaderPanicked { .. }) => {
+                tracing::error!(model, error = %DisplayChain(error), "a model could not be loaded");
+                let mut unavailable = Self::unavailable(format!(
+                    "the model `{model}` could not be loaded; the cause is in the server's log; retry later"
+                ));
+                unavailable.retry_after = Some(1);
+                unavailable
+            }
+            EmbedError::Pool(PoolError::BudgetExhausted { .. }) => {
+                tracing::warn!(model, error = %DisplayChain(error), "no room in the model memory budget");
+                let mut busy = Self::unavailable(format!(
+                    "the model `{model}` cannot be loaded now: the memory budget is held by models in use; retry later"
+                ));
+                busy.retry_after = Some(1);
+                busy
+            }
             other => Self::internal(&DisplayChain(other)),
         }
     }

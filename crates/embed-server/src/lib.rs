@@ -34,8 +34,10 @@
 //! out of range; 401 a missing or wrong API key; 404 an unknown model; 413 a body over the
 //! size limit, more inputs than allowed in one request, a text over the model's maximum length
 //! when truncation is off; 429 the queue is full (with `Retry-After`); 504 the request took
-//! longer than the request timeout (its work is dropped); 500 an internal error, whose body
-//! never says more than "internal error".
+//! longer than the request timeout (its work is dropped); 503 (with `Retry-After`) a model that
+//! could not be loaded (the next request tries again), no room in the model memory budget, or a
+//! request cut short by shutdown; 500 an internal error, whose body never says more than
+//! "internal error".
 
 mod api;
 mod auth;

@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod faults;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -82,12 +84,17 @@ struct TestServer {
 
 impl TestServer {
     async fn start(config: ServerConfig) -> Self {
+        Self::start_with(service(), config).await
+    }
+
+    /// A server over a service of the test's own.
+    async fn start_with(service: Service, config: ServerConfig) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(embed_server::serve_on(
             listener,
-            service(),
+            service,
             config,
             async {
                 let _ = stopped.await;
