@@ -253,14 +253,33 @@ impl Tokenizer {
     }
 
     /// Tokenizes `texts` in parallel, truncated on `side` (the configured side when `None`).
+    ///
+    /// A text much longer than the maximum is tokenized from a window at the kept end first,
+    /// cut at whitespace, and the window grows until it alone overflows the maximum (or is the
+    /// whole text): the tokens kept are then those of the whole text, at a cost that does not
+    /// grow with the text (a 10 MB text would otherwise take seconds and a gigabyte).
     pub fn tokenize_with<S: AsRef<str> + Sync>(
         &self,
         texts: &[S],
         side: Option<TruncationSide>,
     ) -> Result<Vec<TokenizedText>, TokenizeError> {
-        let inputs: Vec<tokenizers::EncodeInput<'_>> = texts.iter().map(|t| t.as_ref().into()).collect();
-        let encodings =
-            self.for_side(side)?.encode_batch_fast(inputs, true).map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        let tokenizer = self.for_side(side)?;
+        let side = side.unwrap_or(self.truncation);
+        let first = self.max_length.saturating_mul(WINDOW_BYTES_PER_TOKEN).max(MIN_WINDOW_BYTES);
+        let mut windows: Vec<usize> = texts.iter().map(|_| first).collect();
+        let inputs: Vec<tokenizers::EncodeInput<'_>> =
+            texts.iter().map(|t| window(t.as_ref(), first, side).into()).collect();
+        let mut encodings =
+            tokenizer.encode_batch_fast(inputs, true).map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        for ((text, encoding), size) in texts.iter().zip(&mut encodings).zip(&mut windows) {
+            let text = text.as_ref();
+            while encoding.get_overflowing().is_empty() && window(text, *size, side).len() < text.len() {
+                *size = size.saturating_mul(4);
+                *encoding = tokenizer
+                    .encode_fast(window(text, *size, side), true)
+                    .map_err(|e| TokenizeError::Encode(e.to_string()))?;
+            }
+        }
         Ok(encodings.into_iter().map(TokenizedText::from_encoding).collect())
     }
 
@@ -413,6 +432,41 @@ impl Tokenizer {
     }
 }
 
+/// Bytes of text per token of the maximum length in the first window of a long text: far more
+/// than any tokenizer of the manifest needs (about 4 to 6 bytes per token of English).
+const WINDOW_BYTES_PER_TOKEN: usize = 16;
+
+/// The smallest first window, in bytes.
+const MIN_WINDOW_BYTES: usize = 4096;
+
+/// The part of `text` a tokenizer truncating on `side` keeps when only about `size` bytes are
+/// looked at: the start up to the first whitespace at or after `size` bytes (the whitespace
+/// left out), or the end from the last whitespace at or before `size` bytes from the end (the
+/// whitespace kept). Pre-tokenizers split at whitespace, so the tokens on the kept side of the
+/// cut are those of the whole text. The whole text when it is shorter or has no such
+/// whitespace.
+fn window(text: &str, size: usize, side: TruncationSide) -> &str {
+    if text.len() <= size {
+        return text;
+    }
+    match side {
+        TruncationSide::Right => {
+            let from = ceil_char_boundary(text, size);
+            match text[from..].find(char::is_whitespace) {
+                Some(at) => &text[..from + at],
+                None => text,
+            }
+        }
+        TruncationSide::Left => {
+            let to = floor_char_boundary(text, text.len() - size);
+            match text[..to].rfind(char::is_whitespace) {
+                Some(at) => &text[at..],
+                None => text,
+            }
+        }
+    }
+}
+
 /// The largest char boundary of `text` at or before `index` (clamped to its length).
 fn floor_char_boundary(text: &str, index: usize) -> usize {
     let mut index = index.min(text.len());
@@ -429,4 +483,70 @@ fn ceil_char_boundary(text: &str, index: usize) -> usize {
         index += 1;
     }
     index
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model directory of the workspace's model cache (`MODEL_CACHE_DIR`, else `models/`).
+    fn model_dir(name: &str) -> PathBuf {
+        let root = std::env::var_os("MODEL_CACHE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+        let dir = root.join(name);
+        assert!(dir.join("tokenizer.json").is_file(), "no {name} in {} (run `cargo xtask test`)", root.display());
+        dir
+    }
+
+    #[test]
+    fn the_window_cuts_at_whitespace_on_the_kept_side() {
+        let text = "aaaa bbbb cccc";
+        assert_eq!(window(text, 6, TruncationSide::Right), "aaaa bbbb");
+        assert_eq!(window(text, 6, TruncationSide::Left), " bbbb cccc");
+        assert_eq!(window(text, 100, TruncationSide::Right), text);
+        assert_eq!(window("no-whitespace-at-all", 4, TruncationSide::Right), "no-whitespace-at-all");
+        assert_eq!(window("ééé ééé", 3, TruncationSide::Right), "ééé");
+    }
+
+    #[test]
+    fn long_texts_keep_the_tokens_of_the_whole_text() {
+        let words = [
+            "Rust",
+            "embeds",
+            "text,",
+            "quickly;",
+            "naïve",
+            "café",
+            "東京は大きい。",
+            "unaffable",
+            "e-mail",
+            "3.14159",
+            "🚀",
+            "\u{0}",
+            "\t",
+            "(parenthesis)",
+            "don't",
+            "\n\n",
+        ];
+        let long: String = (0..40_000).map(|i| words[(i * 7 + i / 3) % words.len()]).collect::<Vec<_>>().join(" ");
+        let spaced = long.replace(' ', "   \n ");
+        let no_spaces = "x".repeat(50_000);
+        let cjk = "東京は大きい。".repeat(5_000);
+        // Words over 100 characters are one unknown token each: the first window holds fewer
+        // tokens than the maximum, so it must grow.
+        let sparse_start = format!("{}{long}", format!("{} ", "a".repeat(120)).repeat(200));
+        for model in ["all-MiniLM-L6-v2", "all-mpnet-base-v2"] {
+            let tokenizer = Tokenizer::from_dir(&model_dir(model), &TokenizerOptions::default()).unwrap();
+            for side in [TruncationSide::Right, TruncationSide::Left] {
+                for text in [&long, &spaced, &no_spaces, &cjk, &sparse_start] {
+                    let whole = tokenizer.for_side(Some(side)).unwrap().encode_fast(text.as_str(), true).unwrap();
+                    let windowed = tokenizer.tokenize_with(&[text.as_str()], Some(side)).unwrap().remove(0);
+                    assert_eq!(windowed.ids, whole.get_ids(), "{model} {side:?} {}", &text[..20]);
+                    assert_eq!(windowed.type_ids, whole.get_type_ids());
+                    assert_eq!(windowed.truncated, !whole.get_overflowing().is_empty());
+                }
+            }
+        }
+    }
 }
