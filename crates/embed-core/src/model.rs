@@ -67,14 +67,20 @@ pub struct ModelFiles {
 }
 
 impl ModelFiles {
-    /// Resolves `spec`: an existing directory or `.onnx` file, else a manifest name with an
-    /// optional variant (`all-MiniLM-L6-v2:int8`) under `cache_dir`.
+    /// Resolves `spec`: a manifest name with an optional variant (`all-MiniLM-L6-v2:int8`),
+    /// always under `cache_dir` (a directory of the same name elsewhere is never read), else an
+    /// existing directory or `.onnx` file.
     pub fn resolve(spec: &str, cache_dir: &Path, manifest: &Manifest) -> Result<Self, EmbedError> {
-        let as_path = Path::new(spec);
-        if as_path.is_dir() || (as_path.is_file() && as_path.extension().is_some_and(|e| e == "onnx")) {
-            return Self::from_path(as_path);
-        }
-        let resolved = manifest.resolve(spec)?;
+        let resolved = match manifest.resolve(spec) {
+            Ok(resolved) => resolved,
+            Err(error) => {
+                let as_path = Path::new(spec);
+                if as_path.is_dir() || (as_path.is_file() && as_path.extension().is_some_and(|e| e == "onnx")) {
+                    return Self::from_path(as_path);
+                }
+                return Err(error.into());
+            }
+        };
         let dir = resolved.dir(cache_dir);
         let onnx = resolved.onnx_path(cache_dir);
         if !onnx.is_file() {

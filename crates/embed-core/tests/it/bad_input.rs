@@ -175,3 +175,261 @@ fn truncation_side_can_change_per_call() {
     assert!(cosine(&per_call.vector, &configured) >= 0.999999);
     assert!(cosine(&per_call.vector, &service.embed(&text).unwrap()) < 0.999);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The rows of docs/bad-input.md for the library. Each checks the documented answer, then that
+// a good request on the same service (or a new service) still succeeds.
+
+const MODEL: &str = "all-MiniLM-L6-v2";
+
+/// Set in a test's own child process (see [`in_child`]).
+const CHILD: &str = "EMBED_BAD_INPUT_CHILD";
+
+/// Runs this binary's test `name` alone in a new process working in `dir`, with [`CHILD`] set,
+/// and fails unless it passed. ONNX Runtime loads once per process and the working directory
+/// is the process's, so what happens before either is set must be seen in a fresh process.
+fn in_child(name: &str, dir: &std::path::Path) {
+    let output = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .current_dir(dir)
+        .output()
+        .expect("run the test binary");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && stdout.contains("1 passed"), "child `{name}` failed:\n{stdout}\n{stderr}");
+}
+
+/// The good request that follows every bad one: a known text gives its 384-d unit vector.
+fn still_works(service: &Service) {
+    let vector = service.embed("the next good request").expect("the next good request");
+    assert_eq!(vector.len(), 384);
+    assert!((vector.iter().map(|x| x * x).sum::<f32>().sqrt() - 1.0).abs() < 1e-5);
+}
+
+/// A model directory holding the default model's tokenizer and configs, with `onnx` as its
+/// `model.onnx`.
+fn model_dir_with_onnx(onnx: &[u8]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let src = models_dir().join(MODEL);
+    for file in ["tokenizer.json", "config.json", "tokenizer_config.json", "sentence_bert_config.json"] {
+        std::fs::copy(src.join(file), dir.path().join(file)).expect("copy a model file");
+    }
+    std::fs::create_dir_all(dir.path().join("1_Pooling")).expect("create 1_Pooling");
+    std::fs::copy(src.join("1_Pooling/config.json"), dir.path().join("1_Pooling/config.json"))
+        .expect("copy the pooling config");
+    std::fs::write(dir.path().join("model.onnx"), onnx).expect("write model.onnx");
+    dir
+}
+
+#[test]
+fn a_10_mb_text_is_cut_to_the_maximum_without_reading_all_of_it() {
+    let service = service(MODEL);
+    let words = ["embedding", "vectors", "of", "ten", "megabytes", "café", "東京", "end."];
+    let mut text = String::with_capacity(10 * 1024 * 1024 + 16);
+    let mut i = 0;
+    while text.len() < 10 * 1024 * 1024 {
+        text.push_str(words[i % words.len()]);
+        text.push(' ');
+        i += 1;
+    }
+    for side in [embed_core::TruncationSide::Right, embed_core::TruncationSide::Left] {
+        let options = EmbedOptions { truncation: Some(side), ..service.default_options().clone() };
+        let started = std::time::Instant::now();
+        let out = service.embed_with(&[text.as_str(), "short"], &options).unwrap();
+        let elapsed = started.elapsed();
+        // Tokenizing all 10 MB took 17 s and 1.1 GB; the kept end alone takes milliseconds.
+        assert!(elapsed < std::time::Duration::from_secs(5), "{side:?}: {elapsed:?}");
+        assert_eq!((out[0].tokens, out[0].truncated), (256, true));
+        assert_eq!((out[1].tokens, out[1].truncated), (3, false));
+        // The same vector as the kept end alone (3,000 bytes, still over the maximum).
+        let end = match side {
+            embed_core::TruncationSide::Right => &text[..text[..3000].rfind(' ').unwrap()],
+            embed_core::TruncationSide::Left => {
+                let from = text.len() - 3000;
+                &text[from + text[from..].find(' ').unwrap()..]
+            }
+        };
+        let alone = service.embed_with(&[end], &options).unwrap().remove(0);
+        assert!(alone.truncated);
+        assert!(cosine(&out[0].vector, &alone.vector) >= 0.999999, "{side:?}");
+    }
+    still_works(&service);
+}
+
+/// `count` short texts and a last one over the maximum, with truncation off: every text is
+/// read and tokenized, and the error names the last one by its index.
+fn many_short_texts_then_one_too_long(count: usize) {
+    let service = service(MODEL);
+    let mut texts: Vec<String> = (0..count - 1).map(|i| format!("text {i}")).collect();
+    texts.push("long ".repeat(300));
+    let options = EmbedOptions { truncate: false, ..service.default_options().clone() };
+    let err = service.embed_with(&texts, &options).expect_err("the last text is too long").to_string();
+    let last = count - 1;
+    assert_eq!(
+        err,
+        format!("input {last} has 302 tokens, more than the model's maximum of 256, and truncation is off")
+    );
+    still_works(&service);
+}
+
+#[test]
+fn a_hundred_thousand_short_texts_are_all_read_and_a_bad_one_is_named_by_its_index() {
+    many_short_texts_then_one_too_long(100_000);
+}
+
+/// A million texts through the model take minutes on two cores (docs/bad-input.md has the
+/// CLI's figure); this reads and tokenizes them to the point where the last is refused (about
+/// 10 s of tokenizing on two idle cores). Run with `--ignored`.
+#[test]
+#[ignore = "tokenizes a million texts: about 10 s on two idle cores"]
+fn a_million_short_texts_are_all_read_and_a_bad_one_is_named_by_its_index() {
+    many_short_texts_then_one_too_long(1_000_000);
+}
+
+#[test]
+fn nul_bytes_are_dropped_by_the_normalizer_as_sentence_transformers_does() {
+    let service = service(MODEL);
+    let out = service.embed_with(&["a\0b\0 c", "ab c", "\0"], service.default_options()).unwrap();
+    // BERT's normalizer removes control characters (NUL among them) before tokenizing.
+    assert_eq!(out[0].tokens, out[1].tokens);
+    assert!(cosine(&out[0].vector, &out[1].vector) >= 0.999999);
+    assert_eq!(out[2].tokens, 2, "NUL alone is an empty text: [CLS] [SEP]");
+    assert!(cosine(&out[2].vector, &service.embed("").unwrap()) >= 0.999999);
+    still_works(&service);
+}
+
+#[test]
+fn zero_or_huge_dimensions_are_errors_naming_the_model_width() {
+    for dimension in [0, usize::MAX] {
+        let mut cfg = config(MODEL);
+        cfg.embedding_dimension = Some(dimension);
+        let err = Service::new(cfg).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("EMBEDDING_DIMENSION is {dimension}, but model `{MODEL}:fp32` gives 384-dimensional embeddings")
+        );
+    }
+    still_works(&service(MODEL));
+}
+
+#[test]
+fn unknown_models_variants_and_paths_are_errors_and_the_service_goes_on() {
+    let service = service(MODEL);
+    let options = service.default_options();
+    let err = |model: &str| service.embed_with_model(model, &["x"], options).unwrap_err().to_string();
+    assert!(err("no-such-model").starts_with("unknown model `no-such-model`; known models: all-MiniLM-L6-v2, "));
+    assert_eq!(
+        err("all-MiniLM-L6-v2:fp8"),
+        "unknown variant `fp8` of model `all-MiniLM-L6-v2`; known variants: fp32, int8, optimized"
+    );
+    // A variant named like a path is only ever looked up in the manifest.
+    assert!(err("all-MiniLM-L6-v2:../../etc/passwd").starts_with("unknown variant `../../etc/passwd`"));
+    assert!(err("../../../../../../etc/passwd").starts_with("unknown model `../../../../../../etc/passwd`"));
+    // An existing directory is a model path by design, read only for its model files.
+    assert_eq!(
+        err("/etc"),
+        "no model at /etc: expected a directory holding onnx/model.onnx or model.onnx with tokenizer.json, or a known model name"
+    );
+    still_works(&service);
+}
+
+#[test]
+fn a_manifest_name_is_read_from_the_model_cache_only() {
+    if std::env::var_os(CHILD).is_none() {
+        // A decoy beside the working directory: a directory named like a manifest model, and
+        // `../../etc` two levels up.
+        let dir = tempfile::tempdir().unwrap();
+        let decoy = dir.path().join("a/b").join(MODEL);
+        std::fs::create_dir_all(&decoy).unwrap();
+        std::fs::write(decoy.join("model.onnx"), b"decoy").unwrap();
+        std::fs::write(decoy.join("tokenizer.json"), b"decoy").unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        in_child("bad_input::a_manifest_name_is_read_from_the_model_cache_only", &dir.path().join("a/b"));
+        return;
+    }
+    let service = Service::new(config(MODEL)).unwrap();
+    assert_eq!(service.model().files().dir, models_dir().join(MODEL));
+    let err = service.embed_with_model("../../etc", &["x"], service.default_options()).unwrap_err().to_string();
+    assert!(err.starts_with("no model at ../../etc: "), "{err}");
+    let err = service.embed_with_model("../../nowhere", &["x"], service.default_options()).unwrap_err().to_string();
+    assert!(err.starts_with("unknown model `../../nowhere`"), "{err}");
+    still_works(&service);
+}
+
+#[test]
+fn a_truncated_model_file_is_an_error_naming_it() {
+    let model = std::fs::read(models_dir().join(MODEL).join("onnx/model.onnx")).unwrap();
+    for keep in [0, 100, model.len() / 2, model.len() - 1] {
+        let dir = model_dir_with_onnx(&model[..keep]);
+        let err = chain(&Service::new(config(dir.path().to_str().unwrap())).unwrap_err());
+        assert!(err.contains("cannot load model") && err.contains("model.onnx"), "{keep} bytes: {err}");
+    }
+    still_works(&service(MODEL));
+}
+
+#[test]
+fn a_missing_or_wrong_onnx_runtime_is_an_error_then_the_right_one_loads() {
+    if std::env::var_os(CHILD).is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_onnxruntime(&dir.path().join("old"), "1.16.3");
+        let garbage = dir.path().join("garbage").join(embed_core::library_file_name());
+        std::fs::create_dir_all(garbage.parent().unwrap()).unwrap();
+        std::fs::write(&garbage, b"not a shared library").unwrap();
+        std::fs::create_dir_all(dir.path().join("empty")).unwrap();
+        in_child("bad_input::a_missing_or_wrong_onnx_runtime_is_an_error_then_the_right_one_loads", dir.path());
+        return;
+    }
+    let dir = std::env::current_dir().unwrap();
+    let lib = embed_core::library_file_name();
+    let load = |path: Option<std::path::PathBuf>, search_dirs: Vec<std::path::PathBuf>| {
+        let mut cfg = config(MODEL);
+        cfg.onnxruntime = embed_core::OrtLibrary { path, search_dirs };
+        Service::new(cfg)
+    };
+    let err = load(Some(dir.join("nowhere").join(&lib)), vec![]).unwrap_err().to_string();
+    assert!(err.starts_with("ONNX Runtime library not found (looked in: "), "{err}");
+    assert!(
+        err.ends_with("run `cargo xtask fetch-ort`, or set ONNXRUNTIME_LIB_PATH to an ONNX Runtime shared library")
+    );
+    let err = load(None, vec![dir.join("empty")]).unwrap_err().to_string();
+    assert!(err.contains(&format!("empty/onnxruntime-*/{lib}")), "{err}");
+    let err = load(Some(dir.join("garbage").join(&lib)), vec![]).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("cannot use ONNX Runtime library {}: ", dir.join("garbage").join(&lib).display()))
+    );
+    assert!(err.contains("cargo xtask fetch-ort"), "{err}");
+    let err = load(Some(dir.join("old").join(&lib)), vec![]).unwrap_err().to_string();
+    assert!(err.contains("it is version 1.16.3, but this build needs 1."), "{err}");
+    let library = crate::support::ort_library();
+    still_works(&load(library.path, library.search_dirs).unwrap());
+}
+
+/// Builds, with the C compiler, a stand-in ONNX Runtime library in `dir` that reports
+/// `version` and does nothing else: no ONNX Runtime older than this build's minimum is around
+/// to test against, and the version check is all that runs before such a library is refused.
+fn fake_onnxruntime(dir: &std::path::Path, version: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).expect("create the library folder");
+    let source = dir.join("fake_onnxruntime.c");
+    std::fs::write(
+        &source,
+        format!(
+            "typedef struct {{ const void *(*get_api)(unsigned); const char *(*get_version)(void); }} Base;\n\
+             static const void *get_api(unsigned v) {{ (void)v; return 0; }}\n\
+             static const char *get_version(void) {{ return \"{version}\"; }}\n\
+             static const Base base = {{ get_api, get_version }};\n\
+             const Base *OrtGetApiBase(void) {{ return &base; }}\n"
+        ),
+    )
+    .expect("write the C source");
+    let library = dir.join(embed_core::library_file_name());
+    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let status = std::process::Command::new(&compiler)
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&library)
+        .arg(&source)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler `{compiler}` (set CC): {e}"));
+    assert!(status.success(), "{compiler} failed to build the stand-in library");
+    library
+}
