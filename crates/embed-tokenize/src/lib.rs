@@ -204,14 +204,6 @@ impl Tokenizer {
             TruncationSide::Right => tokenizers::TruncationDirection::Right,
             TruncationSide::Left => tokenizers::TruncationDirection::Left,
         };
-        inner
-            .with_truncation(Some(tokenizers::TruncationParams {
-                max_length,
-                direction,
-                strategy: tokenizers::TruncationStrategy::LongestFirst,
-                stride: 0,
-            }))
-            .map_err(|e| TokenizeError::Options(e.to_string()))?;
         // Padding is done here, into flat buffers, not by the tokenizers library.
         let pad_id = inner
             .get_padding()
@@ -223,6 +215,23 @@ impl Tokenizer {
         // What the template adds around a single text: the tokens of an empty text.
         let special_tokens =
             untruncated.encode_fast("", true).map_err(|e| TokenizeError::Encode(e.to_string()))?.get_ids().len();
+        // The tokenizers library subtracts the special tokens from the maximum without checking:
+        // a smaller maximum overflows (a panic in debug builds, no truncation at all in release).
+        if max_length <= special_tokens {
+            return Err(TokenizeError::Options(format!(
+                "max_length {max_length} leaves no room for text after the {special_tokens} special tokens the model adds; \
+                 give at least {}",
+                special_tokens + 1
+            )));
+        }
+        inner
+            .with_truncation(Some(tokenizers::TruncationParams {
+                max_length,
+                direction,
+                strategy: tokenizers::TruncationStrategy::LongestFirst,
+                stride: 0,
+            }))
+            .map_err(|e| TokenizeError::Options(e.to_string()))?;
         let vocab_size = inner.get_vocab_size(true);
         Ok(Self {
             inner,

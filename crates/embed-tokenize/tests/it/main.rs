@@ -1,0 +1,56 @@
+//! Integration tests of embed-tokenize with a real model's tokenizer files (all-MiniLM-L6-v2,
+//! found under `$MODEL_CACHE_DIR` or the workspace's `models/`). Regression tests for what the
+//! fuzz targets in `fuzz/` found live here.
+
+use std::path::PathBuf;
+
+use embed_tokenize::{TokenizeError, Tokenizer, TokenizerOptions, TruncationSide};
+
+fn model_dir() -> PathBuf {
+    let models = std::env::var_os("MODEL_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+    let dir = models.join("all-MiniLM-L6-v2");
+    assert!(dir.join("tokenizer.json").is_file(), "no tokenizer under {} (run `cargo xtask test`)", dir.display());
+    dir
+}
+
+fn tokenizer(max_length: Option<usize>, truncation: Option<TruncationSide>) -> Result<Tokenizer, TokenizeError> {
+    Tokenizer::from_dir(&model_dir(), &TokenizerOptions { max_length, truncation, pad_to_max_length: false })
+}
+
+/// Found by the `tokenize_batch` fuzz target: a maximum length at or under the two special
+/// tokens overflowed inside the tokenizers library (a panic in debug builds; in release no
+/// truncation at all, so texts longer than the maximum reached the model).
+#[test]
+fn a_maximum_without_room_for_text_is_refused() {
+    for max_length in [1, 2] {
+        for side in [None, Some(TruncationSide::Left)] {
+            let error = tokenizer(Some(max_length), side).expect_err("no room for text");
+            assert!(matches!(error, TokenizeError::Options(_)), "{error:?}");
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "invalid tokenizer options: max_length {max_length} leaves no room for text after the 2 special \
+                     tokens the model adds; give at least 3"
+                )
+            );
+        }
+    }
+}
+
+#[test]
+fn the_smallest_maximum_keeps_one_token_of_text_on_either_side() {
+    let tokenizer = tokenizer(Some(3), None).expect("room for one token");
+    let text = "first middle last";
+    for (side, kept) in [(TruncationSide::Right, "first"), (TruncationSide::Left, "last")] {
+        let rows = tokenizer.tokenize_with(&[text], Some(side)).expect("tokenize");
+        assert_eq!(rows[0].len(), 3, "{side:?}");
+        assert!(rows[0].truncated);
+        let alone = tokenizer.tokenize(&[kept]).expect("tokenize");
+        assert_eq!(rows[0].ids, alone[0].ids, "{side:?} keeps `{kept}`");
+        let ids = tokenizer.from_ids(&[vec![1000, 2000, 3000]], Some(side)).expect("ids");
+        assert_eq!(ids[0].ids[1], if side == TruncationSide::Right { 1000 } else { 3000 });
+        assert_eq!(ids[0].len(), 3);
+    }
+}
