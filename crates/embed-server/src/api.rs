@@ -184,6 +184,15 @@ struct EmbedJob {
     dimensions: Option<i64>,
 }
 
+impl EmbedJob {
+    fn inputs_len(&self) -> usize {
+        match &self.inputs {
+            Inputs::Texts(texts) => texts.len(),
+            Inputs::TokenIds(ids) => ids.len(),
+        }
+    }
+}
+
 /// The embeddings of one request, `dimensions` applied.
 struct EmbedOutcome {
     model: String,
@@ -192,13 +201,7 @@ struct EmbedOutcome {
 
 async fn embed(state: &AppState, job: EmbedJob, input_param: &'static str) -> Result<EmbedOutcome, ApiError> {
     let config = &state.inner.config;
-    let count = match &job.inputs {
-        Inputs::Texts(texts) => texts.len(),
-        Inputs::TokenIds(ids) => ids.len(),
-    };
-    if count == 0 {
-        return Err(ApiError::empty(format!("`{input_param}` cannot be empty")).with_param(input_param));
-    }
+    let count = job.inputs_len();
     if count > config.max_inputs_per_request {
         return Err(ApiError::too_large(format!(
             "batch size {count} > maximum allowed batch size {}: send at most {} inputs per request",
@@ -358,13 +361,9 @@ fn parse_inputs(value: Value, param: &'static str) -> Result<Inputs, ApiError> {
     }
 }
 
-/// Reads a JSON body, turning a too-large body into 413 and anything malformed into 400, both
-/// naming the problem.
-fn parse_body<T: serde::de::DeserializeOwned>(
-    state: &AppState,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<T, ApiError> {
-    let bytes = body.map_err(|rejection| {
+/// The request body's bytes, a too-large body turned into 413 and an unreadable one into 400.
+fn body_bytes(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::too_large(format!(
                 "the request body is larger than the limit of {} bytes",
@@ -373,8 +372,124 @@ fn parse_body<T: serde::de::DeserializeOwned>(
         } else {
             ApiError::invalid(format!("cannot read the request body: {}", rejection.body_text()))
         }
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
+    })
+}
+
+/// Parses a JSON body; anything malformed is a 400 naming the problem.
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
+}
+
+/// The endpoints that take inputs to embed in a JSON body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `POST /v1/embeddings`.
+    OpenAi,
+    /// `POST /embed` (and `POST /`).
+    Tei,
+    /// `POST /api/v1/embed`.
+    Legacy,
+    /// `POST /api/v1/embed/batch`.
+    LegacyBatch,
+}
+
+impl Endpoint {
+    /// The request field that holds the inputs.
+    pub(crate) fn input_param(self) -> &'static str {
+        match self {
+            Self::OpenAi => "input",
+            Self::Tei => "inputs",
+            Self::Legacy => "text",
+            Self::LegacyBatch => "texts",
+        }
+    }
+
+    /// The shape of the endpoint's error bodies.
+    pub(crate) fn shape(self) -> Shape {
+        match self {
+            Self::OpenAi => Shape::OpenAi,
+            Self::Tei => Shape::Tei,
+            Self::Legacy | Self::LegacyBatch => Shape::Legacy,
+        }
+    }
+}
+
+/// A request body decoded and checked as far as it can be without the model or the queue.
+pub(crate) struct Decoded {
+    job: EmbedJob,
+    /// OpenAI's `encoding_format: "base64"`.
+    base64: bool,
+}
+
+impl Decoded {
+    /// The inputs, for the fuzz targets.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn into_inputs(self) -> Inputs {
+        self.job.inputs
+    }
+}
+
+/// Decodes the JSON body of a request to `endpoint`: the one parser every handler uses (and
+/// the HTTP fuzz target). `auto_truncate` is what `/embed` does when the request does not say.
+/// On success the job holds at least one input, no empty text and no empty list of token ids.
+pub(crate) fn decode(endpoint: Endpoint, body: &[u8], auto_truncate: bool) -> Result<Decoded, ApiError> {
+    let param = endpoint.input_param();
+    let (job, base64) = match endpoint {
+        Endpoint::OpenAi => {
+            let request: OpenAiRequest = parse_json(body)?;
+            let base64 = match request.encoding_format.as_deref() {
+                None | Some("float") => false,
+                Some("base64") => true,
+                Some(other) => {
+                    return Err(ApiError::invalid(format!(
+                        "`encoding_format` must be `float` or `base64`, found `{other}`"
+                    ))
+                    .with_param("encoding_format"));
+                }
+            };
+            let job = EmbedJob {
+                model: request.model,
+                inputs: parse_inputs(request.input, param)?,
+                normalize: None,
+                prompt: None,
+                truncation: None,
+                truncate: true,
+                dimensions: request.dimensions,
+            };
+            (job, base64)
+        }
+        Endpoint::Tei => {
+            let request: TeiRequest = parse_json(body)?;
+            let job = EmbedJob {
+                model: request.model,
+                inputs: parse_inputs(request.inputs, param)?,
+                normalize: request.normalize,
+                prompt: request.prompt_name,
+                truncation: request.truncation_direction.map(|d| match d {
+                    Direction::Left => TruncationSide::Left,
+                    Direction::Right => TruncationSide::Right,
+                }),
+                truncate: request.truncate.unwrap_or(auto_truncate),
+                dimensions: request.dimensions,
+            };
+            (job, false)
+        }
+        Endpoint::Legacy => {
+            let request: LegacyRequest = parse_json(body)?;
+            if request.text.is_empty() {
+                return Err(ApiError::empty("`text` cannot be empty").with_param(param));
+            }
+            (legacy_job(request.model, vec![request.text], param)?, false)
+        }
+        Endpoint::LegacyBatch => {
+            let request: LegacyBatchRequest = parse_json(body)?;
+            (legacy_job(request.model, request.texts, param)?, false)
+        }
+    };
+    if job.inputs_len() == 0 {
+        return Err(ApiError::empty(format!("`{param}` cannot be empty")).with_param(param));
+    }
+    Ok(Decoded { job, base64 })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -398,31 +513,14 @@ struct OpenAiRequest {
 async fn openai_embeddings(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
     match openai_inner(&state, body).await {
         Ok(response) => response,
-        Err(error) => error.into_shaped_response(Shape::OpenAi),
+        Err(error) => error.into_shaped_response(Endpoint::OpenAi.shape()),
     }
 }
 
 async fn openai_inner(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
-    let request: OpenAiRequest = parse_body(state, body)?;
-    let base64 = match request.encoding_format.as_deref() {
-        None | Some("float") => false,
-        Some("base64") => true,
-        Some(other) => {
-            return Err(ApiError::invalid(format!("`encoding_format` must be `float` or `base64`, found `{other}`"))
-                .with_param("encoding_format"));
-        }
-    };
-    let inputs = parse_inputs(request.input, "input")?;
-    let job = EmbedJob {
-        model: request.model,
-        inputs,
-        normalize: None,
-        prompt: None,
-        truncation: None,
-        truncate: true,
-        dimensions: request.dimensions,
-    };
-    let outcome = embed(state, job, "input").await?;
+    let bytes = body_bytes(state, body)?;
+    let Decoded { job, base64 } = decode(Endpoint::OpenAi, &bytes, state.inner.config.auto_truncate)?;
+    let outcome = embed(state, job, Endpoint::OpenAi.input_param()).await?;
     let tokens: usize = outcome.embeddings.iter().map(|e| e.tokens).sum();
     let data: Vec<Value> = outcome
         .embeddings
@@ -479,20 +577,9 @@ enum Direction {
 
 async fn tei_embed(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
     let result = async {
-        let request: TeiRequest = parse_body(&state, body)?;
-        let job = EmbedJob {
-            model: request.model,
-            inputs: parse_inputs(request.inputs, "inputs")?,
-            normalize: request.normalize,
-            prompt: request.prompt_name,
-            truncation: request.truncation_direction.map(|d| match d {
-                Direction::Left => TruncationSide::Left,
-                Direction::Right => TruncationSide::Right,
-            }),
-            truncate: request.truncate.unwrap_or(state.inner.config.auto_truncate),
-            dimensions: request.dimensions,
-        };
-        embed(&state, job, "inputs").await
+        let bytes = body_bytes(&state, body)?;
+        let decoded = decode(Endpoint::Tei, &bytes, state.inner.config.auto_truncate)?;
+        embed(&state, decoded.job, Endpoint::Tei.input_param()).await
     }
     .await;
     match result {
@@ -500,7 +587,7 @@ async fn tei_embed(State(state): State<AppState>, body: Result<Bytes, BytesRejec
             let vectors: Vec<Vec<f32>> = outcome.embeddings.into_iter().map(|e| e.vector).collect();
             axum::Json(vectors).into_response()
         }
-        Err(error) => error.into_shaped_response(Shape::Tei),
+        Err(error) => error.into_shaped_response(Endpoint::Tei.shape()),
     }
 }
 
@@ -538,11 +625,9 @@ fn legacy_job(model: Option<String>, texts: Vec<String>, param: &'static str) ->
 
 async fn legacy_embed(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
     let result = async {
-        let request: LegacyRequest = parse_body(&state, body)?;
-        if request.text.is_empty() {
-            return Err(ApiError::empty("`text` cannot be empty").with_param("text"));
-        }
-        embed(&state, legacy_job(request.model, vec![request.text], "text")?, "text").await
+        let bytes = body_bytes(&state, body)?;
+        let decoded = decode(Endpoint::Legacy, &bytes, state.inner.config.auto_truncate)?;
+        embed(&state, decoded.job, Endpoint::Legacy.input_param()).await
     }
     .await;
     match result {
@@ -550,14 +635,15 @@ async fn legacy_embed(State(state): State<AppState>, body: Result<Bytes, BytesRe
             let vector = outcome.embeddings.into_iter().next().map(|e| e.vector).unwrap_or_default();
             axum::Json(json!({"embedding": vector, "dimension": vector.len(), "model": outcome.model})).into_response()
         }
-        Err(error) => error.into_shaped_response(Shape::Legacy),
+        Err(error) => error.into_shaped_response(Endpoint::Legacy.shape()),
     }
 }
 
 async fn legacy_embed_batch(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
     let result = async {
-        let request: LegacyBatchRequest = parse_body(&state, body)?;
-        embed(&state, legacy_job(request.model, request.texts, "texts")?, "texts").await
+        let bytes = body_bytes(&state, body)?;
+        let decoded = decode(Endpoint::LegacyBatch, &bytes, state.inner.config.auto_truncate)?;
+        embed(&state, decoded.job, Endpoint::LegacyBatch.input_param()).await
     }
     .await;
     match result {
@@ -568,7 +654,7 @@ async fn legacy_embed_batch(State(state): State<AppState>, body: Result<Bytes, B
             axum::Json(json!({"embeddings": vectors, "dimension": dimension, "model": outcome.model, "count": count}))
                 .into_response()
         }
-        Err(error) => error.into_shaped_response(Shape::Legacy),
+        Err(error) => error.into_shaped_response(Endpoint::LegacyBatch.shape()),
     }
 }
 

@@ -43,6 +43,10 @@ mod api;
 mod auth;
 mod batcher;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+mod listener;
 mod metrics;
 
 use std::future::{Future, IntoFuture};
@@ -250,6 +254,8 @@ pub async fn serve_on(
         tracing::info!("shutdown signal received; finishing requests already accepted");
         notify.notify_one();
     };
+    // At shutdown the listener answers connections still waiting to be accepted with 503.
+    let listener = listener::DrainingListener::new(listener);
     let server = axum::serve(listener, app).with_graceful_shutdown(graceful).into_future();
     let deadline = async {
         signalled.notified().await;
