@@ -101,6 +101,10 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         .any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
+/// Texts embedded and written together: enough for batches of similar lengths, few enough
+/// that their vectors take little memory (8,192 × 384 floats is 12 MB).
+const TEXTS_PER_SLICE: usize = 8192;
+
 fn run_embed(args: EmbedArgs) -> anyhow::Result<()> {
     settings::init_logging(&args.settings);
     let mut texts = args.texts;
@@ -125,7 +129,23 @@ fn run_embed(args: EmbedArgs) -> anyhow::Result<()> {
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     match &args.chunk {
-        None => output::write(&mut sink, args.format, &service.embed_with(&texts, &options)?)?,
+        None => {
+            // A slice at a time, so a long input never holds all its vectors in memory.
+            let mut writer = output::Writer::new(&mut sink, args.format);
+            // A failure past the first slice leaves what was written before it, and says where.
+            let sliced = texts.len() > TEXTS_PER_SLICE;
+            for (n, slice) in texts.chunks(TEXTS_PER_SLICE).enumerate() {
+                let first = n * TEXTS_PER_SLICE;
+                let embeddings = service.embed_with(slice, &options);
+                let embeddings = if sliced {
+                    embeddings.with_context(|| format!("texts {} to {}", first + 1, first + slice.len()))?
+                } else {
+                    embeddings?
+                };
+                writer.write(&embeddings)?;
+            }
+            writer.finish()?;
+        }
         Some(chunking) => {
             let documents = texts
                 .iter()

@@ -1,6 +1,8 @@
 //! The `embed` binary end to end, with real models and ONNX Runtime (fetched by
 //! `cargo xtask test`): output formats, input files, and the messages of bad input.
 
+mod bad_input;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

@@ -405,27 +405,19 @@ fn a_missing_or_wrong_onnx_runtime_is_an_error_then_the_right_one_loads() {
     still_works(&load(library.path, library.search_dirs).unwrap());
 }
 
-/// Builds, with the C compiler, a stand-in ONNX Runtime library in `dir` that reports
-/// `version` and does nothing else: no ONNX Runtime older than this build's minimum is around
-/// to test against, and the version check is all that runs before such a library is refused.
+/// Builds, with the C compiler (`CC`, else `cc`), `tests/fixtures/fake_onnxruntime.c`: a
+/// stand-in ONNX Runtime library in `dir` that reports `version` and offers nothing else. No
+/// ONNX Runtime older than this build's minimum is at hand to test with, and the version check
+/// is all that runs before such a library is refused.
 fn fake_onnxruntime(dir: &std::path::Path, version: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).expect("create the library folder");
-    let source = dir.join("fake_onnxruntime.c");
-    std::fs::write(
-        &source,
-        format!(
-            "typedef struct {{ const void *(*get_api)(unsigned); const char *(*get_version)(void); }} Base;\n\
-             static const void *get_api(unsigned v) {{ (void)v; return 0; }}\n\
-             static const char *get_version(void) {{ return \"{version}\"; }}\n\
-             static const Base base = {{ get_api, get_version }};\n\
-             const Base *OrtGetApiBase(void) {{ return &base; }}\n"
-        ),
-    )
-    .expect("write the C source");
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fake_onnxruntime.c");
     let library = dir.join(embed_core::library_file_name());
     let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let status = std::process::Command::new(&compiler)
-        .args(["-shared", "-fPIC", "-o"])
+        .args(["-shared", "-fPIC"])
+        .arg(format!("-DFAKE_ORT_VERSION=\"{version}\""))
+        .arg("-o")
         .arg(&library)
         .arg(&source)
         .status()
