@@ -307,10 +307,19 @@ impl<'a> Chunker<'a> {
                     break None;
                 };
                 let tokens = self.count(start, end)?.saturating_sub(self.overhead);
-                if tokens <= self.limit || b == a + 1 {
-                    // A single unsplittable group longer than the limit cannot occur with real
-                    // tokenizers; were it to, the model would truncate it.
+                if tokens <= self.limit {
                     break Some(Chunk { start, end, tokens });
+                }
+                if b == a + 1 {
+                    // One token's text that comes out longer alone (a piece of a word: `ffa`
+                    // of `unaffable` is `ff ##a`) when the limit is a token or two: cut it by
+                    // characters.
+                    for chunk in self.by_chars(start, end)? {
+                        if out.last().is_none_or(|last: &Chunk| last.end < chunk.end) {
+                            out.push(chunk);
+                        }
+                    }
+                    break None;
                 }
                 // Tokenized alone (cut inside a word), the text came out longer than in the
                 // document: shrink.
@@ -330,6 +339,37 @@ impl<'a> Chunker<'a> {
             let next = cuts.partition_point(|&k| k + overlap <= cuts[b]).saturating_sub(1);
             a = next.max(a + 1);
         }
+    }
+
+    /// `start..end` cut greedily into the longest runs of characters within the limit. A
+    /// single character longer than the limit (a Hangul syllable splits into jamo) is a chunk
+    /// of its own: nothing smaller exists.
+    fn by_chars(&self, start: usize, end: usize) -> Result<Vec<Chunk>, EmbedError> {
+        let mut chunks = Vec::new();
+        let mut from = start;
+        while from < end {
+            let mut fitting: Option<Chunk> = None;
+            for (offset, c) in self.text[from..end].char_indices() {
+                let to = from + offset + c.len_utf8();
+                let Some((s, e)) = self.trim(from, to) else {
+                    continue;
+                };
+                let tokens = self.count(s, e)?.saturating_sub(self.overhead);
+                if tokens > self.limit && fitting.is_some() {
+                    break;
+                }
+                fitting = Some(Chunk { start: s, end: e, tokens });
+                if tokens > self.limit {
+                    break;
+                }
+            }
+            let Some(chunk) = fitting else {
+                break;
+            };
+            from = chunk.end;
+            chunks.push(chunk);
+        }
+        Ok(chunks)
     }
 
     /// Sentences of `lo..hi` packed up to the limit; longer ones cut by tokens.

@@ -305,3 +305,25 @@ fn a_long_document_gets_fitting_chunks_and_a_token_weighted_mean() {
     let error = service.embed_document(&document, &"sentences".parse().unwrap(), &unknown).unwrap_err();
     assert!(error.to_string().contains("has no prompt `query`"), "{error}");
 }
+
+/// Found by the `chunker` fuzz target: with a limit of a token or two, a window holding one
+/// token of the document could come out longer tokenized alone (`ffa`, cut from `unaffable`,
+/// is `ff ##a`) and was kept over the limit; such a piece is now cut by characters.
+#[test]
+fn a_word_piece_over_a_tiny_limit_is_cut_by_characters() {
+    let tokenizer = tokenizer(MODEL);
+    let document = "unaffable antidisestablishmentarianism";
+    for (size, overlap) in [(1, 0), (2, 0), (2, 1), (3, 1)] {
+        let chunking = Chunking::Tokens { size: Some(size), overlap };
+        let chunks = chunk_document(document, &chunking, &tokenizer).expect("chunks");
+        check_chunks(document, &chunks, &tokenizer, &chunking.to_string());
+        for chunk in &chunks {
+            assert!(chunk.tokens <= size, "{chunking}: {:?} has {} tokens", chunk.text(document), chunk.tokens);
+        }
+    }
+    for chunking in [Chunking::Sentences { max_tokens: Some(1) }, Chunking::Paragraphs { max_tokens: Some(1) }] {
+        let chunks = chunk_document(document, &chunking, &tokenizer).expect("chunks");
+        check_chunks(document, &chunks, &tokenizer, &chunking.to_string());
+        assert!(chunks.iter().all(|c| c.tokens <= 1), "{chunking}: {chunks:?}");
+    }
+}
