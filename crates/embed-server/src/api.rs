@@ -1,7 +1,7 @@
 //! The HTTP routes: request parsing and validation, the shared embedding path that resolves the
 //! model, splits a request into parts for the batcher and awaits them under the request
 //! timeout, and each endpoint's response shape. Middleware: request ids, logging, per-route
-//! metrics, the body limit, API keys.
+//! metrics, the body limit (a body over it is read to its end before the 413), API keys.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(open)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(from_fn_with_state(state.clone(), limit_body))
         .layer(from_fn_with_state(state.clone(), track))
         .layer(
             TraceLayer::new_for_http()
@@ -91,6 +92,59 @@ async fn track(State(state): State<AppState>, request: Request, next: Next) -> R
     let response = next.run(request).await;
     state.inner.metrics.record_request(&endpoint, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
+}
+
+/// Most bytes of a body over the limit that are read, and dropped, before its 413 is sent.
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+
+/// Reads the request body under the size limit. A body over the limit (by its `Content-Length`
+/// or as it arrives) is answered 413 only after the rest of it has been read and dropped, up to
+/// [`DRAIN_BYTES`] (beyond that the connection closes): most clients send their whole body
+/// before reading the answer, and a server that closes with the body unread resets the
+/// connection, so they would see a broken pipe instead of the 413.
+async fn limit_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limit = state.inner.config.max_body_bytes;
+    let (parts, mut body) = request.into_parts();
+    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let mut over = declared.is_some_and(|length| length > limit as u64);
+    let mut kept = Vec::new();
+    let mut read = 0usize;
+    while let Some(chunk) = next_chunk(&mut body).await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(error) => {
+                return ApiError::invalid(format!("cannot read the request body: {error}"))
+                    .into_shaped_response(Shape::for_path(parts.uri.path()));
+            }
+        };
+        read = read.saturating_add(chunk.len());
+        over |= read > limit;
+        if !over {
+            kept.extend_from_slice(&chunk);
+        } else if read > DRAIN_BYTES {
+            break;
+        }
+    }
+    if over {
+        return ApiError::too_large(format!("the request body is larger than the limit of {limit} bytes"))
+            .into_shaped_response(Shape::for_path(parts.uri.path()));
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(kept))).await
+}
+
+/// The next piece of data of `body` (trailers skipped); `None` at its end.
+async fn next_chunk(body: &mut axum::body::Body) -> Option<Result<Bytes, axum::Error>> {
+    use axum::body::HttpBody;
+    loop {
+        match std::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_frame(cx)).await? {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    return Some(Ok(data));
+                }
+            }
+            Err(error) => return Some(Err(error)),
+        }
+    }
 }
 
 async fn not_found(request: Request) -> Response {
