@@ -192,7 +192,20 @@ impl ApiError {
 
     /// The response in `shape`.
     pub(crate) fn into_shaped_response(self, shape: Shape) -> Response {
-        let body = match shape {
+        let body = self.body(shape);
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.kind == Kind::Unauthorized {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+
+    /// The JSON body in `shape`.
+    fn body(&self, shape: Shape) -> serde_json::Value {
+        match shape {
             Shape::OpenAi => {
                 let (kind, code) = match self.kind {
                     Kind::Invalid | Kind::Empty => ("invalid_request_error", serde_json::Value::Null),
@@ -219,16 +232,24 @@ impl ApiError {
                 json!({"error": self.message, "error_type": kind})
             }
             Shape::Legacy => json!({"error": self.message, "code": self.status.as_u16()}),
-        };
-        let mut response = (self.status, axum::Json(body)).into_response();
-        if let Some(seconds) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if self.kind == Kind::Unauthorized {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        response
     }
+}
+
+/// The whole HTTP/1.1 response, bytes ready for a socket, that a request to `path` gets when
+/// it reached the server after shutdown began: 503 with `Retry-After`, in the path's error
+/// shape, closing the connection.
+pub(crate) fn shutting_down_response(path: &str) -> Vec<u8> {
+    let mut error = ApiError::unavailable("the server is shutting down; retry on another instance or later");
+    error.retry_after = Some(1);
+    let body = error.body(Shape::for_path(path)).to_string();
+    let mut response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    response.extend_from_slice(body.as_bytes());
+    response
 }
 
 /// Writes an error with its sources, for logs only.

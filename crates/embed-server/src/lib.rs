@@ -248,14 +248,20 @@ pub async fn serve_on(
     let signalled = Arc::new(tokio::sync::Notify::new());
     let notify = Arc::clone(&signalled);
     let stopping = state.clone();
+    let (stop_accepting, accepting) = tokio::sync::watch::channel(false);
     let graceful = async move {
         shutdown.await;
         stopping.inner.stopping.store(true, Ordering::SeqCst);
         tracing::info!("shutdown signal received; finishing requests already accepted");
         notify.notify_one();
+        // First the listener closes (answering connections still in its queue with 503);
+        // connections already accepted get a moment to read their request before axum tells
+        // them to finish: one accepted just before the signal would otherwise be closed as
+        // idle, its request unread and unanswered.
+        let _ = stop_accepting.send(true);
+        tokio::time::sleep(listener::GRACE).await;
     };
-    // At shutdown the listener answers connections still waiting to be accepted with 503.
-    let listener = listener::DrainingListener::new(listener);
+    let listener = listener::DrainingListener::new(listener, accepting);
     let server = axum::serve(listener, app).with_graceful_shutdown(graceful).into_future();
     let deadline = async {
         signalled.notified().await;
