@@ -2,6 +2,8 @@
 //! `cargo xtask test`): output formats, input files, and the messages of bad input.
 
 mod bad_input;
+mod faults;
+mod security;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
