@@ -429,9 +429,20 @@ fn body_bytes(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<B
     })
 }
 
-/// Parses a JSON body; anything malformed is a 400 naming the problem.
+/// Parses a JSON body; anything malformed is a 400 naming the problem, and the field where
+/// a value has the wrong type or is out of range (`dimensions: "8"`).
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        match path.as_str() {
+            "" | "." => ApiError::invalid(format!("invalid JSON body: {}", error.into_inner())),
+            _ => ApiError::invalid(format!("invalid JSON body: `{path}`: {}", error.into_inner())),
+        }
+    })?;
+    // Nothing but whitespace may follow the value, as `serde_json::from_slice` checks.
+    deserializer.end().map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
+    Ok(value)
 }
 
 /// The endpoints that take inputs to embed in a JSON body.

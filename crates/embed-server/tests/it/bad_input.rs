@@ -181,9 +181,6 @@ async fn malformed_bodies_and_wrong_types_are_400_in_each_endpoints_shape() {
     let mut cases = Vec::new();
     for e in ENDPOINTS {
         let f = e.field();
-        // OpenAI's and TEI's inputs take many shapes and are checked by name; the Go
-        // endpoints' are plain strings, which the JSON parser checks.
-        let type_error = if matches!(e, Endpoint::OpenAi | Endpoint::Tei) { f } else { "invalid type" };
         cases.push(raw("an empty body", e, b"", Kind::Invalid, "invalid JSON body: EOF while parsing"));
         cases.push(case("no input field", e, json!({}), Kind::Invalid, f));
         cases.push(raw("malformed JSON", e, format!("{{\"{f}\": [\"a\",").as_bytes(), Kind::Invalid, "invalid JSON"));
@@ -205,12 +202,12 @@ async fn malformed_bodies_and_wrong_types_are_400_in_each_endpoints_shape() {
         let mut nul = format!("{{\"{f}\": \"raw ").into_bytes();
         nul.extend_from_slice(b"\0 byte\"}");
         cases.push(raw("a raw NUL byte", e, &nul, Kind::Invalid, "control character"));
-        cases.push(case("a number as input", e, json!({ f: 5 }), Kind::Invalid, type_error));
-        cases.push(case("an object as input", e, json!({ f: {"a": 1} }), Kind::Invalid, type_error));
-        cases.push(case("null as input", e, json!({ f: null }), Kind::Invalid, type_error));
+        cases.push(case("a number as input", e, json!({ f: 5 }), Kind::Invalid, f));
+        cases.push(case("an object as input", e, json!({ f: {"a": 1} }), Kind::Invalid, f));
+        cases.push(case("null as input", e, json!({ f: null }), Kind::Invalid, f));
         let mut model = e.one("x");
         model["model"] = json!(5);
-        cases.push(case("a number as model", e, model, Kind::Invalid, "invalid type"));
+        cases.push(case("a number as model", e, model, Kind::Invalid, "`model`: invalid type"));
     }
     let (oa, tei) = (Endpoint::OpenAi, Endpoint::Tei);
     cases.push(case("a float token id", oa, json!({"input": [1.5]}), Kind::Invalid, "`input`"));
@@ -220,23 +217,35 @@ async fn malformed_bodies_and_wrong_types_are_400_in_each_endpoints_shape() {
         oa,
         json!({"input": "x", "encoding_format": 1}),
         Kind::Invalid,
-        "invalid type",
+        "`encoding_format`: invalid type",
     ));
     cases.push(case(
         "normalize \"yes\"",
         tei,
         json!({"inputs": "x", "normalize": "yes"}),
         Kind::Invalid,
-        "invalid type",
+        "`normalize`: invalid type",
     ));
-    cases.push(case("truncate \"no\"", tei, json!({"inputs": "x", "truncate": "no"}), Kind::Invalid, "invalid type"));
+    cases.push(case(
+        "truncate \"no\"",
+        tei,
+        json!({"inputs": "x", "truncate": "no"}),
+        Kind::Invalid,
+        "`truncate`: invalid type",
+    ));
     let up = json!({"inputs": "x", "truncation_direction": "Up"});
-    cases.push(case("truncation_direction Up", tei, up, Kind::Invalid, "unknown variant `Up`"));
-    cases.push(case("prompt_name 3", tei, json!({"inputs": "x", "prompt_name": 3}), Kind::Invalid, "invalid type"));
+    cases.push(case("truncation_direction Up", tei, up, Kind::Invalid, "`truncation_direction`: unknown variant `Up`"));
+    cases.push(case(
+        "prompt_name 3",
+        tei,
+        json!({"inputs": "x", "prompt_name": 3}),
+        Kind::Invalid,
+        "`prompt_name`: invalid type",
+    ));
     let batch = Endpoint::LegacyBatch;
-    cases.push(case("a list as text", Endpoint::Legacy, json!({"text": ["a"]}), Kind::Invalid, "invalid type"));
-    cases.push(case("a string as texts", batch, json!({"texts": "a"}), Kind::Invalid, "invalid type"));
-    cases.push(case("numbers as texts", batch, json!({"texts": [1]}), Kind::Invalid, "invalid type"));
+    cases.push(case("a list as text", Endpoint::Legacy, json!({"text": ["a"]}), Kind::Invalid, "`text`: invalid type"));
+    cases.push(case("a string as texts", batch, json!({"texts": "a"}), Kind::Invalid, "`texts`: invalid type"));
+    cases.push(case("numbers as texts", batch, json!({"texts": [1]}), Kind::Invalid, "`texts[0]`: invalid type"));
     run_cases(&server, cases).await;
 }
 
@@ -320,7 +329,7 @@ async fn dimensions_out_of_range_or_of_the_wrong_type_are_400() {
         for d in [json!(9_223_372_036_854_775_808u64), json!(1e30), json!(1.5), json!("8"), json!([8])] {
             let mut body = e.one("x");
             body["dimensions"] = d.clone();
-            cases.push(case(&format!("dimensions {d}"), e, body, Kind::Invalid, "invalid JSON body"));
+            cases.push(case(&format!("dimensions {d}"), e, body, Kind::Invalid, "invalid JSON body: `dimensions`: "));
         }
     }
     run_cases(&server, cases).await;
