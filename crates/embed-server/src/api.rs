@@ -432,6 +432,11 @@ fn body_bytes(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<B
 /// Parses a JSON body; anything malformed is a 400 naming the problem, and the field where
 /// a value has the wrong type or is out of range (`dimensions: "8"`).
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // serde reads a struct from an array too, its fields by position (`["hello"]` would be
+    // `{"input": "hello"}`): a body must be an object (found by the http_request fuzz target).
+    if body.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) == Some(&b'[') {
+        return Err(ApiError::invalid("invalid JSON body: expected an object, found an array"));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -813,6 +818,21 @@ mod tests {
             let error = parse_inputs(bad.clone(), "input").err().unwrap_or_else(|| panic!("{bad} accepted"));
             assert_eq!(error.status, StatusCode::BAD_REQUEST, "{bad}");
             assert!(error.message.contains("`input`"), "{bad}: {}", error.message);
+        }
+    }
+
+    /// Found by the http_request fuzz target: serde took `["base64"]` for `{"input": "base64"}`.
+    #[test]
+    fn a_body_that_is_an_array_is_refused() {
+        for endpoint in [Endpoint::OpenAi, Endpoint::Tei, Endpoint::Legacy, Endpoint::LegacyBatch] {
+            for body in [&b"[\"base64\"]"[..], b" \n[[\"a\", \"b\"], \"all-MiniLM-L6-v2\"]", b"[]"] {
+                let error = decode(endpoint, body, true).err().expect("an array body is refused");
+                assert_eq!(error.status, StatusCode::BAD_REQUEST, "{endpoint:?}");
+                assert_eq!(error.message, "invalid JSON body: expected an object, found an array");
+            }
+            // The same fields in an object are read.
+            let object = decode(endpoint, br#" {"input": "a", "inputs": "a", "text": "a", "texts": ["a"]}"#, true);
+            assert_eq!(object.map(|d| d.job.inputs_len()).ok(), Some(1), "{endpoint:?}");
         }
     }
 
