@@ -25,6 +25,11 @@ pub struct Args {
     /// Model to benchmark (repeat for several); default all-MiniLM-L6-v2 and all-mpnet-base-v2.
     #[arg(long = "model", value_name = "NAME")]
     models: Vec<String>,
+    /// Also compare this model's int8 variant (repeat for several): this project's library,
+    /// fastembed-rs and ONNX Runtime's Python API on the same int8 file, vectors checked
+    /// against sentence-transformers' fp32 ones.
+    #[arg(long = "int8", value_name = "NAME")]
+    int8_models: Vec<String>,
     /// Rounds: each engine runs once per round, in an order rotated from round to round.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
@@ -52,6 +57,10 @@ pub enum Engine {
     /// This project's library (`benches/src/bin/embed-runner.rs`).
     #[value(name = "embed")]
     Embed,
+    /// The same library with one single-threaded ONNX Runtime session per thread, batches run
+    /// side by side (`INFERENCE_SESSIONS`, the CLI's layout for many texts).
+    #[value(name = "embed-sessions")]
+    EmbedSessions,
     /// This project's `embed` command, one process per corpus.
     #[value(name = "embed-cli")]
     EmbedCli,
@@ -66,14 +75,21 @@ pub enum Engine {
     SentenceTransformers,
 }
 
-const ALL_ENGINES: [Engine; 5] =
-    [Engine::Embed, Engine::EmbedCli, Engine::Fastembed, Engine::OrtPython, Engine::SentenceTransformers];
+const ALL_ENGINES: [Engine; 6] = [
+    Engine::Embed,
+    Engine::EmbedSessions,
+    Engine::EmbedCli,
+    Engine::Fastembed,
+    Engine::OrtPython,
+    Engine::SentenceTransformers,
+];
 
 impl Engine {
     /// The name in reports and file names.
     pub fn name(self) -> &'static str {
         match self {
             Engine::Embed => "embed",
+            Engine::EmbedSessions => "embed-sessions",
             Engine::EmbedCli => "embed-cli",
             Engine::Fastembed => "fastembed-rs",
             Engine::OrtPython => "onnxruntime-python",
@@ -83,7 +99,7 @@ impl Engine {
 
     /// A peer: an engine that is not this project's.
     fn is_peer(self) -> bool {
-        !matches!(self, Engine::Embed | Engine::EmbedCli)
+        !matches!(self, Engine::Embed | Engine::EmbedSessions | Engine::EmbedCli)
     }
 }
 
@@ -122,8 +138,10 @@ pub struct Run {
 /// Everything measured for one model.
 #[derive(Debug)]
 pub struct ModelReport {
-    /// The model.
+    /// The model, with ` int8` after the name for the int8 variant.
     pub model: String,
+    /// The variant the engines ran (sentence-transformers always runs the fp32 weights).
+    pub variant: &'static str,
     /// Runs of each engine, in engine order.
     pub runs: Vec<(Engine, Vec<Run>)>,
     /// Least cosine with sentence-transformers over every text and round, per engine.
@@ -182,7 +200,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for model in &models {
         fetch.args(["--model", model]);
     }
+    for model in &args.int8_models {
+        if !models.contains(model) {
+            fetch.args(["--model", model]);
+        }
+    }
     fetch.args(["--variant", "fp32"]);
+    if !args.int8_models.is_empty() {
+        fetch.args(["--variant", "int8"]);
+    }
     run_step(&mut fetch)?;
     build(&root, &engines)?;
     let python = if engines.iter().any(|e| matches!(e, Engine::OrtPython | Engine::SentenceTransformers)) {
@@ -232,8 +258,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let mut gemm = Vec::new();
     let mut reports = Vec::new();
-    for model in &models {
-        let dir = work.join("runs").join(model);
+    let sections = models.iter().map(|m| (m, "fp32")).chain(args.int8_models.iter().map(|m| (m, "int8")));
+    for (model, variant) in sections {
+        let name = if variant == "fp32" { model.clone() } else { format!("{model} {variant}") };
+        // The CLI reads the same library; int8 compares the engines that run an int8 file.
+        let engines: Vec<Engine> =
+            engines.iter().copied().filter(|&e| variant == "fp32" || e != Engine::EmbedCli).collect();
+        let dir = work.join("runs").join(name.replace(' ', "-"));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let mut runs: Vec<(Engine, Vec<Run>)> = engines.iter().map(|&e| (e, Vec::new())).collect();
         for round in 0..rounds {
@@ -241,9 +272,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let order: Vec<usize> = (0..engines.len()).map(|i| (i + round) % engines.len()).collect();
             for index in order {
                 let engine = engines[index];
-                eprintln!("bench: {model}, round {}/{rounds}: {}", round + 1, engine.name());
-                let run = run_engine(&setup, engine, model, round)
-                    .with_context(|| format!("{} on {model}, round {}", engine.name(), round + 1))?;
+                eprintln!("bench: {name}, round {}/{rounds}: {}", round + 1, engine.name());
+                let run = run_engine(&setup, engine, model, variant, &dir, round)
+                    .with_context(|| format!("{} on {name}, round {}", engine.name(), round + 1))?;
                 eprintln!(
                     "bench:   {:.1} texts/s, p50 {}, peak RSS {}, load {:.2} s",
                     run.texts_per_s,
@@ -264,15 +295,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         let min_cosine = check_vectors(&runs)?;
-        let flops_per_token = flops_per_token(&setup.models_dir.join(model));
-        reports.push(ModelReport { model: model.clone(), runs, min_cosine, flops_per_token });
+        // The physical limit is the fp32 GEMM peak's: it says nothing of int8 kernels.
+        let flops_per_token = if variant == "fp32" { flops_per_token(&setup.models_dir.join(model)) } else { None };
+        reports.push(ModelReport { model: name, variant, runs, min_cosine, flops_per_token });
     }
 
     let out_dir = if args.quick { work.clone() } else { root.join("docs") };
     let gemm_peak = median(&gemm);
     let command = format!(
-        "cargo xtask bench{}{}",
+        "cargo xtask bench{}{}{}",
         models.iter().map(|m| format!(" --model {m}")).collect::<String>(),
+        args.int8_models.iter().map(|m| format!(" --int8 {m}")).collect::<String>(),
         if args.quick { " --quick".to_string() } else { format!(" --rounds {rounds}") }
     );
     let markdown = report_markdown(&reports, &setup, rounds, gemm_peak, &command);
@@ -285,6 +318,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let wrong: Vec<String> = reports
         .iter()
+        .filter(|r| r.variant == "fp32")
         .flat_map(|r| {
             r.min_cosine
                 .iter()
@@ -348,8 +382,16 @@ fn exe(name: &str) -> String {
 }
 
 /// Runs one engine once and reads back its result.
-fn run_engine(setup: &Setup, engine: Engine, model: &str, round: usize) -> anyhow::Result<Run> {
-    let dir = setup.work.join("runs").join(model);
+fn run_engine(
+    setup: &Setup,
+    engine: Engine,
+    model: &str,
+    variant: &str,
+    dir: &Path,
+    round: usize,
+) -> anyhow::Result<Run> {
+    // sentence-transformers runs the model's own fp32 weights: the reference for every variant.
+    let variant = if engine == Engine::SentenceTransformers { "fp32" } else { variant };
     let stem = format!("{}-r{}", engine.name(), round + 1);
     let result = dir.join(format!("{stem}.json"));
     let vectors = dir.join(format!("{stem}.npy"));
@@ -359,7 +401,7 @@ fn run_engine(setup: &Setup, engine: Engine, model: &str, round: usize) -> anyho
         command
             .args(["--model", model, "--models-dir"])
             .arg(&setup.models_dir)
-            .args(["--variant", "fp32", "--threads", &setup.threads.to_string()])
+            .args(["--variant", variant, "--threads", &setup.threads.to_string()])
             .args(["--batch-size", &setup.batch_size.to_string(), "--single", &setup.single.to_string()])
             .arg("--corpus")
             .arg(&setup.corpus)
@@ -374,9 +416,12 @@ fn run_engine(setup: &Setup, engine: Engine, model: &str, round: usize) -> anyho
     let peers = setup.root.join("benches").join("peers");
     let mut command = match engine {
         Engine::EmbedCli => return run_cli(setup, model, &vectors, round),
-        Engine::Embed => {
+        Engine::Embed | Engine::EmbedSessions => {
             let mut c = Command::new(setup.root.join("target").join("release").join(exe("embed-runner")));
             c.arg("--ort-library").arg(&setup.ort_library);
+            if engine == Engine::EmbedSessions {
+                c.args(["--sessions", &setup.threads.to_string()]);
+            }
             c
         }
         Engine::Fastembed => {
@@ -885,7 +930,9 @@ fn report_markdown(
     md.push_str(&format!("Written by `{command}` on {}; rerun it rather than editing this file.\n\n", today()));
     md.push_str(&format!(
         "Machine: {}, {} logical CPUs, {} {}. Every engine runs with {threads} intra-op threads, \
-         batches of {} texts, the fp32 model of the same folder, as its own process; \
+         batches of {} texts, the same ONNX file of the model's folder (fp32, or int8 in \
+         the int8 sections, where sentence-transformers still runs fp32 as the reference), as its \
+         own process; \
          the engines run interleaved, {rounds} round(s), their order rotated each round. \
          Figures are medians over rounds; ratios are medians of per-round ratios (the machine's \
          speed drifts by up to 16% between runs, so only runs side by side are compared).\n\n",
@@ -914,8 +961,9 @@ fn report_markdown(
                 report.range(e, Metric::TextsPerS).map_or_else(String::new, |(lo, hi)| format!(" ({lo:.0}–{hi:.0})"));
             let cosine = report.min_cosine.iter().find(|(x, _)| *x == e).map(|(_, c)| *c);
             let cosine = match (e, cosine) {
-                (Engine::SentenceTransformers, _) => "reference".to_string(),
-                (_, Some(c)) if c >= MIN_COSINE => format!("{c:.6}"),
+                (Engine::SentenceTransformers, _) if report.variant == "fp32" => "reference".to_string(),
+                (Engine::SentenceTransformers, _) => "reference (fp32)".to_string(),
+                (_, Some(c)) if c >= MIN_COSINE || report.variant != "fp32" => format!("{c:.6}"),
                 (_, Some(c)) => format!("**{c:.6}** (< {MIN_COSINE})"),
                 (_, None) => "—".to_string(),
             };
@@ -953,17 +1001,23 @@ fn report_markdown(
         if let (Some(fpt), Some(tokens), Some(peak), Some(limit)) =
             (report.flops_per_token, report.corpus_tokens(), gemm_peak, limit)
         {
-            let ours = report.median(Engine::Embed, Metric::TextsPerS).unwrap_or(0.0);
+            let reached: Vec<String> = [Engine::Embed, Engine::EmbedSessions]
+                .into_iter()
+                .filter_map(|e| {
+                    let ours = report.median(e, Metric::TextsPerS)?;
+                    Some(format!("{} reaches {ours:.0} texts/s, {:.0}% of it", e.name(), 100.0 * ours / limit))
+                })
+                .collect();
             md.push_str(&format!(
                 "**Physical limit.** {:.1} MFLOP of matmuls per token × {tokens} tokens (unpadded, \
                  special tokens included) = {:.1} GFLOP for the corpus; at the fp32 GEMM peak that \
                  ONNX Runtime reaches here, {peak:.0} GFLOP/s on {threads} threads \
                  (`benches/peers/gemm_peak.py`), that is {:.2} s, **{limit:.0} texts/s**. \
-                 embed reaches {ours:.0} texts/s, {:.0}% of it.\n\n",
+                 {}.\n\n",
                 fpt / 1e6,
                 tokens as f64 * fpt / 1e9,
                 tokens as f64 * fpt / (peak * 1e9),
-                100.0 * ours / limit
+                reached.join("; ")
             ));
         }
 
@@ -987,12 +1041,25 @@ fn report_markdown(
         }
 
         md.push_str("Targets:\n\n");
-        if let (Some(limit), Some(ours)) = (limit, report.median(Engine::Embed, Metric::TextsPerS)) {
+        if report.variant == "int8"
+            && let Some(ratio) = report.ratio(Engine::Embed, Engine::OrtPython, Metric::TextsPerS)
+        {
             md.push_str(&format!(
-                "- throughput ≥ 80% of the physical limit: {:.0}% — {}\n",
-                100.0 * ours / limit,
-                check(ours >= 0.8 * limit)
+                "- int8 texts/s ≥ 1.2× onnxruntime-python's on the same int8 file: {ratio:.2}× — {}\n",
+                check(ratio >= 1.2)
             ));
+        }
+        if let Some(limit) = limit {
+            for engine in [Engine::Embed, Engine::EmbedSessions] {
+                if let Some(ours) = report.median(engine, Metric::TextsPerS) {
+                    md.push_str(&format!(
+                        "- throughput ≥ 80% of the physical limit, {}: {:.0}% — {}\n",
+                        engine.name(),
+                        100.0 * ours / limit,
+                        check(ours >= 0.8 * limit)
+                    ));
+                }
+            }
         }
         let targets: [(&str, Metric, f64); 3] = [
             ("single-text p50 ≤ 0.8× the best peer's", Metric::P50, 0.8),
@@ -1023,6 +1090,11 @@ fn report_markdown(
             "this project's library: `embed_core::Service` with its defaults \
                           (`benches/src/bin/embed-runner.rs`); the corpus in one `embed_batch` call."
         }
+        Engine::EmbedSessions => {
+            "the same library and call with `INFERENCE_SESSIONS` set to the thread count: one \
+                               single-threaded ONNX Runtime session per thread (sharing pre-packed weights), \
+                               batches run side by side; the layout the CLI picks for more than one batch of texts."
+        }
         Engine::EmbedCli => {
             "the `embed` command: `embed embed --input corpus.txt --format jsonl --output …`, one process; \
                              load is the wall time of a one-text run (process start included), texts/s the corpus \
@@ -1031,7 +1103,8 @@ fn report_markdown(
         Engine::Fastembed => {
             "the `fastembed` crate with `ort-load-dynamic` on the same ONNX Runtime library, \
                               the model given through `UserDefinedEmbeddingModel` (`benches/peers/fastembed-runner`); \
-                              batches in corpus order."
+                              the corpus sorted by length (longest first) by the runner before the call and the \
+                              vectors put back in order after it, inside the timed region, as a careful caller does."
         }
         Engine::OrtPython => {
             "ONNX Runtime's Python API on the same ONNX file with `tokenizers`, texts sorted by \

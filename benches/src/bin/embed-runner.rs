@@ -18,6 +18,7 @@ struct Args {
     models_dir: PathBuf,
     variant: String,
     threads: usize,
+    sessions: usize,
     batch_size: usize,
     corpus: PathBuf,
     single: usize,
@@ -31,6 +32,7 @@ fn parse_args() -> Result<Args> {
     let mut models_dir = None;
     let mut variant = "fp32".to_string();
     let mut threads = 2;
+    let mut sessions = 1;
     let mut batch_size = 32;
     let mut corpus = None;
     let mut single = 200;
@@ -45,6 +47,7 @@ fn parse_args() -> Result<Args> {
             "--models-dir" => models_dir = Some(PathBuf::from(value()?)),
             "--variant" => variant = value()?,
             "--threads" => threads = value()?.parse()?,
+            "--sessions" => sessions = value()?.parse()?,
             "--batch-size" => batch_size = value()?.parse()?,
             "--corpus" => corpus = Some(PathBuf::from(value()?)),
             "--single" => single = value()?.parse()?,
@@ -59,6 +62,7 @@ fn parse_args() -> Result<Args> {
         models_dir: models_dir.ok_or("--models-dir is required")?,
         variant,
         threads,
+        sessions,
         batch_size,
         corpus: corpus.ok_or("--corpus is required")?,
         single,
@@ -110,7 +114,11 @@ fn run() -> Result<()> {
         model: spec,
         model_cache_dir: args.models_dir.clone(),
         batch_size: args.batch_size,
-        runtime: embed_core::RuntimeConfig { intra_op_threads: Some(args.threads), ..Default::default() },
+        runtime: embed_core::RuntimeConfig {
+            intra_op_threads: Some((args.threads / args.sessions.max(1)).max(1)),
+            sessions: Some(args.sessions),
+            ..Default::default()
+        },
         onnxruntime: embed_core::OrtLibrary {
             path: args.ort_library.clone(),
             search_dirs: vec![benches::workspace_root().join("libs")],
@@ -155,6 +163,7 @@ fn run() -> Result<()> {
         ("model", format!("\"{}\"", args.model)),
         ("variant", format!("\"{}\"", args.variant)),
         ("threads", args.threads.to_string()),
+        ("sessions", args.sessions.to_string()),
         ("batch_size", args.batch_size.to_string()),
         ("texts", corpus.len().to_string()),
         ("tokens", tokens.to_string()),

@@ -105,6 +105,26 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// that their vectors take little memory (8,192 × 384 floats is 12 MB).
 const TEXTS_PER_SLICE: usize = 8192;
 
+/// The thread layout for the texts at hand, unless `INFERENCE_SESSIONS` chose one: more than
+/// one batch of texts runs fastest with one single-threaded session per thread, batches side
+/// by side (measured: about 1.2× the texts/s of one session using every thread, for some
+/// 100 MiB more with all-MiniLM-L6-v2); fewer keep one session with every thread, which
+/// answers a single batch soonest. `INTRA_OP_THREADS`, when set, is then the threads in all.
+fn prefer_sessions_for_many_texts(config: &mut embed_core::Config, texts: usize) {
+    if config.runtime.sessions.is_some() || texts <= config.batch_size {
+        return;
+    }
+    let threads = config
+        .runtime
+        .intra_op_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get));
+    if threads > 1 {
+        config.runtime.sessions = Some(threads);
+        config.runtime.intra_op_threads = Some(1);
+        tracing::debug!(sessions = threads, texts, "many texts: one single-threaded session per thread");
+    }
+}
+
 fn run_embed(args: EmbedArgs) -> anyhow::Result<()> {
     settings::init_logging(&args.settings);
     let mut texts = args.texts;
@@ -119,7 +139,11 @@ fn run_embed(args: EmbedArgs) -> anyhow::Result<()> {
     if texts.is_empty() && args.input.is_none() {
         anyhow::bail!("no text given: pass texts as arguments or use --input FILE");
     }
-    let service = fetch::open_service(args.settings.to_config()?, args.settings.offline)?;
+    let mut config = args.settings.to_config()?;
+    if args.chunk.is_none() {
+        prefer_sessions_for_many_texts(&mut config, texts.len());
+    }
+    let service = fetch::open_service(config, args.settings.offline)?;
     let mut options = service.default_options().clone();
     options.prompt = args.prompt;
     let mut sink: Box<dyn Write> = match &args.output {

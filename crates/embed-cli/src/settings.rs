@@ -48,6 +48,10 @@ pub struct Settings {
     /// ONNX Runtime threads inside one operator (default: one per core).
     #[arg(long, env = "INTRA_OP_THREADS", value_parser = clap::value_parser!(u32).range(1..))]
     pub intra_op_threads: Option<u32>,
+    /// ONNX Runtime sessions per model: batches that run at once, each with its share of the
+    /// cores (default: one session using every core).
+    #[arg(long, env = "INFERENCE_SESSIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub inference_sessions: Option<u32>,
     /// ONNX Runtime threads across operators.
     #[arg(long, env = "INTER_OP_THREADS", value_parser = clap::value_parser!(u32).range(1..))]
     pub inter_op_threads: Option<u32>,
@@ -177,6 +181,7 @@ impl Settings {
                 intra_op_threads: self.intra_op_threads.map(|t| t as usize),
                 inter_op_threads: self.inter_op_threads.map(|t| t as usize),
                 arena: self.arena_extend_strategy,
+                sessions: self.inference_sessions.map(|s| s as usize),
                 ..RuntimeConfig::default()
             },
             onnxruntime: OrtLibrary {

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use embed_manifest::{Manifest, Pooling};
@@ -349,52 +350,119 @@ impl EmbeddingModel {
         // Longest first: texts of similar length share a batch, so padding stays small.
         let mut order: Vec<usize> = (0..tokenized.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(tokenized[i].len()));
+        let groups: Vec<&[usize]> = length_groups(&order, |i| tokenized[i].len(), options.batch_size).collect();
         let mut results: Vec<Option<Embedding>> = vec![None; tokenized.len()];
-        let mut batch = EncodedBatch::default();
-        for chunk in length_groups(&order, |i| tokenized[i].len(), options.batch_size) {
-            self.tokenizer.pack(chunk.iter().map(|&i| &tokenized[i]), &mut batch);
-            let infer_started = Instant::now();
-            let output = self.backend.run(&BatchInput {
-                input_ids: &batch.input_ids,
-                attention_mask: &batch.attention_mask,
-                token_type_ids: &batch.token_type_ids,
-                rows: batch.rows,
-                seq_len: batch.seq_len,
-            })?;
-            let infer_elapsed = infer_started.elapsed();
-            let pool_started = Instant::now();
-            for (row, &index) in chunk.iter().enumerate() {
-                let mut vector = vec![0.0; output.hidden];
-                match output.kind {
-                    OutputKind::TokenEmbeddings => {
-                        let width = output.seq_len * output.hidden;
-                        let tokens = &output.values[row * width..(row + 1) * width];
-                        let mask = &batch.attention_mask[row * batch.seq_len..(row + 1) * batch.seq_len];
-                        pool_into(self.pooling, tokens, mask, output.hidden, &mut vector);
-                    }
-                    OutputKind::Pooled => {
-                        vector.copy_from_slice(&output.values[row * output.hidden..(row + 1) * output.hidden]);
-                    }
-                }
-                if options.normalize {
-                    normalize(&mut vector);
-                }
-                results[index] =
-                    Some(Embedding { vector, tokens: batch.token_counts[row], truncated: batch.truncated[row] });
+        let workers = self.backend.concurrent_runs().clamp(1, groups.len().max(1));
+        if workers == 1 {
+            let mut batch = EncodedBatch::default();
+            for group in &groups {
+                self.run_group(group, &tokenized, options, &mut batch, &mut |index, embedding| {
+                    results[index] = Some(embedding)
+                })?;
             }
-            self.metrics.record_batch(
-                batch.rows,
-                batch.real_tokens(),
-                batch.padded_tokens(),
-                infer_elapsed,
-                pool_started.elapsed(),
-            );
+        } else {
+            for (index, embedding) in self.run_groups_in_parallel(&groups, &tokenized, options, workers)? {
+                results[index] = Some(embedding);
+            }
         }
-        // Every index is in exactly one chunk, so every slot is filled.
+        // Every index is in exactly one group, so every slot is filled.
         results
             .into_iter()
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| EmbedError::Config("internal error: a text was left without an embedding".into()))
+    }
+
+    /// Runs `groups` on `workers` threads at once (the caller's and `workers - 1` scoped
+    /// ones), each taking the next group in order with its own buffers; the backend gives
+    /// each running batch a session of its own. The first error stops the others after
+    /// their current batch.
+    fn run_groups_in_parallel(
+        &self,
+        groups: &[&[usize]],
+        tokenized: &[TokenizedText],
+        options: &EmbedOptions,
+        workers: usize,
+    ) -> Result<Vec<(usize, Embedding)>, EmbedError> {
+        let next = AtomicUsize::new(0);
+        let work = || -> Result<Vec<(usize, Embedding)>, EmbedError> {
+            let mut batch = EncodedBatch::default();
+            let mut done = Vec::new();
+            while let Some(group) = groups.get(next.fetch_add(1, Ordering::Relaxed)) {
+                if let Err(error) =
+                    self.run_group(group, tokenized, options, &mut batch, &mut |index, e| done.push((index, e)))
+                {
+                    next.store(groups.len(), Ordering::Relaxed);
+                    return Err(error);
+                }
+            }
+            Ok(done)
+        };
+        let parts: Vec<Result<Vec<(usize, Embedding)>, EmbedError>> = std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..workers).map(|_| scope.spawn(work)).collect();
+            let mut parts = vec![work()];
+            for helper in helpers {
+                parts.push(
+                    helper
+                        .join()
+                        .unwrap_or_else(|_| Err(EmbedError::Config("internal error: a batch worker panicked".into()))),
+                );
+            }
+            parts
+        });
+        let mut all = Vec::with_capacity(tokenized.len());
+        for part in parts {
+            all.extend(part?);
+        }
+        Ok(all)
+    }
+
+    /// Packs one group of texts, runs it, pools and normalizes each row, and hands each
+    /// text's embedding to `emit` with its index.
+    fn run_group(
+        &self,
+        group: &[usize],
+        tokenized: &[TokenizedText],
+        options: &EmbedOptions,
+        batch: &mut EncodedBatch,
+        emit: &mut dyn FnMut(usize, Embedding),
+    ) -> Result<(), EmbedError> {
+        self.tokenizer.pack(group.iter().map(|&i| &tokenized[i]), batch);
+        let infer_started = Instant::now();
+        let output = self.backend.run(&BatchInput {
+            input_ids: &batch.input_ids,
+            attention_mask: &batch.attention_mask,
+            token_type_ids: &batch.token_type_ids,
+            rows: batch.rows,
+            seq_len: batch.seq_len,
+        })?;
+        let infer_elapsed = infer_started.elapsed();
+        let pool_started = Instant::now();
+        for (row, &index) in group.iter().enumerate() {
+            let mut vector = vec![0.0; output.hidden];
+            match output.kind {
+                OutputKind::TokenEmbeddings => {
+                    let width = output.seq_len * output.hidden;
+                    let tokens = &output.values[row * width..(row + 1) * width];
+                    let mask = &batch.attention_mask[row * batch.seq_len..(row + 1) * batch.seq_len];
+                    pool_into(self.pooling, tokens, mask, output.hidden, &mut vector);
+                }
+                OutputKind::Pooled => {
+                    vector.copy_from_slice(&output.values[row * output.hidden..(row + 1) * output.hidden]);
+                }
+            }
+            if options.normalize {
+                normalize(&mut vector);
+            }
+            emit(index, Embedding { vector, tokens: batch.token_counts[row], truncated: batch.truncated[row] });
+        }
+        self.metrics.record_batch(
+            batch.rows,
+            batch.real_tokens(),
+            batch.padded_tokens(),
+            infer_elapsed,
+            pool_started.elapsed(),
+        );
+        Ok(())
     }
 }
 

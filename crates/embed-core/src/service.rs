@@ -73,6 +73,35 @@ pub struct RuntimeConfig {
     pub arena: ArenaStrategy,
     /// Graph optimization level.
     pub optimization: GraphOptimization,
+    /// ONNX Runtime sessions per model (`INFERENCE_SESSIONS`): a call with several batches
+    /// runs this many at once, each on a session of its own, and the server's batches run
+    /// side by side. `None`: one. With more than one and `intra_op_threads` unset, each
+    /// session gets an equal share of the cores.
+    pub sessions: Option<usize>,
+}
+
+/// ONNX Runtime's options for each model of a service: `runtime`'s sessions and threads.
+fn session_options(runtime: &RuntimeConfig, device: Device) -> Result<SessionOptions, EmbedError> {
+    let sessions = runtime.sessions.unwrap_or(1);
+    if sessions == 0 {
+        return Err(EmbedError::Config("sessions must be at least 1".into()));
+    }
+    let intra_op_threads = match runtime.intra_op_threads {
+        Some(threads) => Some(threads),
+        None if sessions > 1 => {
+            let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+            Some((cores / sessions).max(1))
+        }
+        None => None,
+    };
+    Ok(SessionOptions {
+        intra_op_threads,
+        inter_op_threads: runtime.inter_op_threads,
+        optimization: runtime.optimization,
+        arena: runtime.arena,
+        device,
+        sessions,
+    })
 }
 
 /// Everything a [`Service`] needs (the seed's `Config`).
@@ -247,14 +276,7 @@ impl Service {
                 pad_to_max_length: config.options.pad_to_max_length,
             },
             tokenizer_dir: config.tokenizer_path.clone(),
-            session: SessionOptions {
-                intra_op_threads: config.runtime.intra_op_threads,
-                inter_op_threads: config.runtime.inter_op_threads,
-                optimization: config.runtime.optimization,
-                arena: config.runtime.arena,
-                device,
-                sessions: 1,
-            },
+            session: session_options(&config.runtime, device)?,
         };
         // Preloaded models are pinned; names that do not resolve are reported, not fatal.
         let mut preload = Vec::new();

@@ -74,4 +74,10 @@ pub trait Backend: Send + Sync {
 
     /// Where the model runs.
     fn device(&self) -> &DeviceInUse;
+
+    /// Batches that can run at the same time, each on a thread of the caller's (one per
+    /// session for ONNX Runtime). A caller with many batches runs this many at once.
+    fn concurrent_runs(&self) -> usize {
+        1
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
+use ort::session::builder::{GraphOptimizationLevel, PrepackedWeights};
 use ort::value::TensorRef;
 
 use crate::{Backend, BatchInput, Device, DeviceInUse, ModelOutput, OnnxRuntime, OutputKind, RuntimeError};
@@ -56,7 +56,9 @@ pub struct SessionOptions {
     pub arena: ArenaStrategy,
     /// Where the model runs.
     pub device: Device,
-    /// Sessions in the pool, each able to run one batch at a time.
+    /// Sessions in the pool, each able to run one batch at a time. With more than one, the
+    /// sessions share their pre-packed weights, and the caller runs that many batches at once
+    /// ([`Backend::concurrent_runs`]); `intra_op_threads` is then per session.
     pub sessions: usize,
 }
 
@@ -111,9 +113,12 @@ impl OrtBackend {
             return Err(RuntimeError::InvalidOption { message: "sessions must be at least 1".into(), source: None });
         }
         let device = resolve_device(runtime, &options.device)?;
+        // Sessions of one model share the weights ONNX Runtime pre-packs for its GEMMs, so a
+        // second session costs little more than its unpacked tensors (embedding tables).
+        let prepacked = (options.sessions > 1).then(PrepackedWeights::new);
         let mut sessions = Vec::with_capacity(options.sessions);
         for _ in 0..options.sessions {
-            sessions.push(build_session(runtime, path, options, &device)?);
+            sessions.push(build_session(runtime, path, options, &device, prepacked.as_ref())?);
         }
         let first = sessions.first().ok_or_else(|| RuntimeError::InvalidOption {
             message: "sessions must be at least 1".into(),
@@ -237,6 +242,10 @@ impl Backend for OrtBackend {
     fn device(&self) -> &DeviceInUse {
         &self.device
     }
+
+    fn concurrent_runs(&self) -> usize {
+        self.sessions.len()
+    }
 }
 
 fn resolve_device(runtime: &OnnxRuntime, device: &Device) -> Result<DeviceInUse, RuntimeError> {
@@ -266,6 +275,7 @@ fn build_session(
     path: &Path,
     options: &SessionOptions,
     device: &DeviceInUse,
+    prepacked: Option<&PrepackedWeights>,
 ) -> Result<Session, RuntimeError> {
     let level = match options.optimization {
         GraphOptimization::Disabled => GraphOptimizationLevel::Disable,
@@ -306,6 +316,11 @@ fn build_session(
         _ => vec![cpu],
     };
     builder = builder.with_execution_providers(providers).map_err(|e| option_error("execution providers")(e.into()))?;
+    if let Some(prepacked) = prepacked {
+        builder = builder
+            .with_prepacked_weights(prepacked)
+            .map_err(|e| option_error("shared pre-packed weights")(e.into()))?;
+    }
     builder.commit_from_file(path).map_err(|source| RuntimeError::ModelLoad { path: path.to_path_buf(), source })
 }
 

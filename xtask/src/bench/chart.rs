@@ -19,6 +19,7 @@ const FONT: &str = "sans-serif";
 fn color(engine: Engine) -> RGBColor {
     match engine {
         Engine::Embed => RGBColor(31, 119, 180),
+        Engine::EmbedSessions => RGBColor(23, 190, 207),
         Engine::EmbedCli => RGBColor(128, 177, 211),
         Engine::Fastembed => RGBColor(255, 127, 14),
         Engine::OrtPython => RGBColor(44, 160, 44),

@@ -102,3 +102,26 @@ fn every_arena_strategy_gives_the_same_vectors() {
         }
     }
 }
+
+#[test]
+fn parallel_sessions_give_the_same_vectors_in_order() {
+    let golden = fixture("all-MiniLM-L6-v2");
+    let mut cfg = crate::support::config("all-MiniLM-L6-v2");
+    cfg.runtime.sessions = Some(2);
+    let parallel = embed_core::Service::new(cfg).unwrap();
+    // Batches of 4: the 35 texts make several batches, which the two sessions share.
+    let options = embed_core::EmbedOptions { batch_size: 4, ..parallel.default_options().clone() };
+    let embeddings = parallel.embed_with(&golden.texts, &options).unwrap();
+    assert_eq!(embeddings.len(), golden.texts.len());
+    for (i, (got, want)) in embeddings.iter().zip(&golden.embeddings).enumerate() {
+        let cos = cosine(&got.vector, want);
+        assert!(cos >= 0.99999, "text {i} {:?}: cosine {cos}", golden.texts[i]);
+        assert_eq!(got.tokens, golden.token_counts[i], "token count of text {i}");
+    }
+    let zero = embed_core::Config {
+        runtime: embed_core::RuntimeConfig { sessions: Some(0), ..Default::default() },
+        ..crate::support::config("all-MiniLM-L6-v2")
+    };
+    let error = embed_core::Service::new(zero).unwrap_err().to_string();
+    assert!(error.contains("sessions must be at least 1"), "{error}");
+}
