@@ -443,3 +443,52 @@ async fn a_truncated_model_or_a_broken_tokenizer_is_503_naming_only_the_model() 
     let dir = cache.path().to_string_lossy();
     assert!(!message.contains(dir.as_ref()) && !message.contains("tokenizer.json"), "the path leaked: {message}");
 }
+
+/// Sends `head` and then `body` over a plain socket as a slow client would, and returns the
+/// status line of the answer (or the error that ended the read).
+fn raw_exchange(addr: &str, head: &str, body: &[u8]) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    // The whole body goes out before the answer is read, as most clients do.
+    if let Err(error) = stream.write_all(body) {
+        return format!("write failed: {error}");
+    }
+    let mut status = String::new();
+    match BufReader::new(stream).read_line(&mut status) {
+        Ok(_) => status.trim_end().to_string(),
+        Err(error) => format!("read failed: {error}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_is_read_to_its_end_and_answered_413() {
+    let server = TestServer::start(ServerConfig::default()).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    // 10 MB with a Content-Length, and 10 MB in chunks without one.
+    let text = "ten megabytes ".repeat(10 * 1024 * 1024 / 14 + 1);
+    let json = serde_json::to_vec(&json!({ "input": text })).unwrap();
+    let with_length = format!(
+        "POST /v1/embeddings HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        json.len()
+    );
+    let chunked = format!(
+        "POST /v1/embeddings HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    let mut chunks = Vec::new();
+    for piece in json.chunks(64 * 1024) {
+        chunks.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        chunks.extend_from_slice(piece);
+        chunks.extend_from_slice(b"\r\n");
+    }
+    chunks.extend_from_slice(b"0\r\n\r\n");
+    for (what, head, body) in [("content-length", with_length, json.clone()), ("chunked", chunked, chunks)] {
+        let addr = addr.clone();
+        let status = tokio::task::spawn_blocking(move || raw_exchange(&addr, &head, &body)).await.unwrap();
+        assert_eq!(status, "HTTP/1.1 413 Payload Too Large", "{what}");
+        let (status, body) = send(&server, Endpoint::OpenAi, &Body::Json(Endpoint::OpenAi.one(GOOD))).await;
+        assert_eq!(status, 200, "after {what}: {body}");
+        assert_close(&Endpoint::OpenAi.vectors(&body)[0], &library(&[GOOD])[0], what);
+    }
+}
