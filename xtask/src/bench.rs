@@ -179,22 +179,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let rounds = if args.quick { 1 } else { args.rounds as usize };
     let single = if args.quick { QUICK_SINGLE.min(args.single) } else { args.single };
 
-    // ONNX Runtime, models, runners.
+    // Python (for its engines), ONNX Runtime, models, runners.
     let xtask = std::env::current_exe().context("cannot find the xtask executable")?;
+    let python = if engines.iter().any(|e| matches!(e, Engine::OrtPython | Engine::SentenceTransformers)) {
+        Some(venv::ensure()?)
+    } else {
+        None
+    };
+    // Every engine runs one ONNX Runtime build: the Python package's own library where the
+    // Python engine runs, so that no engine is faster or slower for its build alone.
     let ort_library = match std::env::var_os("ONNXRUNTIME_LIB_PATH").filter(|p| !p.is_empty()) {
         Some(path) => PathBuf::from(path),
-        None => {
-            let out = Command::new(&xtask)
-                .args(["fetch-ort", "--quiet"])
-                .stderr(Stdio::inherit())
-                .output()
-                .context("cannot run xtask fetch-ort")?;
-            if !out.status.success() {
-                bail!("xtask fetch-ort failed ({})", out.status);
+        None => match python.as_deref().filter(|_| engines.contains(&Engine::OrtPython)) {
+            Some(python) => python_ort_library(python)?,
+            None => {
+                let out = Command::new(&xtask)
+                    .args(["fetch-ort", "--quiet"])
+                    .stderr(Stdio::inherit())
+                    .output()
+                    .context("cannot run xtask fetch-ort")?;
+                if !out.status.success() {
+                    bail!("xtask fetch-ort failed ({})", out.status);
+                }
+                PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
             }
-            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-        }
+        },
     };
+    eprintln!("bench: ONNX Runtime library {}", ort_library.display());
     let mut fetch = Command::new(&xtask);
     fetch.arg("fetch-models");
     for model in &models {
@@ -211,11 +222,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     run_step(&mut fetch)?;
     build(&root, &engines)?;
-    let python = if engines.iter().any(|e| matches!(e, Engine::OrtPython | Engine::SentenceTransformers)) {
-        Some(venv::ensure()?)
-    } else {
-        None
-    };
 
     // The corpus: both sentences of each STS-B test row, in file order.
     let stsb = match std::env::var_os("EMBED_STSB_TEST").filter(|p| !p.is_empty()) {
@@ -330,6 +336,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("vectors disagree with sentence-transformers (min cosine < {MIN_COSINE}): {}", wrong.join("; "));
     }
     Ok(())
+}
+
+/// The shared library inside the `onnxruntime` Python package of `python`.
+fn python_ort_library(python: &Path) -> anyhow::Result<PathBuf> {
+    let out = Command::new(python)
+        .args(["-c", "import onnxruntime, os; print(os.path.join(os.path.dirname(onnxruntime.__file__), 'capi'))"])
+        .output()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    if !out.status.success() {
+        bail!("{} cannot import onnxruntime: {}", python.display(), String::from_utf8_lossy(&out.stderr));
+    }
+    let capi = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let entries = std::fs::read_dir(&capi).with_context(|| format!("cannot read {}", capi.display()))?;
+    let mut libraries: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.starts_with("libonnxruntime.so.")
+                || (name.starts_with("libonnxruntime.") && name.ends_with(".dylib"))
+                || name == "onnxruntime.dll"
+        })
+        .collect();
+    libraries.sort();
+    libraries.pop().with_context(|| format!("no ONNX Runtime library in {}", capi.display()))
 }
 
 fn run_step(command: &mut Command) -> anyhow::Result<()> {
@@ -947,6 +977,11 @@ fn report_markdown(
          each row, in file order). Single-text latency: {} calls, one text each, cycling through \
          the corpus's first texts, after the same warm-up for every engine.\n\n",
         setup.texts, setup.single
+    ));
+    md.push_str(&format!(
+        "ONNX Runtime: every engine but sentence-transformers loads the same library, `{}` (the \
+         `onnxruntime` Python package's own where its engine runs, else `cargo xtask fetch-ort`'s).\n\n",
+        setup.ort_library.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
     ));
     md.push_str("![throughput, latency, memory and load time of each engine](benchmarks.png)\n\n");
     for report in reports {
