@@ -225,7 +225,7 @@ struct ModelLoader {
 impl Loader<EmbeddingModel> for ModelLoader {
     fn load(&self, name: &str) -> Result<Loaded<EmbeddingModel>, BoxError> {
         let files = self.resolver.resolve(name)?;
-        let bytes = estimate_model_bytes(&files);
+        let bytes = self.estimate(&files);
         let started = std::time::Instant::now();
         let model = EmbeddingModel::load(self.runtime, files, &self.options)?.with_metrics(Arc::clone(&self.metrics));
         tracing::info!(model = name, bytes, elapsed_ms = started.elapsed().as_millis() as u64, "model loaded");
@@ -233,7 +233,18 @@ impl Loader<EmbeddingModel> for ModelLoader {
     }
 
     fn estimate_bytes(&self, name: &str) -> Option<u64> {
-        self.resolver.resolve(name).ok().map(|files| estimate_model_bytes(&files))
+        self.resolver.resolve(name).ok().map(|files| self.estimate(&files))
+    }
+}
+
+impl ModelLoader {
+    /// [`estimate_model_bytes`] for one session, plus, for each further session, its own copy
+    /// of the weights that ONNX Runtime does not share (measured: about the ONNX file's size
+    /// for all-mpnet-base-v2, its embedding tables and more for all-MiniLM-L6-v2).
+    fn estimate(&self, files: &ModelFiles) -> u64 {
+        let further_sessions = self.options.session.sessions.saturating_sub(1) as u64;
+        let onnx = std::fs::metadata(&files.onnx).map(|m| m.len()).unwrap_or(0);
+        estimate_model_bytes(files) + further_sessions * onnx
     }
 }
 
