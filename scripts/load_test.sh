@@ -3,7 +3,7 @@
 # itself. Run it on a quiet machine; on a shared one, under `nice -n 19`.
 #
 #   scripts/load_test.sh load [SECONDS_PER_LEVEL] [CONCURRENCIES]   default: 15 "1 8 32 128"
-#   scripts/load_test.sh soak [SECONDS] [CONCURRENCY] [RSS_BOUND_MIB] default: 600 16 700
+#   scripts/load_test.sh soak [SECONDS] [CONCURRENCY] [RSS_BOUND_MIB] default: 600 16 800
 #
 # load: wrk (Debian's `wrk` package) sends single-text /v1/embeddings requests of mixed lengths
 #   (1 to 250 words) at each concurrency for a fixed time, and prints one table row per level:
@@ -159,7 +159,7 @@ run_load() {
 run_soak() {
   local seconds="${1:-600}"
   local concurrency="${2:-16}"
-  local bound="${3:-700}"
+  local bound="${3:-800}"
   cargo build --release --quiet -p embed-cli
   cargo build --release --quiet -p embed-server --example load
   start_server
