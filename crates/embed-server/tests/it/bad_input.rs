@@ -9,7 +9,7 @@ use embed_core::{Config, OrtLibrary, Service};
 use embed_server::ServerConfig;
 use serde_json::{Value, json};
 
-use super::{MODEL, TestServer, assert_close, floats, library, workspace_root};
+use super::{MODEL, TestServer, assert_close, floats, library, walk, workspace_root};
 
 /// An input endpoint: its path and the field that holds its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -401,15 +401,6 @@ fn cache_with_broken_models(root: &Path) {
             }
         }
     }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
-    }
-    files
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

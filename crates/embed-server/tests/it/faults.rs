@@ -13,7 +13,9 @@ use embed_core::{Config, MemoryConfig, OrtLibrary, Service};
 use embed_server::ServerConfig;
 use serde_json::{Value, json};
 
-use super::{MODEL, TOLERANCE, TestServer, assert_close, cosine, floats, library, metric, service, workspace_root};
+use super::{
+    MODEL, TOLERANCE, TestServer, assert_close, cosine, floats, library, metric, service, walk, workspace_root,
+};
 
 fn models_dir() -> PathBuf {
     std::env::var_os("MODEL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("models"))
@@ -128,15 +130,6 @@ fn model_dir_with_corrupt_int8(root: &Path) -> PathBuf {
         }
     }
     target.join("onnx/model_int8.onnx")
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
-    }
-    files
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
