@@ -351,19 +351,10 @@ impl EmbeddingModel {
         let mut order: Vec<usize> = (0..tokenized.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(tokenized[i].len()));
         let groups: Vec<&[usize]> = length_groups(&order, |i| tokenized[i].len(), options.batch_size).collect();
-        let mut results: Vec<Option<Embedding>> = vec![None; tokenized.len()];
         let workers = self.backend.concurrent_runs().clamp(1, groups.len().max(1));
-        if workers == 1 {
-            let mut batch = EncodedBatch::default();
-            for group in &groups {
-                self.run_group(group, &tokenized, options, &mut batch, &mut |index, embedding| {
-                    results[index] = Some(embedding)
-                })?;
-            }
-        } else {
-            for (index, embedding) in self.run_groups_in_parallel(&groups, &tokenized, options, workers)? {
-                results[index] = Some(embedding);
-            }
+        let mut results: Vec<Option<Embedding>> = vec![None; tokenized.len()];
+        for (index, embedding) in self.run_groups(&groups, &tokenized, options, workers)? {
+            results[index] = Some(embedding);
         }
         // Every index is in exactly one group, so every slot is filled.
         results
@@ -373,10 +364,10 @@ impl EmbeddingModel {
     }
 
     /// Runs `groups` on `workers` threads at once (the caller's and `workers - 1` scoped
-    /// ones), each taking the next group in order with its own buffers; the backend gives
-    /// each running batch a session of its own. The first error stops the others after
-    /// their current batch.
-    fn run_groups_in_parallel(
+    /// ones; none but the caller's for one worker), each taking the next group in order with
+    /// its own buffers; the backend gives each running batch a session of its own. The first
+    /// error stops the others after their current batch.
+    fn run_groups(
         &self,
         groups: &[&[usize]],
         tokenized: &[TokenizedText],

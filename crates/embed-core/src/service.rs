@@ -238,13 +238,9 @@ impl Loader<EmbeddingModel> for ModelLoader {
 }
 
 impl ModelLoader {
-    /// [`estimate_model_bytes`] for one session, plus, for each further session, its own copy
-    /// of the weights that ONNX Runtime does not share (measured: about the ONNX file's size
-    /// for all-mpnet-base-v2, its embedding tables and more for all-MiniLM-L6-v2).
+    /// The memory a model takes in this loader's sessions.
     fn estimate(&self, files: &ModelFiles) -> u64 {
-        let further_sessions = self.options.session.sessions.saturating_sub(1) as u64;
-        let onnx = std::fs::metadata(&files.onnx).map(|m| m.len()).unwrap_or(0);
-        estimate_model_bytes(files) + further_sessions * onnx
+        estimate_bytes_with_sessions(files, self.options.session.sessions)
     }
 }
 
@@ -253,10 +249,19 @@ impl ModelLoader {
 /// tokenizer's vocabulary takes several times its JSON size. The factors come from measured
 /// resident-memory growth (see the pool tests, which check the estimate against it).
 pub fn estimate_model_bytes(files: &ModelFiles) -> u64 {
+    estimate_bytes_with_sessions(files, 1)
+}
+
+/// [`estimate_model_bytes`] for a model loaded into `sessions` ONNX Runtime sessions: each
+/// further session holds its own copy of the weights ONNX Runtime does not share (measured:
+/// about the ONNX file's size for all-mpnet-base-v2, its embedding tables and more for
+/// all-MiniLM-L6-v2).
+fn estimate_bytes_with_sessions(files: &ModelFiles, sessions: usize) -> u64 {
     let size = |path: &std::path::Path| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let onnx = size(&files.onnx) + size(&files.onnx.with_extension("onnx_data"));
     let tokenizer = size(&files.dir.join("tokenizer.json"));
-    onnx + onnx / 2 + tokenizer * 8 + 16 * 1024 * 1024
+    let further_sessions = sessions.saturating_sub(1) as u64;
+    onnx + onnx / 2 + further_sessions * onnx + tokenizer * 8 + 16 * 1024 * 1024
 }
 
 impl Service {
