@@ -75,6 +75,9 @@ pub enum Engine {
     SentenceTransformers,
 }
 
+/// This project's library in each thread layout: the engines the targets are checked for.
+const LIBRARY_LAYOUTS: [Engine; 2] = [Engine::Embed, Engine::EmbedSessions];
+
 const ALL_ENGINES: [Engine; 6] = [
     Engine::Embed,
     Engine::EmbedSessions,
@@ -1036,7 +1039,7 @@ fn report_markdown(
         if let (Some(fpt), Some(tokens), Some(peak), Some(limit)) =
             (report.flops_per_token, report.corpus_tokens(), gemm_peak, limit)
         {
-            let reached: Vec<String> = [Engine::Embed, Engine::EmbedSessions]
+            let reached: Vec<String> = LIBRARY_LAYOUTS
                 .into_iter()
                 .filter_map(|e| {
                     let ours = report.median(e, Metric::TextsPerS)?;
@@ -1076,7 +1079,7 @@ fn report_markdown(
         }
 
         md.push_str("Targets:\n\n");
-        for engine in [Engine::Embed, Engine::EmbedSessions] {
+        for engine in LIBRARY_LAYOUTS {
             if report.variant == "int8"
                 && let Some(ratio) = report.ratio(engine, Engine::OrtPython, Metric::TextsPerS)
             {
@@ -1088,7 +1091,7 @@ fn report_markdown(
             }
         }
         if let Some(limit) = limit {
-            for engine in [Engine::Embed, Engine::EmbedSessions] {
+            for engine in LIBRARY_LAYOUTS {
                 if let Some(ours) = report.median(engine, Metric::TextsPerS) {
                     md.push_str(&format!(
                         "- throughput ≥ 80% of the physical limit, {}: {:.0}% — {}\n",
