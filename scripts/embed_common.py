@@ -23,7 +23,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = REPO_ROOT / "models" / "manifest.toml"
 TEXTS = Path(__file__).resolve().parent / "reference_texts.json"
-STSB_TEST = REPO_ROOT.parent / "shared" / "data" / "stsb" / "stsb-en-test.csv"
+STSB_TEST = REPO_ROOT / "data" / "stsb" / "stsb-en-test.csv"
 
 # Files copied beside the ONNX files: the tokenizer and the sentence-transformers configuration.
 SUPPORT_FILES = [

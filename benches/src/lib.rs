@@ -28,7 +28,7 @@ pub fn config(model: &str) -> embed_core::Config {
 /// The first sentence of each STS-B test pair, in file order (quoted fields are skipped, which
 /// is fine for a timing corpus).
 pub fn stsb_sentences() -> Vec<String> {
-    let path = workspace_root().join("../shared/data/stsb/stsb-en-test.csv");
+    let path = workspace_root().join("data/stsb/stsb-en-test.csv");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     text.lines()
         .filter(|line| !line.contains('"'))

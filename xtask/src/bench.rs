@@ -229,7 +229,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // The corpus: both sentences of each STS-B test row, in file order.
     let stsb = match std::env::var_os("EMBED_STSB_TEST").filter(|p| !p.is_empty()) {
         Some(path) => PathBuf::from(path),
-        None => root.join("..").join("shared").join("data").join("stsb").join("stsb-en-test.csv"),
+        None => root.join("data").join("stsb").join("stsb-en-test.csv"),
     };
     let mut corpus = read_stsb(&stsb)?;
     if corpus.is_empty() {

@@ -57,7 +57,7 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 pub fn stsb_test() -> &'static [(String, String, f64)] {
     static PAIRS: OnceLock<Vec<(String, String, f64)>> = OnceLock::new();
     PAIRS.get_or_init(|| {
-        let path = workspace_root().join("../shared/data/stsb/stsb-en-test.csv");
+        let path = workspace_root().join("data/stsb/stsb-en-test.csv");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         let mut reader = CsvReader::new(&text);
         let mut pairs = Vec::new();
