@@ -1,0 +1,161 @@
+//! Multi-head self-attention over a packed batch: each sequence attends over its own tokens
+//! only, so no mask and no padded position is ever computed.
+//!
+//! For one sequence of `L` tokens and one head of width `d`: the head's keys are packed as a
+//! GEMM's weights and `scores = Q · Kᵀ` (`L × L`; the query was scaled at load) is one product;
+//! MPNet adds its relative position bias; each row gets its softmax; the values are packed
+//! (transposed) and `context = scores · V` is written into the head's columns of the context
+//! matrix. The `(sequence, head)` pairs are shared among the threads, each with scratch of its
+//! own. Knows nothing of layers or weights.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::kernels::{Epilogue, Isa, MatMut, MatRef, PackedRows, Panels, Parallel, Serial, SyncPtr};
+
+/// One thread's buffers for attention.
+#[derive(Debug)]
+pub(crate) struct AttentionScratch {
+    keys: Panels,
+    values: Panels,
+    scores: Vec<f32>,
+    packed: PackedRows,
+}
+
+impl AttentionScratch {
+    pub fn new(isa: Isa) -> Self {
+        Self { keys: Panels::empty(isa), values: Panels::empty(isa), scores: Vec::new(), packed: PackedRows::default() }
+    }
+}
+
+/// MPNet's relative position bias for the longest sequence of a batch: for each head, the bias
+/// of every relative position `j - i` in `-(longest - 1)..longest`.
+#[derive(Debug)]
+pub(crate) struct RelativeBias {
+    /// `heads` rows of `2 · longest - 1` values.
+    values: Vec<f32>,
+    longest: usize,
+}
+
+impl RelativeBias {
+    /// From the checkpoint's `relative_attention_bias` table (`buckets × heads`).
+    pub fn new(table: &[f32], heads: usize, lengths: &[usize]) -> Self {
+        let buckets = table.len() / heads;
+        let longest = lengths.iter().copied().max().unwrap_or(1).max(1);
+        let span = 2 * longest - 1;
+        let mut values = vec![0.0; heads * span];
+        for slot in 0..span {
+            let relative = slot as i64 - (longest as i64 - 1);
+            let bucket = relative_bucket(relative, buckets);
+            for head in 0..heads {
+                values[head * span + slot] = table[bucket * heads + head];
+            }
+        }
+        Self { values, longest }
+    }
+
+    /// The bias of head `head` for query `i` and key `j`, as a row over `j` for one `i`.
+    fn row(&self, head: usize, i: usize, len: usize) -> &[f32] {
+        let span = 2 * self.longest - 1;
+        // j - i + longest - 1 for j = 0 is longest - 1 - i.
+        let start = head * span + self.longest - 1 - i;
+        &self.values[start..start + len]
+    }
+}
+
+/// MPNet's (and T5's) bucket of a relative position `key - query`: exact up to a distance of
+/// `buckets / 4`, then logarithmic up to 128, in two halves by direction. Computed in `f32`
+/// as the reference computes it, so the boundaries fall where its do.
+fn relative_bucket(relative: i64, buckets: usize) -> usize {
+    let half = (buckets / 2) as i64;
+    let n = -relative;
+    let mut bucket = if n < 0 { half } else { 0 };
+    let n = n.abs();
+    let exact = half / 2;
+    if n < exact {
+        bucket += n;
+    } else {
+        let scaled = (n as f32 / exact as f32).ln() / (128.0f32 / exact as f32).ln() * (half - exact) as f32;
+        bucket += (exact + scaled as i64).min(half - 1);
+    }
+    bucket as usize
+}
+
+/// Writes into `context` (`tokens × heads·d`) the attention of every sequence and head, from
+/// `qkv` (`tokens × 3·heads·d`: queries, keys, values).
+#[allow(clippy::too_many_arguments, reason = "the pass's operands, grouped where they belong together")]
+pub(crate) fn attention(
+    isa: Isa,
+    threads: &dyn Parallel,
+    qkv: &[f32],
+    context: &mut [f32],
+    (lengths, offsets): (&[usize], &[usize]),
+    (heads, d): (usize, usize),
+    bias: Option<&RelativeBias>,
+    scratch: &[Mutex<AttentionScratch>],
+) {
+    let h = heads * d;
+    let tokens: usize = lengths.iter().sum();
+    assert!(qkv.len() >= tokens * 3 * h && context.len() >= tokens * h, "buffers smaller than the batch");
+    let pairs = lengths.len() * heads;
+    let tasks = threads.width().min(pairs).min(scratch.len()).max(1);
+    let next = AtomicUsize::new(0);
+    let out = SyncPtr::new(context.as_mut_ptr());
+    let task = |t: usize| {
+        let mut guard = scratch[t].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let sc = &mut *guard;
+        loop {
+            let pair = next.fetch_add(1, Ordering::Relaxed);
+            if pair >= pairs {
+                break;
+            }
+            let (sequence, head) = (pair / heads, pair % heads);
+            let (start, len) = (offsets[sequence], lengths[sequence]);
+            let row = |column: usize| start * 3 * h + column;
+            let queries = MatRef { data: &qkv[row(head * d)..], rows: len, cols: d, stride: 3 * h };
+            sc.keys.repack(&qkv[row(h + head * d)..], len, d, 3 * h, None);
+            sc.scores.resize(len * len, 0.0);
+            let scores = MatMut::new(&mut sc.scores, len, len, len);
+            isa.matmul(&Serial, queries, &sc.keys, scores, Epilogue::Store, &mut sc.packed);
+            for i in 0..len {
+                let scores = &mut sc.scores[i * len..(i + 1) * len];
+                if let Some(bias) = bias {
+                    for (score, add) in scores.iter_mut().zip(bias.row(head, i, len)) {
+                        *score += add;
+                    }
+                }
+                isa.softmax(scores);
+            }
+            sc.values.repack_transposed(&qkv[row(2 * h + head * d)..], len, d, 3 * h);
+            let probabilities = MatRef { data: &sc.scores, rows: len, cols: len, stride: len };
+            // SAFETY: rows `start..start + len`, columns `head·d..(head + 1)·d` of `context`
+            // (checked to hold `tokens × h`) belong to this `(sequence, head)` pair alone, and
+            // `context` is borrowed mutably until every task has returned.
+            let target = unsafe { MatMut::from_raw(out.get().add(start * h + head * d), len, d, h) };
+            isa.matmul(&Serial, probabilities, &sc.values, target, Epilogue::Store, &mut sc.packed);
+        }
+    };
+    threads.run(tasks, &task);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_match_the_reference() {
+        // MPNetEncoder.relative_position_bucket(torch.arange(-70, 70), num_buckets=32), torch 2.15.
+        let expected = [
+            14, 14, 14, 14, 14, 14, 14, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 12, 12,
+            12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 11, 11, 11, 11, 11, 11, 11, 11, 11, 10, 10, 10, 10, 10, 10,
+            10, 9, 9, 9, 9, 8, 8, 8, 8, 7, 6, 5, 4, 3, 2, 1, 0, 17, 18, 19, 20, 21, 22, 23, 24, 24, 24, 24, 25, 25, 25,
+            25, 26, 26, 26, 26, 26, 26, 26, 27, 27, 27, 27, 27, 27, 27, 27, 27, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28,
+            28, 28, 28, 28, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 30, 30, 30, 30, 30,
+            30,
+        ];
+        let got: Vec<usize> = (-70..70).map(|r| relative_bucket(r, 32)).collect();
+        assert_eq!(got, expected);
+        assert_eq!(relative_bucket(-600, 32), 15);
+        assert_eq!(relative_bucket(600, 32), 31);
+    }
+}

@@ -1,0 +1,240 @@
+//! The matrix product every linear layer and attention runs on, written once over [`Simd`]:
+//! `C = A · Wᵀ + bias`, then an epilogue (GELU, or adding into `C` for a residual).
+//!
+//! `W` (`n × k`, PyTorch's `Linear` layout) is packed once into panels of `NR = NV · LANES`
+//! output columns: panel `p` holds, for each `kk` in `0..k`, the `NR` values `W[p·NR + j][kk]`.
+//! `A` (`m × k`, row-major) is packed per call into blocks of `MR` rows, `kk`-major, so the
+//! micro-kernel reads both with unit stride: for each `kk` it loads `NV` vectors of the panel,
+//! broadcasts `MR` values of `A` and does `MR · NV` FMAs into registers, and writes its
+//! `MR × NR` tile once, after the epilogue. Rows of `A` are processed in chunks of at most
+//! [`CHUNK_FLOATS`] floats so a chunk of `A` stays in the L2 cache while every panel streams
+//! past it.
+//!
+//! This file knows nothing of threads (the caller hands each thread a range of panels), of
+//! transformers or of instruction sets.
+
+use super::math::{Gelu, gelu};
+use super::simd::Simd;
+
+/// Most floats of packed `A` swept by one pass over the panels (512 KiB): fits the L2 cache
+/// of every CPU this runs on with room for the panel being read.
+const CHUNK_FLOATS: usize = 128 * 1024;
+
+/// What happens to a tile of `A · Wᵀ + bias` before it is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epilogue {
+    /// Store it.
+    Store,
+    /// Store its GELU.
+    Gelu(Gelu),
+    /// Add it to what `C` holds (the residual stream).
+    Accumulate,
+}
+
+/// Packs rows `0..m` of `a` (row stride `lda`, `k` columns) into `out` as blocks of `MR` rows,
+/// each `kk`-major (`out[block·MR·k + kk·rows + r]`); the last block has the rows left.
+///
+/// # Safety
+/// `a` must hold `m` rows of `k` floats at stride `lda`; `out` must hold `m · k` floats.
+#[inline(always)]
+pub(crate) unsafe fn pack_a<const MR: usize>(a: *const f32, lda: usize, m: usize, k: usize, out: *mut f32) {
+    let mut start = 0;
+    while start < m {
+        let rows = MR.min(m - start);
+        // SAFETY: `start + r < m` and `kk < k` stay inside `a`; the block's `rows · k` floats
+        // start at `start · k`, inside `out`'s `m · k`.
+        unsafe {
+            let block = out.add(start * k);
+            for r in 0..rows {
+                let row = a.add((start + r) * lda);
+                for kk in 0..k {
+                    *block.add(kk * rows + r) = *row.add(kk);
+                }
+            }
+        }
+        start += rows;
+    }
+}
+
+/// Where a product goes and what it starts from.
+pub(crate) struct GemmTarget {
+    /// `C`'s first element (row 0, column 0 of the whole product, not of the panel range).
+    pub c: *mut f32,
+    /// `C`'s row stride.
+    pub ldc: usize,
+    /// Columns of `C` that exist (`n` of `W`); panel columns past it are not stored.
+    pub n: usize,
+}
+
+/// `C[.., panels] = A · Wᵀ + bias` for the panels `first..last`, then `epilogue`.
+///
+/// # Safety
+/// Runs on `S`'s instruction set. `packed_a` holds `m · k` floats packed by
+/// [`pack_a::<MR>`]; `panels` holds at least `last · NR · k` floats and `bias` `last · NR`;
+/// `target.c` is valid for `m` rows of `target.ldc` floats covering columns
+/// `first · NR .. min(last · NR, target.n)`, and no other thread writes them meanwhile.
+#[inline(always)]
+#[allow(clippy::too_many_arguments, reason = "the kernel's raw operands, wrapped by a safe caller")]
+pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize>(
+    packed_a: *const f32,
+    m: usize,
+    k: usize,
+    panels: *const f32,
+    bias: *const f32,
+    (first, last): (usize, usize),
+    target: &GemmTarget,
+    epilogue: Epilogue,
+) {
+    let nr = NV * S::LANES;
+    let chunk_rows = (CHUNK_FLOATS / k.max(1)).max(MR) / MR * MR;
+    let mut chunk = 0;
+    while chunk < m {
+        let chunk_end = (chunk + chunk_rows).min(m);
+        for panel in first..last {
+            let col = panel * nr;
+            let cols = nr.min(target.n - col);
+            // SAFETY: `panel < last`, so the panel's `k · nr` floats and `nr` biases exist.
+            let (w, b) = unsafe { (panels.add(panel * nr * k), bias.add(col)) };
+            let mut row = chunk;
+            while row < chunk_end {
+                let rows = MR.min(chunk_end - row);
+                // SAFETY: the block starts at `row · k` in `packed_a` (blocks are laid out in
+                // row order) and covers `rows` rows; the tile `row.., col..` is inside `C`.
+                unsafe {
+                    let a = packed_a.add(row * k);
+                    let c = target.c.add(row * target.ldc + col);
+                    tile_dispatch::<S, MR, NV>(rows, k, a, w, b, c, target.ldc, cols, epilogue);
+                }
+                row += rows;
+            }
+        }
+        chunk = chunk_end;
+    }
+}
+
+/// Calls [`tile`] with `rows` as a constant (the last block of a product has fewer than `MR`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments, reason = "the kernel's raw operands")]
+unsafe fn tile_dispatch<S: Simd, const MR: usize, const NV: usize>(
+    rows: usize,
+    k: usize,
+    a: *const f32,
+    w: *const f32,
+    bias: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    cols: usize,
+    epilogue: Epilogue,
+) {
+    macro_rules! rows {
+        ($($r:literal)*) => {
+            match rows {
+                $($r if $r <= MR => tile::<S, $r, NV>(k, a, w, bias, c, ldc, cols, epilogue),)*
+                _ => unreachable!("a block has 1..=MR rows"),
+            }
+        };
+    }
+    // SAFETY: forwarded from the caller; `rows <= MR` is the block's real row count.
+    unsafe { rows!(1 2 3 4 5 6 7 8 9 10 11 12 13 14) }
+}
+
+/// One `R × (NV · LANES)` tile: `R` rows of packed `A` against one panel, accumulated in
+/// registers over all of `k`, then biased, passed through the epilogue and stored (masked to
+/// `cols` columns).
+#[inline(always)]
+#[allow(clippy::too_many_arguments, reason = "the kernel's raw operands")]
+unsafe fn tile<S: Simd, const R: usize, const NV: usize>(
+    k: usize,
+    a: *const f32,
+    w: *const f32,
+    bias: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    cols: usize,
+    epilogue: Epilogue,
+) {
+    // SAFETY (the whole body): `a` holds `k · R` floats, `w` `k · NV · LANES`, `bias`
+    // `NV · LANES`; `c` is valid for `R` rows of `cols` floats at stride `ldc`.
+    unsafe {
+        let mut acc = [[S::splat(0.0); NV]; R];
+        let mut a = a;
+        let mut w = w;
+        for _ in 0..k {
+            let mut wv = [S::splat(0.0); NV];
+            for (v, slot) in wv.iter_mut().enumerate() {
+                *slot = S::load(w.add(v * S::LANES));
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = S::splat(*a.add(r));
+                for v in 0..NV {
+                    row[v] = S::fma(av, wv[v], row[v]);
+                }
+            }
+            a = a.add(R);
+            w = w.add(NV * S::LANES);
+        }
+        for (r, row) in acc.iter().enumerate() {
+            let out = c.add(r * ldc);
+            for (v, &sum) in row.iter().enumerate() {
+                let offset = v * S::LANES;
+                if offset >= cols {
+                    break;
+                }
+                let lanes = S::LANES.min(cols - offset);
+                let mut value = S::add(sum, S::load(bias.add(offset)));
+                match epilogue {
+                    Epilogue::Store => {}
+                    Epilogue::Gelu(kind) => value = gelu::<S>(value, kind),
+                    Epilogue::Accumulate => {
+                        let old = if lanes == S::LANES {
+                            S::load(out.add(offset))
+                        } else {
+                            S::load_n(out.add(offset), lanes)
+                        };
+                        value = S::add(value, old);
+                    }
+                }
+                if lanes == S::LANES {
+                    S::store(out.add(offset), value);
+                } else {
+                    S::store_n(out.add(offset), value, lanes);
+                }
+            }
+        }
+    }
+}
+
+/// Packs `w` (`n × k`, row stride `ldw`) into panels of `nr` rows of `w`, each `kk`-major
+/// (see the file's doc), zero-filling the columns of the last panel past `n`. `out` must hold
+/// `n.div_ceil(nr) · nr · k` floats.
+pub(crate) fn pack_w(w: &[f32], n: usize, k: usize, ldw: usize, nr: usize, out: &mut [f32]) {
+    for (panel, dst) in out.chunks_exact_mut(nr * k).enumerate().take(n.div_ceil(nr)) {
+        for j in 0..nr {
+            let row = panel * nr + j;
+            if row < n {
+                let src = &w[row * ldw..row * ldw + k];
+                for (kk, &value) in src.iter().enumerate() {
+                    dst[kk * nr + j] = value;
+                }
+            } else {
+                for kk in 0..k {
+                    dst[kk * nr + j] = 0.0;
+                }
+            }
+        }
+    }
+}
+
+/// Packs `Wᵀ` where `v` holds `W` transposed (`k` rows of `n` columns, row stride `ldv`),
+/// as [`pack_w`] packs `W`: attention's values, whose rows are the product's inner dimension.
+pub(crate) fn pack_w_transposed(v: &[f32], k: usize, n: usize, ldv: usize, nr: usize, out: &mut [f32]) {
+    for (panel, dst) in out.chunks_exact_mut(nr * k).enumerate().take(n.div_ceil(nr)) {
+        let col = panel * nr;
+        let width = nr.min(n - col);
+        for kk in 0..k {
+            let src = &v[kk * ldv + col..kk * ldv + col + width];
+            dst[kk * nr..kk * nr + width].copy_from_slice(src);
+            dst[kk * nr + width..(kk + 1) * nr].fill(0.0);
+        }
+    }
+}

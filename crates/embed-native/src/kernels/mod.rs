@@ -1,0 +1,443 @@
+//! The compute kernels and their safe entry points: [`Isa`] picks an instruction set once
+//! (AVX-512, AVX2+FMA, NEON, else plain Rust) and every kernel is called through it.
+//!
+//! The kernels themselves (`gemm.rs`, `rows.rs`, `math.rs`) are written once over the
+//! [`simd::Simd`] vocabulary; the `isa_entries!` block below instantiates them per instruction
+//! set inside `#[target_feature]` functions. This module owns every `unsafe` call into them and
+//! checks the operands it passes; it knows nothing of transformers.
+
+mod gemm;
+mod math;
+mod rows;
+mod simd;
+
+pub use gemm::Epilogue;
+pub use math::Gelu;
+
+use gemm::GemmTarget;
+
+/// An instruction set the kernels are compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Isa {
+    /// x86-64 with AVX-512F: 16 lanes, 14 × 32 GEMM tiles.
+    Avx512,
+    /// x86-64 with AVX2 and FMA: 8 lanes, 6 × 16 tiles.
+    Avx2,
+    /// AArch64 NEON: 4 lanes, 6 × 16 tiles.
+    Neon,
+    /// Plain Rust, 8-lane arrays the compiler vectorizes as it can: 6 × 16 tiles.
+    Portable,
+}
+
+impl Isa {
+    /// The best instruction set of this CPU.
+    pub fn detect() -> Self {
+        [Self::Avx512, Self::Avx2, Self::Neon].into_iter().find(|isa| isa.available()).unwrap_or(Self::Portable)
+    }
+
+    /// Whether this CPU has it.
+    pub fn available(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
+            #[cfg(target_arch = "aarch64")]
+            Self::Neon => std::arch::is_aarch64_feature_detected!("neon"),
+            Self::Portable => true,
+            #[allow(unreachable_patterns, reason = "the instruction sets of other architectures")]
+            _ => false,
+        }
+    }
+
+    /// Its name, as reports print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Avx512 => "avx512",
+            Self::Avx2 => "avx2",
+            Self::Neon => "neon",
+            Self::Portable => "portable",
+        }
+    }
+
+    /// Output columns per GEMM panel.
+    pub(crate) fn nr(self) -> usize {
+        match self {
+            Self::Avx512 => 32,
+            Self::Avx2 | Self::Neon | Self::Portable => 16,
+        }
+    }
+}
+
+/// A buffer of `f32` aligned to 64 bytes (a cache line, and one AVX-512 vector), so a packed
+/// panel's loads never straddle lines.
+#[derive(Clone, Default)]
+pub(crate) struct AlignedBuf {
+    lines: Vec<Line>,
+    len: usize,
+}
+
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Line([f32; 16]);
+
+impl AlignedBuf {
+    /// `len` zeros.
+    pub fn zeros(len: usize) -> Self {
+        Self { lines: vec![Line::default(); len.div_ceil(16)], len }
+    }
+
+    pub fn as_slice(&self) -> &[f32] {
+        // SAFETY: `Line` is `repr(C)` over `[f32; 16]` with no padding (64 bytes), so the
+        // vector's lines are `16 · lines.len() >= len` contiguous, initialized floats.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.len) }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        // SAFETY: as in `as_slice`, and `&mut self` makes the borrow unique.
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<f32>(), self.len) }
+    }
+}
+
+impl std::fmt::Debug for AlignedBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AlignedBuf({} floats)", self.len)
+    }
+}
+
+/// A matrix `W` (`n × k`) packed into panels for one [`Isa`], with its bias: a linear layer's
+/// weights, or keys and values of attention packed per call.
+#[derive(Debug, Clone)]
+pub(crate) struct Panels {
+    data: AlignedBuf,
+    bias: AlignedBuf,
+    n: usize,
+    k: usize,
+    isa: Isa,
+}
+
+impl Panels {
+    /// Packs `w` (`n` rows of `k` at stride `ldw`) with `bias` (`n` values; zeros when `None`).
+    pub fn pack(isa: Isa, w: &[f32], n: usize, k: usize, ldw: usize, bias: Option<&[f32]>) -> Self {
+        let mut panels = Self::empty(isa);
+        panels.repack(w, n, k, ldw, bias);
+        panels
+    }
+
+    /// No matrix yet: a buffer for [`Panels::repack`].
+    pub fn empty(isa: Isa) -> Self {
+        Self { data: AlignedBuf::default(), bias: AlignedBuf::default(), n: 0, k: 0, isa }
+    }
+
+    /// Packs another matrix into this one's buffers, growing them only when it is larger.
+    pub fn repack(&mut self, w: &[f32], n: usize, k: usize, ldw: usize, bias: Option<&[f32]>) {
+        assert!(n == 0 || w.len() >= (n - 1) * ldw + k, "matrix smaller than {n} x {k} at stride {ldw}");
+        let nr = self.isa.nr();
+        let padded = n.div_ceil(nr) * nr;
+        self.reserve(padded, k);
+        gemm::pack_w(w, n, k, ldw, nr, self.data.as_mut_slice());
+        let slots = &mut self.bias.as_mut_slice()[..padded];
+        slots.fill(0.0);
+        if let Some(bias) = bias {
+            slots[..n].copy_from_slice(&bias[..n]);
+        }
+        self.n = n;
+        self.k = k;
+    }
+
+    /// Packs `Wᵀ` for a `v` that holds `W` transposed (`k` rows of `n`, stride `ldv`), with no
+    /// bias, growing the buffers only when it is larger.
+    pub fn repack_transposed(&mut self, v: &[f32], k: usize, n: usize, ldv: usize) {
+        assert!(k == 0 || v.len() >= (k - 1) * ldv + n, "matrix smaller than {k} x {n} at stride {ldv}");
+        let nr = self.isa.nr();
+        let padded = n.div_ceil(nr) * nr;
+        self.reserve(padded, k);
+        gemm::pack_w_transposed(v, k, n, ldv, nr, self.data.as_mut_slice());
+        self.bias.as_mut_slice()[..padded].fill(0.0);
+        self.n = n;
+        self.k = k;
+    }
+
+    fn reserve(&mut self, padded: usize, k: usize) {
+        if self.data.len < padded * k {
+            self.data = AlignedBuf::zeros(padded * k);
+        }
+        if self.bias.len < padded {
+            self.bias = AlignedBuf::zeros(padded);
+        }
+    }
+
+    /// Number of panels.
+    pub fn panel_count(&self) -> usize {
+        self.n.div_ceil(self.isa.nr())
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        (self.data.len + self.bias.len) * 4
+    }
+}
+
+/// Rows of `A` packed for one [`Isa`]'s GEMM tiles; reused across calls.
+#[derive(Debug, Default)]
+pub(crate) struct PackedRows {
+    data: Vec<f32>,
+    m: usize,
+    k: usize,
+}
+
+/// A row-major matrix view: `rows` rows of `cols` floats, `stride` apart.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MatRef<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub stride: usize,
+}
+
+impl MatRef<'_> {
+    fn check(&self) {
+        assert!(self.cols <= self.stride || self.rows <= 1, "{} columns at stride {}", self.cols, self.stride);
+        assert!(
+            self.rows == 0 || self.data.len() >= (self.rows - 1) * self.stride + self.cols,
+            "{} floats cannot hold {} x {} at stride {}",
+            self.data.len(),
+            self.rows,
+            self.cols,
+            self.stride
+        );
+    }
+}
+
+/// A mutable row-major matrix view: where a product goes. It may be a block of a larger
+/// matrix whose other columns other threads write at the same time, so it holds a pointer,
+/// not a slice.
+#[derive(Debug)]
+pub(crate) struct MatMut<'a> {
+    ptr: *mut f32,
+    rows: usize,
+    cols: usize,
+    stride: usize,
+    _borrow: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+impl<'a> MatMut<'a> {
+    /// `rows` rows of `cols` floats, `stride` apart, in `data`.
+    pub fn new(data: &'a mut [f32], rows: usize, cols: usize, stride: usize) -> Self {
+        MatRef { data, rows, cols, stride }.check();
+        Self { ptr: data.as_mut_ptr(), rows, cols, stride, _borrow: std::marker::PhantomData }
+    }
+
+    /// A view of raw memory.
+    ///
+    /// # Safety
+    /// For `'a`, the `rows` rows of `cols` floats at `ptr`, `stride` apart, must be valid for
+    /// reads and writes and touched by nothing else (other columns between them may be).
+    pub unsafe fn from_raw(ptr: *mut f32, rows: usize, cols: usize, stride: usize) -> Self {
+        Self { ptr, rows, cols, stride, _borrow: std::marker::PhantomData }
+    }
+}
+
+/// A raw pointer that may cross to the tasks of one parallel pass, each of which writes its
+/// own part of the memory behind it.
+#[derive(Clone, Copy)]
+pub(crate) struct SyncPtr(*mut f32);
+// SAFETY: a `SyncPtr` is only dereferenced by tasks that write disjoint parts of memory the
+// pass borrows mutably until every task has returned (stated at each use).
+unsafe impl Send for SyncPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SyncPtr {}
+
+impl SyncPtr {
+    pub fn new(ptr: *mut f32) -> Self {
+        Self(ptr)
+    }
+
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper, not its field).
+    pub fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Runs `tasks` closures, possibly on several threads; returns when all are done.
+pub(crate) trait Parallel {
+    /// Threads that work at once (1: the caller alone).
+    fn width(&self) -> usize;
+    /// Calls `task(i)` for each `i` in `0..tasks`.
+    fn run(&self, tasks: usize, task: &(dyn Fn(usize) + Sync));
+}
+
+/// The caller alone.
+pub(crate) struct Serial;
+
+impl Parallel for Serial {
+    fn width(&self) -> usize {
+        1
+    }
+    fn run(&self, tasks: usize, task: &(dyn Fn(usize) + Sync)) {
+        (0..tasks).for_each(task);
+    }
+}
+
+macro_rules! isa_entries {
+    ($module:ident, [$($feature:literal)?], $simd:ty, $mr:literal, $nv:literal) => {
+        mod $module {
+            use super::gemm::{Epilogue, GemmTarget};
+            use super::simd;
+
+            /// See [`super::gemm::pack_a`].
+            pub(super) unsafe fn pack_a(a: *const f32, lda: usize, m: usize, k: usize, out: *mut f32) {
+                // SAFETY: forwarded; packing needs no instruction set.
+                unsafe { super::gemm::pack_a::<$mr>(a, lda, m, k, out) }
+            }
+
+            /// See [`super::gemm::gemm`].
+            $(#[target_feature(enable = $feature)])?
+            #[allow(clippy::too_many_arguments, reason = "forwarded kernel operands")]
+            pub(super) unsafe fn gemm(
+                packed_a: *const f32,
+                m: usize,
+                k: usize,
+                panels: *const f32,
+                bias: *const f32,
+                range: (usize, usize),
+                target: &GemmTarget,
+                epilogue: Epilogue,
+            ) {
+                // SAFETY: forwarded; this function's target feature is the instruction set.
+                unsafe { super::gemm::gemm::<$simd, $mr, $nv>(packed_a, m, k, panels, bias, range, target, epilogue) }
+            }
+
+            /// See [`super::rows::layer_norm`].
+            $(#[target_feature(enable = $feature)])?
+            pub(super) unsafe fn layer_norm(x: *mut f32, n: usize, gamma: *const f32, beta: *const f32, eps: f32) {
+                // SAFETY: forwarded; this function's target feature is the instruction set.
+                unsafe { super::rows::layer_norm::<$simd>(x, n, gamma, beta, eps) }
+            }
+
+            /// See [`super::rows::softmax`].
+            $(#[target_feature(enable = $feature)])?
+            pub(super) unsafe fn softmax(x: *mut f32, n: usize) {
+                // SAFETY: forwarded; this function's target feature is the instruction set.
+                unsafe { super::rows::softmax::<$simd>(x, n) }
+            }
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+isa_entries!(avx512, ["avx512f"], simd::Avx512, 14, 2);
+#[cfg(target_arch = "x86_64")]
+isa_entries!(avx2, ["avx2,fma"], simd::Avx2, 6, 2);
+#[cfg(target_arch = "aarch64")]
+isa_entries!(neon, ["neon"], simd::Neon, 6, 4);
+isa_entries!(portable, [], simd::Portable, 6, 2);
+
+/// Calls `$module::$function(args)` for the module of `$isa`.
+macro_rules! on_isa {
+    ($isa:expr, $function:ident($($arg:expr),*)) => {
+        match $isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => avx512::$function($($arg),*),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => avx2::$function($($arg),*),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => neon::$function($($arg),*),
+            _ => portable::$function($($arg),*),
+        }
+    };
+}
+
+impl Isa {
+    /// `out = a · Wᵀ + bias`, then `epilogue`, with the panels of `w` split among `threads`'s
+    /// threads. `packed` is scratch, reused across calls.
+    pub(crate) fn matmul(
+        self,
+        threads: &dyn Parallel,
+        a: MatRef<'_>,
+        w: &Panels,
+        out: MatMut<'_>,
+        epilogue: Epilogue,
+        packed: &mut PackedRows,
+    ) {
+        assert!(self.available(), "{} is not available on this CPU", self.name());
+        a.check();
+        assert_eq!(w.isa, self, "panels packed for another instruction set");
+        assert_eq!(a.cols, w.k, "A has {} columns, W {}", a.cols, w.k);
+        assert_eq!(out.cols, w.n, "C has {} columns, W {} rows", out.cols, w.n);
+        assert_eq!(out.rows, a.rows, "C has {} rows, A {}", out.rows, a.rows);
+        let (m, k) = (a.rows, a.cols);
+        if m == 0 || w.n == 0 {
+            return;
+        }
+        packed.data.resize(m * k, 0.0);
+        packed.m = m;
+        packed.k = k;
+        // SAFETY: `a.check()` proved `m` rows of `k` floats at `a.stride`; the buffer holds
+        // `m · k` floats. Packing uses no SIMD, and every module's `pack_a` is plain Rust.
+        unsafe { on_isa!(self, pack_a(a.data.as_ptr(), a.stride, m, k, packed.data.as_mut_ptr())) };
+        let panels = w.panel_count();
+        // A task of at least two panels, and no more tasks than threads need.
+        let tasks = threads.width().min(panels.div_ceil(2)).max(1);
+        let target = SyncPtr::new(out.ptr);
+        let (ldc, n) = (out.stride, w.n);
+        let packed_a = packed.data.as_ptr() as usize;
+        let task = move |t: usize| {
+            let first = panels * t / tasks;
+            let last = panels * (t + 1) / tasks;
+            let target = GemmTarget { c: target.get(), ldc, n };
+            // SAFETY: this CPU has `self` (an `Isa` is only used where `available`); the packed
+            // rows hold `m · k` floats; `w` holds `panel_count` panels of `nr · k` floats and
+            // their padded bias; `out` is `m` rows of `n` columns at `ldc` (its constructors'
+            // contract); tasks
+            // cover disjoint panel ranges, so disjoint columns, and `out` is borrowed mutably
+            // until every task has returned.
+            unsafe {
+                on_isa!(
+                    self,
+                    gemm(
+                        packed_a as *const f32,
+                        m,
+                        k,
+                        w.data.as_slice().as_ptr(),
+                        w.bias.as_slice().as_ptr(),
+                        (first, last),
+                        &target,
+                        epilogue
+                    )
+                )
+            }
+        };
+        threads.run(tasks, &task);
+    }
+
+    /// LayerNorm of each of `rows` rows of `x` (row length `gamma.len()`, stride `stride`), in
+    /// place.
+    pub(crate) fn layer_norm(self, x: &mut [f32], rows: usize, stride: usize, gamma: &[f32], beta: &[f32], eps: f32) {
+        assert!(self.available(), "{} is not available on this CPU", self.name());
+        let n = gamma.len();
+        assert_eq!(beta.len(), n, "gamma and beta differ in length");
+        MatRef { data: x, rows, cols: n, stride }.check();
+        for row in 0..rows {
+            // SAFETY: the check above proved the row's `n` floats exist; gamma and beta hold
+            // `n`; this CPU has `self`.
+            unsafe {
+                on_isa!(self, layer_norm(x.as_mut_ptr().add(row * stride), n, gamma.as_ptr(), beta.as_ptr(), eps))
+            }
+        }
+    }
+
+    /// Softmax of `x`, in place.
+    pub(crate) fn softmax(self, x: &mut [f32]) {
+        assert!(self.available(), "{} is not available on this CPU", self.name());
+        if x.is_empty() {
+            return;
+        }
+        // SAFETY: `x` holds `x.len() >= 1` floats; this CPU has `self`.
+        unsafe { on_isa!(self, softmax(x.as_mut_ptr(), x.len())) }
+    }
+}
+
+#[cfg(test)]
+mod tests;

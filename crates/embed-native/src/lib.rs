@@ -1,0 +1,91 @@
+//! embed-native: embed's own CPU engine for sentence-embedding encoders, in pure Rust.
+//!
+//! [`NativeModel`] loads a Hugging Face checkpoint (`config.json` and `model.safetensors`) of
+//! the BERT, RoBERTa/XLM-RoBERTa or MPNet family and runs packed batches: the tokens of every
+//! sequence in one matrix with no padding, each linear layer one GEMM over all of them with
+//! its bias, GELU or residual fused, attention per sequence on its own length. Weights are
+//! packed once at load for the CPU's instruction set (AVX-512, AVX2+FMA, NEON, or plain Rust,
+//! detected at run time); buffers are reused from call to call.
+//!
+//! It knows nothing of tokenizers, pooling, ONNX Runtime or where models come from.
+
+mod attention;
+mod config;
+mod encoder;
+mod error;
+mod kernels;
+mod model;
+mod probe;
+mod threads;
+mod weights;
+
+use std::path::Path;
+use std::sync::Mutex;
+
+pub use config::{Architecture, ModelConfig, parse_config, read_config};
+pub use encoder::PackedBatch;
+pub use error::NativeError;
+pub use kernels::{Gelu, Isa};
+pub use probe::gemm_gflops;
+
+use encoder::Scratch;
+use model::Model;
+use threads::Threads;
+
+/// How a model is run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NativeOptions {
+    /// Threads one forward pass uses; `None`: one per core.
+    pub threads: Option<usize>,
+}
+
+/// A loaded model. `&self` methods; `Send + Sync`: concurrent calls share the engine's threads.
+#[derive(Debug)]
+pub struct NativeModel {
+    model: Model,
+    threads: Threads,
+    /// Buffers of finished calls, taken by the next ones.
+    scratch: Mutex<Vec<Scratch>>,
+}
+
+impl NativeModel {
+    /// Loads the checkpoint in `dir` (`config.json`, `model.safetensors`).
+    pub fn load(dir: &Path, options: &NativeOptions) -> Result<Self, NativeError> {
+        let width =
+            options.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+        let model = Model::load(dir, Isa::detect())?;
+        let threads = Threads::new(width).map_err(NativeError::Threads)?;
+        Ok(Self { model, threads, scratch: Mutex::new(Vec::new()) })
+    }
+
+    /// What `config.json` says.
+    pub fn config(&self) -> &ModelConfig {
+        &self.model.config
+    }
+
+    /// The instruction set the kernels run on.
+    pub fn isa(&self) -> Isa {
+        self.model.isa
+    }
+
+    /// Bytes the packed weights hold (the memory-mapped word embedding table not counted).
+    pub fn resident_bytes(&self) -> usize {
+        self.model.resident_bytes()
+    }
+
+    /// Runs `batch` and hands `read` the last hidden state: one row of `hidden` floats per
+    /// token, sequence after sequence.
+    pub fn forward<R: Send>(
+        &self,
+        batch: &PackedBatch<'_>,
+        read: impl FnOnce(&[f32]) -> R + Send,
+    ) -> Result<R, NativeError> {
+        self.model.check(batch)?;
+        let mut scratch =
+            self.scratch.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop().unwrap_or_default();
+        let result = self.threads.install(|| read(self.model.forward(batch, &self.threads, &mut scratch)));
+        self.scratch.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(scratch);
+        Ok(result)
+    }
+}
