@@ -11,7 +11,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::kernels::{Epilogue, Isa, MatMut, MatRef, PackedRows, Panels, Parallel, Serial, SyncPtr};
+use crate::kernels::{Epilogue, Isa, MatMut, MatRef, Panels, Parallel, Serial, SyncPtr};
 
 /// One thread's buffers for attention.
 #[derive(Debug)]
@@ -19,12 +19,11 @@ pub(crate) struct AttentionScratch {
     keys: Panels,
     values: Panels,
     scores: Vec<f32>,
-    packed: PackedRows,
 }
 
 impl AttentionScratch {
     pub fn new(isa: Isa) -> Self {
-        Self { keys: Panels::empty(isa), values: Panels::empty(isa), scores: Vec::new(), packed: PackedRows::default() }
+        Self { keys: Panels::empty(isa), values: Panels::empty(isa), scores: Vec::new() }
     }
 }
 
@@ -116,7 +115,7 @@ pub(crate) fn attention(
             sc.keys.repack(&qkv[row(h + head * d)..], len, d, 3 * h, None);
             sc.scores.resize(len * len, 0.0);
             let scores = MatMut::new(&mut sc.scores, len, len, len);
-            isa.matmul(&Serial, queries, &sc.keys, scores, Epilogue::Store, &mut sc.packed);
+            isa.matmul(&Serial, queries, &sc.keys, scores, Epilogue::Store);
             for i in 0..len {
                 let scores = &mut sc.scores[i * len..(i + 1) * len];
                 if let Some(bias) = bias {
@@ -132,7 +131,7 @@ pub(crate) fn attention(
             // (checked to hold `tokens × h`) belong to this `(sequence, head)` pair alone, and
             // `context` is borrowed mutably until every task has returned.
             let target = unsafe { MatMut::from_raw(out.get().add(start * h + head * d), len, d, h) };
-            isa.matmul(&Serial, probabilities, &sc.values, target, Epilogue::Store, &mut sc.packed);
+            isa.matmul(&Serial, probabilities, &sc.values, target, Epilogue::Store);
         }
     };
     threads.run(tasks, &task);

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use crate::NativeError;
 use crate::attention::{AttentionScratch, RelativeBias, attention};
 use crate::config::Architecture;
-use crate::kernels::{Epilogue, MatMut, MatRef, PackedRows, Parallel};
+use crate::kernels::{Epilogue, MatMut, MatRef, Parallel};
 use crate::model::Model;
 
 /// A packed batch: the token ids of every sequence, one after the other.
@@ -34,7 +34,6 @@ pub(crate) struct Scratch {
     qkv: Vec<f32>,
     context: Vec<f32>,
     intermediate: Vec<f32>,
-    packed: PackedRows,
     /// One per thread of attention.
     attention: Vec<Mutex<AttentionScratch>>,
     /// Where each sequence starts.
@@ -104,7 +103,7 @@ impl Model {
         for layer in &self.layers {
             let hidden = MatRef { data: &scratch.hidden, rows: tokens, cols: h, stride: h };
             let qkv = MatMut::new(&mut scratch.qkv, tokens, 3 * h, 3 * h);
-            isa.matmul(threads, hidden, &layer.qkv, qkv, Epilogue::Store, &mut scratch.packed);
+            isa.matmul(threads, hidden, &layer.qkv, qkv, Epilogue::Store);
             attention(
                 isa,
                 threads,
@@ -117,13 +116,13 @@ impl Model {
             );
             let context = MatRef { data: &scratch.context, rows: tokens, cols: h, stride: h };
             let residual = MatMut::new(&mut scratch.hidden, tokens, h, h);
-            isa.matmul(threads, context, &layer.attention_out, residual, Epilogue::Accumulate, &mut scratch.packed);
+            isa.matmul(threads, context, &layer.attention_out, residual, Epilogue::Accumulate);
             let norm = &layer.attention_norm;
             isa.layer_norm(&mut scratch.hidden, tokens, h, &norm.gamma, &norm.beta, norm_eps);
 
             let hidden = MatRef { data: &scratch.hidden, rows: tokens, cols: h, stride: h };
             let intermediate = MatMut::new(&mut scratch.intermediate, tokens, config.intermediate, config.intermediate);
-            isa.matmul(threads, hidden, &layer.up, intermediate, Epilogue::Gelu(config.gelu), &mut scratch.packed);
+            isa.matmul(threads, hidden, &layer.up, intermediate, Epilogue::Gelu(config.gelu));
             let intermediate = MatRef {
                 data: &scratch.intermediate,
                 rows: tokens,
@@ -131,7 +130,7 @@ impl Model {
                 stride: config.intermediate,
             };
             let residual = MatMut::new(&mut scratch.hidden, tokens, h, h);
-            isa.matmul(threads, intermediate, &layer.down, residual, Epilogue::Accumulate, &mut scratch.packed);
+            isa.matmul(threads, intermediate, &layer.down, residual, Epilogue::Accumulate);
             let norm = &layer.output_norm;
             isa.layer_norm(&mut scratch.hidden, tokens, h, &norm.gamma, &norm.beta, norm_eps);
         }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::kernels::{Epilogue, Isa, MatMut, MatRef, PackedRows, Panels};
+use crate::kernels::{Epilogue, Isa, MatMut, MatRef, Panels};
 use crate::threads::Threads;
 
 /// The rate, in GFLOP/s, of `A (m × k) · Wᵀ (k × n)` on this CPU's best instruction set
@@ -15,7 +15,6 @@ pub fn gemm_gflops(m: usize, k: usize, n: usize, threads: usize, repeats: usize)
     let w: Vec<f32> = (0..n * k).map(|i| ((i % 89) as f32 - 44.0) / 89.0).collect();
     let panels = Panels::pack(isa, &w, n, k, k, None);
     let mut out = vec![0.0f32; m * n];
-    let mut packed = PackedRows::default();
     let mut best = f64::INFINITY;
     for _ in 0..=repeats {
         let started = Instant::now();
@@ -26,7 +25,6 @@ pub fn gemm_gflops(m: usize, k: usize, n: usize, threads: usize, repeats: usize)
                 &panels,
                 MatMut::new(&mut out, m, n, n),
                 Epilogue::Store,
-                &mut packed,
             );
         });
         best = best.min(started.elapsed().as_secs_f64());

@@ -2,13 +2,13 @@
 //! `C = A · Wᵀ + bias`, then an epilogue (GELU, or adding into `C` for a residual).
 //!
 //! `W` (`n × k`, PyTorch's `Linear` layout) is packed once into panels of `NR = NV · LANES`
-//! output columns: panel `p` holds, for each `kk` in `0..k`, the `NR` values `W[p·NR + j][kk]`.
-//! `A` (`m × k`, row-major) is packed per call into blocks of `MR` rows, `kk`-major, so the
-//! micro-kernel reads both with unit stride: for each `kk` it loads `NV` vectors of the panel,
-//! broadcasts `MR` values of `A` and does `MR · NV` FMAs into registers, and writes its
-//! `MR × NR` tile once, after the epilogue. Rows of `A` are processed in chunks of at most
-//! [`CHUNK_FLOATS`] floats so a chunk of `A` stays in the L2 cache while every panel streams
-//! past it.
+//! output columns: panel `p` holds, for each `kk` in `0..k`, the `NR` values `W[p·NR + j][kk]`,
+//! so the micro-kernel reads it with unit stride. `A` (`m × k`) is read where it lies, row-major
+//! (packing it cost more than the strided broadcasts it saves): for each `kk` the micro-kernel
+//! loads `NV` vectors of the panel, broadcasts one value from each of its `MR` rows and does
+//! `MR · NV` FMAs into registers, and writes its `MR × NR` tile once, after the epilogue. Rows
+//! of `A` are processed in chunks of at most [`CHUNK_FLOATS`] floats so a chunk stays in the L2
+//! cache while every panel streams past it.
 //!
 //! This file knows nothing of threads (the caller hands each thread a range of panels), of
 //! transformers or of instruction sets.
@@ -16,7 +16,7 @@
 use super::math::{Gelu, gelu};
 use super::simd::Simd;
 
-/// Most floats of packed `A` swept by one pass over the panels (512 KiB): fits the L2 cache
+/// Most floats of `A` swept by one pass over the panels (512 KiB): fits the L2 cache
 /// of every CPU this runs on with room for the panel being read.
 const CHUNK_FLOATS: usize = 128 * 1024;
 
@@ -29,31 +29,6 @@ pub enum Epilogue {
     Gelu(Gelu),
     /// Add it to what `C` holds (the residual stream).
     Accumulate,
-}
-
-/// Packs rows `0..m` of `a` (row stride `lda`, `k` columns) into `out` as blocks of `MR` rows,
-/// each `kk`-major (`out[block·MR·k + kk·rows + r]`); the last block has the rows left.
-///
-/// # Safety
-/// `a` must hold `m` rows of `k` floats at stride `lda`; `out` must hold `m · k` floats.
-#[inline(always)]
-pub(crate) unsafe fn pack_a<const MR: usize>(a: *const f32, lda: usize, m: usize, k: usize, out: *mut f32) {
-    let mut start = 0;
-    while start < m {
-        let rows = MR.min(m - start);
-        // SAFETY: `start + r < m` and `kk < k` stay inside `a`; the block's `rows · k` floats
-        // start at `start · k`, inside `out`'s `m · k`.
-        unsafe {
-            let block = out.add(start * k);
-            for r in 0..rows {
-                let row = a.add((start + r) * lda);
-                for kk in 0..k {
-                    *block.add(kk * rows + r) = *row.add(kk);
-                }
-            }
-        }
-        start += rows;
-    }
 }
 
 /// Where a product goes and what it starts from.
@@ -69,14 +44,14 @@ pub(crate) struct GemmTarget {
 /// `C[.., panels] = A · Wᵀ + bias` for the panels `first..last`, then `epilogue`.
 ///
 /// # Safety
-/// Runs on `S`'s instruction set. `packed_a` holds `m · k` floats packed by
-/// [`pack_a::<MR>`]; `panels` holds at least `last · NR · k` floats and `bias` `last · NR`;
+/// Runs on `S`'s instruction set. `a` holds `m` rows of `k` floats at stride `lda`; `panels` holds at least `last · NR · k` floats and `bias` `last · NR`;
 /// `target.c` is valid for `m` rows of `target.ldc` floats covering columns
 /// `first · NR .. min(last · NR, target.n)`, and no other thread writes them meanwhile.
 #[inline(always)]
 #[allow(clippy::too_many_arguments, reason = "the kernel's raw operands, wrapped by a safe caller")]
 pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize>(
-    packed_a: *const f32,
+    a: *const f32,
+    lda: usize,
     m: usize,
     k: usize,
     panels: *const f32,
@@ -86,7 +61,7 @@ pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize>(
     epilogue: Epilogue,
 ) {
     let nr = NV * S::LANES;
-    let chunk_rows = (CHUNK_FLOATS / k.max(1)).max(MR) / MR * MR;
+    let chunk_rows = (CHUNK_FLOATS / lda.max(1)).max(MR) / MR * MR;
     let mut chunk = 0;
     while chunk < m {
         let chunk_end = (chunk + chunk_rows).min(m);
@@ -98,12 +73,11 @@ pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize>(
             let mut row = chunk;
             while row < chunk_end {
                 let rows = MR.min(chunk_end - row);
-                // SAFETY: the block starts at `row · k` in `packed_a` (blocks are laid out in
-                // row order) and covers `rows` rows; the tile `row.., col..` is inside `C`.
+                // SAFETY: rows `row..row + rows` of `A` exist; the tile `row.., col..` is inside `C`.
                 unsafe {
-                    let a = packed_a.add(row * k);
+                    let a = a.add(row * lda);
                     let c = target.c.add(row * target.ldc + col);
-                    tile_dispatch::<S, MR, NV>(rows, k, a, w, b, c, target.ldc, cols, epilogue);
+                    tile_dispatch::<S, MR, NV>(rows, k, a, lda, w, b, c, target.ldc, cols, epilogue);
                 }
                 row += rows;
             }
@@ -119,6 +93,7 @@ unsafe fn tile_dispatch<S: Simd, const MR: usize, const NV: usize>(
     rows: usize,
     k: usize,
     a: *const f32,
+    lda: usize,
     w: *const f32,
     bias: *const f32,
     c: *mut f32,
@@ -129,7 +104,7 @@ unsafe fn tile_dispatch<S: Simd, const MR: usize, const NV: usize>(
     macro_rules! rows {
         ($($r:literal)*) => {
             match rows {
-                $($r if $r <= MR => tile::<S, $r, NV>(k, a, w, bias, c, ldc, cols, epilogue),)*
+                $($r if $r <= MR => tile::<S, $r, NV>(k, a, lda, w, bias, c, ldc, cols, epilogue),)*
                 _ => unreachable!("a block has 1..=MR rows"),
             }
         };
@@ -138,7 +113,7 @@ unsafe fn tile_dispatch<S: Simd, const MR: usize, const NV: usize>(
     unsafe { rows!(1 2 3 4 5 6 7 8 9 10 11 12 13 14) }
 }
 
-/// One `R × (NV · LANES)` tile: `R` rows of packed `A` against one panel, accumulated in
+/// One `R × (NV · LANES)` tile: `R` rows of `A` against one panel, accumulated in
 /// registers over all of `k`, then biased, passed through the epilogue and stored (masked to
 /// `cols` columns).
 #[inline(always)]
@@ -146,6 +121,7 @@ unsafe fn tile_dispatch<S: Simd, const MR: usize, const NV: usize>(
 unsafe fn tile<S: Simd, const R: usize, const NV: usize>(
     k: usize,
     a: *const f32,
+    lda: usize,
     w: *const f32,
     bias: *const f32,
     c: *mut f32,
@@ -153,24 +129,22 @@ unsafe fn tile<S: Simd, const R: usize, const NV: usize>(
     cols: usize,
     epilogue: Epilogue,
 ) {
-    // SAFETY (the whole body): `a` holds `k · R` floats, `w` `k · NV · LANES`, `bias`
+    // SAFETY (the whole body): `a` holds `R` rows of `k` floats at stride `lda`, `w` `k · NV · LANES`, `bias`
     // `NV · LANES`; `c` is valid for `R` rows of `cols` floats at stride `ldc`.
     unsafe {
         let mut acc = [[S::splat(0.0); NV]; R];
-        let mut a = a;
         let mut w = w;
-        for _ in 0..k {
+        for kk in 0..k {
             let mut wv = [S::splat(0.0); NV];
             for (v, slot) in wv.iter_mut().enumerate() {
                 *slot = S::load(w.add(v * S::LANES));
             }
             for (r, row) in acc.iter_mut().enumerate() {
-                let av = S::splat(*a.add(r));
+                let av = S::splat(*a.add(r * lda + kk));
                 for v in 0..NV {
                     row[v] = S::fma(av, wv[v], row[v]);
                 }
             }
-            a = a.add(R);
             w = w.add(NV * S::LANES);
         }
         for (r, row) in acc.iter().enumerate() {

@@ -179,14 +179,6 @@ impl Panels {
     }
 }
 
-/// Rows of `A` packed for one [`Isa`]'s GEMM tiles; reused across calls.
-#[derive(Debug, Default)]
-pub(crate) struct PackedRows {
-    data: Vec<f32>,
-    m: usize,
-    k: usize,
-}
-
 /// A row-major matrix view: `rows` rows of `cols` floats, `stride` apart.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MatRef<'a> {
@@ -286,17 +278,12 @@ macro_rules! isa_entries {
             use super::gemm::{Epilogue, GemmTarget};
             use super::simd;
 
-            /// See [`super::gemm::pack_a`].
-            pub(super) unsafe fn pack_a(a: *const f32, lda: usize, m: usize, k: usize, out: *mut f32) {
-                // SAFETY: forwarded; packing needs no instruction set.
-                unsafe { super::gemm::pack_a::<$mr>(a, lda, m, k, out) }
-            }
-
             /// See [`super::gemm::gemm`].
             $(#[target_feature(enable = $feature)])?
             #[allow(clippy::too_many_arguments, reason = "forwarded kernel operands")]
             pub(super) unsafe fn gemm(
-                packed_a: *const f32,
+                a: *const f32,
+                lda: usize,
                 m: usize,
                 k: usize,
                 panels: *const f32,
@@ -306,7 +293,7 @@ macro_rules! isa_entries {
                 epilogue: Epilogue,
             ) {
                 // SAFETY: forwarded; this function's target feature is the instruction set.
-                unsafe { super::gemm::gemm::<$simd, $mr, $nv>(packed_a, m, k, panels, bias, range, target, epilogue) }
+                unsafe { super::gemm::gemm::<$simd, $mr, $nv>(a, lda, m, k, panels, bias, range, target, epilogue) }
             }
 
             /// See [`super::rows::layer_norm`].
@@ -351,7 +338,7 @@ macro_rules! on_isa {
 
 impl Isa {
     /// `out = a · Wᵀ + bias`, then `epilogue`, with the panels of `w` split among `threads`'s
-    /// threads. `packed` is scratch, reused across calls.
+    /// threads.
     pub(crate) fn matmul(
         self,
         threads: &dyn Parallel,
@@ -359,7 +346,6 @@ impl Isa {
         w: &Panels,
         out: MatMut<'_>,
         epilogue: Epilogue,
-        packed: &mut PackedRows,
     ) {
         assert!(self.available(), "{} is not available on this CPU", self.name());
         a.check();
@@ -371,24 +357,19 @@ impl Isa {
         if m == 0 || w.n == 0 {
             return;
         }
-        packed.data.resize(m * k, 0.0);
-        packed.m = m;
-        packed.k = k;
-        // SAFETY: `a.check()` proved `m` rows of `k` floats at `a.stride`; the buffer holds
-        // `m · k` floats. Packing uses no SIMD, and every module's `pack_a` is plain Rust.
-        unsafe { on_isa!(self, pack_a(a.data.as_ptr(), a.stride, m, k, packed.data.as_mut_ptr())) };
+        let lda = a.stride;
         let panels = w.panel_count();
         // A task of at least two panels, and no more tasks than threads need.
         let tasks = threads.width().min(panels.div_ceil(2)).max(1);
         let target = SyncPtr::new(out.ptr);
         let (ldc, n) = (out.stride, w.n);
-        let packed_a = packed.data.as_ptr() as usize;
+        let a_ptr = a.data.as_ptr() as usize;
         let task = move |t: usize| {
             let first = panels * t / tasks;
             let last = panels * (t + 1) / tasks;
             let target = GemmTarget { c: target.get(), ldc, n };
-            // SAFETY: this CPU has `self` (an `Isa` is only used where `available`); the packed
-            // rows hold `m · k` floats; `w` holds `panel_count` panels of `nr · k` floats and
+            // SAFETY: this CPU has `self` (asserted above); `a.check()` proved `m` rows of `k`
+            // floats at `lda`; `w` holds `panel_count` panels of `nr · k` floats and
             // their padded bias; `out` is `m` rows of `n` columns at `ldc` (its constructors'
             // contract); tasks
             // cover disjoint panel ranges, so disjoint columns, and `out` is borrowed mutably
@@ -397,7 +378,8 @@ impl Isa {
                 on_isa!(
                     self,
                     gemm(
-                        packed_a as *const f32,
+                        a_ptr as *const f32,
+                        lda,
                         m,
                         k,
                         w.data.as_slice().as_ptr(),

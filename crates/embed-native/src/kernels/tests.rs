@@ -63,7 +63,7 @@ fn matmul_matches_a_reference_for_every_shape_and_epilogue() {
                     let mut out = start.clone();
                     let a_view = MatRef { data: &a, rows: m, cols: k, stride: lda };
                     let out_view = MatMut::new(&mut out, m, n, ldc);
-                    isa.matmul(threads, a_view, &panels, out_view, epilogue, &mut PackedRows::default());
+                    isa.matmul(threads, a_view, &panels, out_view, epilogue);
                     for i in 0..m {
                         for j in 0..ldc {
                             let got = f64::from(out[i * ldc + j]);
