@@ -1,7 +1,7 @@
 //! Fuzz target: embed-tokenize with all-MiniLM-L6-v2's real tokenizer. Arbitrary bytes become a
 //! batch of texts (split on 0xFF, each part decoded lossily) or of token ids, tokenized with
 //! options drawn from a small set (maximum length, truncation side, padding), then packed into
-//! an `EncodedBatch`.
+//! a `TokenBatch` and padded into the `PaddedBatch` ONNX Runtime is given.
 //!
 //! Invariants: every input gets exactly one row (or the whole batch a clear error); no row is
 //! longer than the maximum length; a row is truncated exactly when the untruncated count is
@@ -14,7 +14,8 @@ mod common;
 
 use std::sync::Mutex;
 
-use embed_tokenize::{EncodedBatch, TokenizedText, Tokenizer, TokenizerOptions, TruncationSide};
+use embed_runtime::{PaddedBatch, TokenBatch};
+use embed_tokenize::{TokenizedText, Tokenizer, TokenizerOptions, TruncationSide};
 use libfuzzer_sys::fuzz_target;
 
 /// Maximum lengths the target tries (`None`: the model's 256). Tiny ones leave little or no
@@ -22,7 +23,7 @@ use libfuzzer_sys::fuzz_target;
 const MAX_LENGTHS: [Option<usize>; 8] = [None, Some(1), Some(2), Some(3), Some(5), Some(16), Some(512), Some(513)];
 
 /// One batch buffer reused across runs, as the library's callers reuse theirs.
-static REUSED: Mutex<Option<EncodedBatch>> = Mutex::new(None);
+static REUSED: Mutex<Option<PaddedBatch>> = Mutex::new(None);
 
 fuzz_target!(|data: &[u8]| {
     let Some((&settings, rest)) = data.split_first() else {
@@ -135,48 +136,38 @@ fn check_row(tokenizer: &Tokenizer, row: &TokenizedText) {
     assert!(row.ids.iter().all(|&id| (id as usize) < tokenizer.vocab_size()));
 }
 
-/// Packing: shapes, the attention mask, token counts, and a reused buffer equal to a fresh one.
+/// Packing and padding: shapes, the attention mask, and a reused buffer equal to a fresh one.
 fn check_pack(tokenizer: &Tokenizer, options: &TokenizerOptions, rows: &[TokenizedText]) {
-    let mut fresh = EncodedBatch::default();
-    tokenizer.pack(rows, &mut fresh);
-    let longest = rows.iter().map(TokenizedText::len).max().unwrap_or(0);
+    let ids: Vec<u32> = rows.iter().flat_map(|r| r.ids.iter().copied()).collect();
+    let type_ids: Vec<u32> = rows.iter().flat_map(|r| r.type_ids.iter().copied()).collect();
+    let lengths: Vec<usize> = rows.iter().map(TokenizedText::len).collect();
+    let batch =
+        TokenBatch { ids: &ids, type_ids: &type_ids, lengths: &lengths, pad_id: tokenizer.pad_id(), pad_to: tokenizer.pad_to() };
+    batch.check().expect("a tokenized batch is consistent");
+    let mut fresh = PaddedBatch::default();
+    fresh.fill(&batch);
+    let longest = lengths.iter().copied().max().unwrap_or(0);
     assert_eq!(fresh.rows, rows.len());
     let expected_len = if options.pad_to_max_length && !rows.is_empty() { tokenizer.max_length() } else { longest };
     assert_eq!(fresh.seq_len, expected_len);
     assert!(fresh.seq_len <= tokenizer.max_length());
     let total = fresh.rows * fresh.seq_len;
     assert_eq!((fresh.input_ids.len(), fresh.attention_mask.len(), fresh.token_type_ids.len()), (total, total, total));
-    assert_eq!(fresh.token_counts, rows.iter().map(TokenizedText::len).collect::<Vec<_>>());
-    assert_eq!(fresh.truncated, rows.iter().map(|r| r.truncated).collect::<Vec<_>>());
-    assert_eq!(fresh.real_tokens(), fresh.attention_mask.iter().sum::<i64>() as usize);
-    assert_eq!(fresh.padded_tokens(), total);
+    assert_eq!(ids.len(), fresh.attention_mask.iter().sum::<i64>() as usize);
     for (r, row) in rows.iter().enumerate() {
         let span = r * fresh.seq_len..(r + 1) * fresh.seq_len;
         let mask = &fresh.attention_mask[span.clone()];
         assert!(mask[..row.len()].iter().all(|&m| m == 1) && mask[row.len()..].iter().all(|&m| m == 0));
-        let ids = &fresh.input_ids[span];
-        assert!(ids[..row.len()].iter().zip(&row.ids).all(|(&a, &b)| a == i64::from(b)));
+        let padded_ids = &fresh.input_ids[span];
+        assert!(padded_ids[..row.len()].iter().zip(&row.ids).all(|(&a, &b)| a == i64::from(b)));
+        assert!(padded_ids[row.len()..].iter().all(|&a| a == i64::from(tokenizer.pad_id())));
     }
     let mut reused = REUSED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let batch = reused.get_or_insert_with(EncodedBatch::default);
-    tokenizer.pack(rows, batch);
+    let padded = reused.get_or_insert_with(PaddedBatch::default);
+    padded.fill(&batch);
     assert_eq!(
-        (
-            &batch.input_ids,
-            &batch.attention_mask,
-            &batch.token_type_ids,
-            batch.rows,
-            batch.seq_len,
-            &batch.token_counts
-        ),
-        (
-            &fresh.input_ids,
-            &fresh.attention_mask,
-            &fresh.token_type_ids,
-            fresh.rows,
-            fresh.seq_len,
-            &fresh.token_counts
-        ),
+        (&padded.input_ids, &padded.attention_mask, &padded.token_type_ids, padded.rows, padded.seq_len),
+        (&fresh.input_ids, &fresh.attention_mask, &fresh.token_type_ids, fresh.rows, fresh.seq_len),
         "a reused batch differs from a fresh one"
     );
 }

@@ -25,6 +25,7 @@ struct Args {
     vectors: PathBuf,
     result: PathBuf,
     ort_library: Option<PathBuf>,
+    backend: embed_core::BackendChoice,
 }
 
 fn parse_args() -> Result<Args> {
@@ -39,6 +40,7 @@ fn parse_args() -> Result<Args> {
     let mut vectors = None;
     let mut result = None;
     let mut ort_library = None;
+    let mut backend = embed_core::BackendChoice::Auto;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -54,6 +56,7 @@ fn parse_args() -> Result<Args> {
             "--vectors" => vectors = Some(PathBuf::from(value()?)),
             "--result" => result = Some(PathBuf::from(value()?)),
             "--ort-library" => ort_library = Some(PathBuf::from(value()?)),
+            "--backend" => backend = value()?.parse()?,
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -69,6 +72,7 @@ fn parse_args() -> Result<Args> {
         vectors: vectors.ok_or("--vectors is required")?,
         result: result.ok_or("--result is required")?,
         ort_library,
+        backend,
     })
 }
 
@@ -123,6 +127,7 @@ fn run() -> Result<()> {
             path: args.ort_library.clone(),
             search_dirs: vec![benches::workspace_root().join("libs")],
         },
+        backend: args.backend,
         ..embed_core::Config::default()
     })?;
     let load_s = load_started.elapsed().as_secs_f64();
@@ -156,10 +161,7 @@ fn run() -> Result<()> {
     let mut result = String::from("{\n");
     let fields = [
         ("engine", "\"embed\"".to_string()),
-        (
-            "version",
-            format!("\"embed {}, onnx runtime {}\"", env!("CARGO_PKG_VERSION"), service.onnxruntime().version()),
-        ),
+        ("version", format!("\"embed {}, {}\"", env!("CARGO_PKG_VERSION"), service.model().engine())),
         ("model", format!("\"{}\"", args.model)),
         ("variant", format!("\"{}\"", args.variant)),
         ("threads", args.threads.to_string()),

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::Context;
 use clap::parser::ValueSource;
 
 use crate::settings::Settings;
@@ -47,16 +46,18 @@ pub fn run(args: &ConfigArgs, matches: &clap::ArgMatches, from_dotenv: &BTreeSet
     if std::env::var_os("TOKENIZERS_LIB_PATH").is_some() {
         println!("TOKENIZERS_LIB_PATH      is set but not needed: the tokenizer is compiled into embed");
     }
-    let config = args.settings.to_config()?;
+    let config = args.settings.to_config();
     if args.check {
-        let service = embed_core::Service::new(config.clone())
-            .with_context(|| format!("cannot load model `{}`", config.model))?;
+        let service = crate::fetch::open_service(config, args.settings.offline)?;
+        let library = match service.onnxruntime() {
+            Some(runtime) => format!("ONNX Runtime {} at {}", runtime.version(), runtime.path().display()),
+            None => "no ONNX Runtime needed".to_string(),
+        };
         println!(
-            "check: ok (ONNX Runtime {} at {}; model {} with {} dimensions on {})",
-            service.onnxruntime().version(),
-            service.onnxruntime().path().display(),
+            "check: ok ({library}; model {} with {} dimensions, engine {} on {})",
             service.model().files().name,
             service.model().dimension(),
+            service.model().engine(),
             service.model().device()
         );
     }

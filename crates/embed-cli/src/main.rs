@@ -139,7 +139,7 @@ fn run_embed(args: EmbedArgs) -> anyhow::Result<()> {
     if texts.is_empty() && args.input.is_none() {
         anyhow::bail!("no text given: pass texts as arguments or use --input FILE");
     }
-    let mut config = args.settings.to_config()?;
+    let mut config = args.settings.to_config();
     if args.chunk.is_none() {
         prefer_sessions_for_many_texts(&mut config, texts.len());
     }

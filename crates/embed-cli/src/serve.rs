@@ -114,7 +114,7 @@ impl Args for ServeArgs {
 /// Runs the server until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     settings::init_logging(&args.settings);
-    let mut config = args.settings.to_config()?;
+    let mut config = args.settings.to_config();
     if let Some((first, rest)) = args.models.split_first() {
         config.model = first.clone();
         for model in rest {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use clap::builder::BoolishValueParser;
 use embed_core::{
-    ArenaStrategy, CacheLimits, Config, MemoryConfig, MetalConfig, OrtLibrary, RuntimeConfig, TruncationSide,
-    VectorOptions,
+    ArenaStrategy, BackendChoice, CacheLimits, Config, MemoryConfig, MetalConfig, OrtLibrary, RuntimeConfig,
+    TruncationSide, VectorOptions,
 };
 
 /// Model and runtime settings.
@@ -16,6 +16,10 @@ pub struct Settings {
     /// Model: a known name with an optional variant (all-MiniLM-L6-v2:int8), or a directory.
     #[arg(long, env = "DEFAULT_MODEL", default_value = embed_core::DEFAULT_MODEL)]
     pub model: String,
+    /// Engine: `native` (embed's own, from model.safetensors), `onnx` (ONNX Runtime), or
+    /// `auto`: native wherever it runs the model and variant, else ONNX Runtime.
+    #[arg(long, env = "EMBED_BACKEND", default_value = "auto", value_parser = parse_backend)]
+    pub backend: BackendChoice,
     #[command(flatten)]
     pub cache: CacheDir,
     /// A directory holding tokenizer.json, when not the model's own.
@@ -121,6 +125,10 @@ fn parse_memory_limit(value: &str) -> Result<u64, String> {
     embed_core::parse_bytes(value).map_err(|e| e.to_string())
 }
 
+fn parse_backend(value: &str) -> Result<BackendChoice, String> {
+    value.parse().map_err(|e: embed_core::EmbedError| e.to_string())
+}
+
 fn parse_arena(value: &str) -> Result<ArenaStrategy, String> {
     match value {
         "kNextPowerOfTwo" => Ok(ArenaStrategy::NextPowerOfTwo),
@@ -147,16 +155,9 @@ fn non_empty_env(name: &str) -> Option<PathBuf> {
 }
 
 impl Settings {
-    /// The service configuration these settings describe, with ONNX Runtime fetched into the
-    /// user's cache when it is nowhere to be found (unless offline).
-    pub fn to_config(&self) -> anyhow::Result<Config> {
-        let mut config = self.describe();
-        crate::fetch::ensure_onnxruntime(&mut config, self.offline)?;
-        Ok(config)
-    }
-
-    /// The service configuration these settings describe, as they are.
-    fn describe(&self) -> Config {
+    /// The service configuration these settings describe. ONNX Runtime is looked for (and
+    /// fetched) only when a model needs it: see `fetch::open_service`.
+    pub fn to_config(&self) -> Config {
         Config {
             model: self.model.clone(),
             model_cache_dir: self.cache.model_cache_dir.clone(),
@@ -199,6 +200,7 @@ impl Settings {
                     .filter(|m| !m.is_empty())
                     .collect(),
             },
+            backend: self.backend,
         }
     }
 }

@@ -20,7 +20,7 @@ pub enum EmbedError {
         dir: PathBuf,
     },
     /// A path given as a model is neither a model directory nor an ONNX file.
-    #[error("no model at {}: expected a directory holding onnx/model.onnx or model.onnx with tokenizer.json, or a known model name", path.display())]
+    #[error("no model at {}: expected a directory holding model.safetensors, onnx/model.onnx or model.onnx with tokenizer.json, or a known model name", path.display())]
     NoModelAtPath {
         /// The path given.
         path: PathBuf,
@@ -93,6 +93,29 @@ pub enum EmbedError {
         /// What the model gives.
         actual: usize,
     },
+    /// A backend name that is not one of `auto`, `native`, `onnx`.
+    #[error("unknown backend `{given}`; expected one of: auto, native, onnx")]
+    UnknownBackend {
+        /// The name given.
+        given: String,
+    },
+    /// The native engine was asked for (or is the only engine the files allow) but cannot run
+    /// the model.
+    #[error("the native engine cannot run model `{model}`: {reason}")]
+    NativeUnsupported {
+        /// The model.
+        model: String,
+        /// What is missing or unsupported.
+        reason: String,
+    },
+    /// ONNX Runtime was asked for but the model has no ONNX file for its variant.
+    #[error("model `{model}` has no ONNX file {} for ONNX Runtime to run", path.display())]
+    OnnxFileMissing {
+        /// The model.
+        model: String,
+        /// The file looked for.
+        path: PathBuf,
+    },
     /// A prompt name the model does not define.
     #[error("model `{model}` has no prompt `{prompt}`; its prompts: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
     UnknownPrompt {
@@ -103,4 +126,17 @@ pub enum EmbedError {
         /// The prompts it has.
         known: Vec<String>,
     },
+}
+
+impl EmbedError {
+    /// The error a model's load failed with, when this is a failed load (the model registry
+    /// keeps it shared between the callers that waited for it); else this error.
+    pub fn cause(&self) -> &EmbedError {
+        match self {
+            EmbedError::Pool(embed_pool::PoolError::Load { source, .. }) => {
+                source.downcast_ref::<EmbedError>().map_or(self, EmbedError::cause)
+            }
+            _ => self,
+        }
+    }
 }

@@ -8,6 +8,7 @@
 mod cache;
 mod chunk;
 mod document;
+mod engine;
 mod error;
 mod metrics;
 mod model;
@@ -18,15 +19,17 @@ mod stream;
 pub use cache::{CacheLimits, CacheStats};
 pub use chunk::{Chunk, Chunking, chunk_document};
 pub use document::{ChunkEmbedding, DocumentEmbedding};
+pub use embed_manifest::DEFAULT_VARIANT;
 pub use embed_manifest::{Manifest, Pooling};
 pub use embed_pool::{
     Handle, ModelState, ModelStats, PoolError, PoolStats, measure_rss_growth, parse_bytes, resident_bytes,
 };
 pub use embed_runtime::{
-    ArenaStrategy, CoreMlComputeUnits, CoreMlModelFormat, CoreMlOptions, DeviceInUse, GraphOptimization,
+    ArenaStrategy, CoreMlComputeUnits, CoreMlModelFormat, CoreMlOptions, DeviceInUse, GraphOptimization, RuntimeError,
     find_in_libs_dir, library_file_name,
 };
 pub use embed_tokenize::TruncationSide;
+pub use engine::{BackendChoice, Engine, EngineOptions, choose_engine, native_unsupported};
 pub use error::EmbedError;
 pub use metrics::{HistogramSnapshot, MetricsSnapshot};
 pub use model::{EmbedOptions, Embedding, EmbeddingModel, LoadOptions, ModelFiles};

@@ -10,10 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use embed_manifest::{Manifest, Pooling};
-use embed_runtime::{Backend, BatchInput, OnnxRuntime, OrtBackend, OutputKind, SessionOptions};
-use embed_tokenize::{EncodedBatch, TokenizedText, Tokenizer, TokenizerOptions, TruncationSide};
+use embed_runtime::{Backend, OutputKind, TokenBatch};
+use embed_tokenize::{TokenizedText, Tokenizer, TokenizerOptions, TruncationSide};
 
 use crate::EmbedError;
+use crate::engine::{BackendChoice, EngineOptions, OrtLoader, load_backend};
 use crate::metrics::Metrics;
 use crate::pooling::{normalize, pool_into, read_pooling_config};
 
@@ -23,11 +24,12 @@ use crate::pooling::{normalize, pool_into, read_pooling_config};
 const MAX_PADDING_SHARE: f64 = 0.2;
 
 /// Splits `order` (indices sorted longest first) into batches of at most `batch_size` texts
-/// whose padding stays under [`MAX_PADDING_SHARE`] of each row.
+/// whose padding, where the backend pads, stays under [`MAX_PADDING_SHARE`] of each row.
 fn length_groups<'a>(
     order: &'a [usize],
     len: impl Fn(usize) -> usize + 'a,
     batch_size: usize,
+    pads: bool,
 ) -> impl Iterator<Item = &'a [usize]> + 'a {
     let mut start = 0;
     std::iter::from_fn(move || {
@@ -38,7 +40,7 @@ fn length_groups<'a>(
         let mut end = start + 1;
         while end < order.len()
             && end - start < batch_size
-            && (len(order[end]) as f64) >= longest * (1.0 - MAX_PADDING_SHARE)
+            && (!pads || (len(order[end]) as f64) >= longest * (1.0 - MAX_PADDING_SHARE))
         {
             end += 1;
         }
@@ -55,7 +57,10 @@ pub struct ModelFiles {
     pub name: String,
     /// The directory holding `tokenizer.json` and the sentence-transformers configs.
     pub dir: PathBuf,
-    /// The ONNX file.
+    /// The variant (`fp32` for a directory or file given by path).
+    pub variant: String,
+    /// The variant's ONNX file, where ONNX Runtime would load it (it may be absent when the
+    /// native engine runs the model from `model.safetensors`).
     pub onnx: PathBuf,
     /// Named prompts from the manifest.
     pub prompts: BTreeMap<String, String>,
@@ -70,8 +75,13 @@ pub struct ModelFiles {
 impl ModelFiles {
     /// Resolves `spec`: a manifest name with an optional variant (`all-MiniLM-L6-v2:int8`),
     /// always under `cache_dir` (a directory of the same name elsewhere is never read), else an
-    /// existing directory or `.onnx` file.
-    pub fn resolve(spec: &str, cache_dir: &Path, manifest: &Manifest) -> Result<Self, EmbedError> {
+    /// existing directory or `.onnx` file. A manifest model must hold what `choice` can run.
+    pub fn resolve(
+        spec: &str,
+        cache_dir: &Path,
+        manifest: &Manifest,
+        choice: BackendChoice,
+    ) -> Result<Self, EmbedError> {
         let resolved = match manifest.resolve(spec) {
             Ok(resolved) => resolved,
             Err(error) => {
@@ -84,7 +94,15 @@ impl ModelFiles {
         };
         let dir = resolved.dir(cache_dir);
         let onnx = resolved.onnx_path(cache_dir);
-        if !onnx.is_file() {
+        let checkpoint = resolved.variant == embed_manifest::DEFAULT_VARIANT
+            && dir.join("model.safetensors").is_file()
+            && dir.join("config.json").is_file();
+        let fetched = match choice {
+            BackendChoice::Onnx => onnx.is_file(),
+            BackendChoice::Native => checkpoint,
+            BackendChoice::Auto => onnx.is_file() || checkpoint,
+        };
+        if !fetched {
             return Err(EmbedError::ModelNotFetched {
                 model: resolved.model.name.clone(),
                 variant: resolved.variant.clone(),
@@ -94,6 +112,7 @@ impl ModelFiles {
         Ok(Self {
             name: resolved.display_name(),
             dir,
+            variant: resolved.variant.clone(),
             onnx,
             prompts: resolved.model.prompts.clone(),
             dimension: Some(resolved.model.dimension),
@@ -102,14 +121,17 @@ impl ModelFiles {
         })
     }
 
-    /// A model directory (holding `onnx/model.onnx` or `model.onnx`) or an ONNX file inside one.
+    /// A model directory (holding `model.safetensors`, `onnx/model.onnx` or `model.onnx`) or
+    /// an ONNX file inside one.
     pub fn from_path(path: &Path) -> Result<Self, EmbedError> {
         let not_found = || EmbedError::NoModelAtPath { path: path.to_path_buf() };
         let (dir, onnx) = if path.is_dir() {
-            let onnx = [path.join("onnx").join("model.onnx"), path.join("model.onnx")]
-                .into_iter()
-                .find(|p| p.is_file())
-                .ok_or_else(not_found)?;
+            let candidates = [path.join("onnx").join("model.onnx"), path.join("model.onnx")];
+            let onnx = match candidates.iter().find(|p| p.is_file()) {
+                Some(onnx) => onnx.clone(),
+                None if path.join("model.safetensors").is_file() => candidates[0].clone(),
+                None => return Err(not_found()),
+            };
             (path.to_path_buf(), onnx)
         } else {
             let parent = path.parent().ok_or_else(not_found)?;
@@ -124,6 +146,7 @@ impl ModelFiles {
         Ok(Self {
             name: path.display().to_string(),
             dir,
+            variant: embed_manifest::DEFAULT_VARIANT.to_string(),
             onnx,
             prompts: BTreeMap::new(),
             dimension: None,
@@ -140,8 +163,8 @@ pub struct LoadOptions {
     pub tokenizer: TokenizerOptions,
     /// A directory holding `tokenizer.json` other than the model's own.
     pub tokenizer_dir: Option<PathBuf>,
-    /// ONNX Runtime session options.
-    pub session: SessionOptions,
+    /// Which engine runs the model, and its options.
+    pub engine: EngineOptions,
 }
 
 /// Per-call options of the embedding pipeline.
@@ -198,8 +221,8 @@ impl std::fmt::Debug for EmbeddingModel {
 }
 
 impl EmbeddingModel {
-    /// Loads a model with ONNX Runtime.
-    pub fn load(runtime: &OnnxRuntime, files: ModelFiles, options: &LoadOptions) -> Result<Self, EmbedError> {
+    /// Loads a model into the engine `options` choose.
+    pub(crate) fn load(files: ModelFiles, options: &LoadOptions, ort: &OrtLoader) -> Result<Self, EmbedError> {
         let tokenizer_dir = options.tokenizer_dir.as_deref().unwrap_or(&files.dir);
         let tokenizer = Tokenizer::from_dir(tokenizer_dir, &options.tokenizer)?;
         let pooling = match read_pooling_config(&files.dir)? {
@@ -209,8 +232,8 @@ impl EmbeddingModel {
                 message: "missing, and the model is not in the manifest to say its pooling".into(),
             })?,
         };
-        let backend = OrtBackend::load(runtime, &files.onnx, &options.session)?;
-        Self::from_parts(files, tokenizer, Box::new(backend), pooling)
+        let backend = load_backend(&files, &options.engine, ort)?;
+        Self::from_parts(files, tokenizer, backend, pooling)
     }
 
     /// Builds a model from its parts (a backend other than ONNX Runtime, in tests).
@@ -260,6 +283,11 @@ impl EmbeddingModel {
     /// Where the model runs.
     pub fn device(&self) -> &embed_runtime::DeviceInUse {
         self.backend.device()
+    }
+
+    /// The engine that runs it (`native avx512`, `onnxruntime 1.31.1`).
+    pub fn engine(&self) -> String {
+        self.backend.engine()
     }
 
     /// Embeds `texts`; the result has one entry per text, in order.
@@ -350,7 +378,8 @@ impl EmbeddingModel {
         // Longest first: texts of similar length share a batch, so padding stays small.
         let mut order: Vec<usize> = (0..tokenized.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(tokenized[i].len()));
-        let groups: Vec<&[usize]> = length_groups(&order, |i| tokenized[i].len(), options.batch_size).collect();
+        let groups: Vec<&[usize]> =
+            length_groups(&order, |i| tokenized[i].len(), options.batch_size, self.backend.pads()).collect();
         let workers = self.backend.concurrent_runs().clamp(1, groups.len().max(1));
         let mut results: Vec<Option<Embedding>> = vec![None; tokenized.len()];
         for (index, embedding) in self.run_groups(&groups, &tokenized, options, workers)? {
@@ -376,7 +405,7 @@ impl EmbeddingModel {
     ) -> Result<Vec<(usize, Embedding)>, EmbedError> {
         let next = AtomicUsize::new(0);
         let work = || -> Result<Vec<(usize, Embedding)>, EmbedError> {
-            let mut batch = EncodedBatch::default();
+            let mut batch = PackedTexts::default();
             let mut done = Vec::new();
             while let Some(group) = groups.get(next.fetch_add(1, Ordering::Relaxed)) {
                 if let Err(error) =
@@ -407,53 +436,66 @@ impl EmbeddingModel {
         Ok(all)
     }
 
-    /// Packs one group of texts, runs it, pools and normalizes each row, and hands each
-    /// text's embedding to `emit` with its index.
+    /// Packs one group of texts, runs it, pools and normalizes each text's output, and hands
+    /// each text's embedding to `emit` with its index.
     fn run_group(
         &self,
         group: &[usize],
         tokenized: &[TokenizedText],
         options: &EmbedOptions,
-        batch: &mut EncodedBatch,
+        batch: &mut PackedTexts,
         emit: &mut dyn FnMut(usize, Embedding),
     ) -> Result<(), EmbedError> {
-        self.tokenizer.pack(group.iter().map(|&i| &tokenized[i]), batch);
+        batch.fill(group.iter().map(|&i| &tokenized[i]));
         let infer_started = Instant::now();
-        let output = self.backend.run(&BatchInput {
-            input_ids: &batch.input_ids,
-            attention_mask: &batch.attention_mask,
-            token_type_ids: &batch.token_type_ids,
-            rows: batch.rows,
-            seq_len: batch.seq_len,
+        let output = self.backend.run(&TokenBatch {
+            ids: &batch.ids,
+            type_ids: &batch.type_ids,
+            lengths: &batch.lengths,
+            pad_id: self.tokenizer.pad_id(),
+            pad_to: self.tokenizer.pad_to(),
         })?;
         let infer_elapsed = infer_started.elapsed();
         let pool_started = Instant::now();
+        let hidden = output.hidden();
         for (row, &index) in group.iter().enumerate() {
-            let mut vector = vec![0.0; output.hidden];
-            match output.kind {
-                OutputKind::TokenEmbeddings => {
-                    let width = output.seq_len * output.hidden;
-                    let tokens = &output.values[row * width..(row + 1) * width];
-                    let mask = &batch.attention_mask[row * batch.seq_len..(row + 1) * batch.seq_len];
-                    pool_into(self.pooling, tokens, mask, output.hidden, &mut vector);
-                }
-                OutputKind::Pooled => {
-                    vector.copy_from_slice(&output.values[row * output.hidden..(row + 1) * output.hidden]);
-                }
+            let mut vector = vec![0.0; hidden];
+            match output.kind() {
+                OutputKind::TokenEmbeddings => pool_into(self.pooling, output.text(row), hidden, &mut vector),
+                OutputKind::Pooled => vector.copy_from_slice(output.text(row)),
             }
             if options.normalize {
                 normalize(&mut vector);
             }
-            emit(index, Embedding { vector, tokens: batch.token_counts[row], truncated: batch.truncated[row] });
+            let text = &tokenized[index];
+            emit(index, Embedding { vector, tokens: text.len(), truncated: text.truncated });
         }
-        self.metrics.record_batch(
-            batch.rows,
-            batch.real_tokens(),
-            batch.padded_tokens(),
-            infer_elapsed,
-            pool_started.elapsed(),
-        );
+        let real_tokens = batch.ids.len();
+        let longest = batch.lengths.iter().copied().max().unwrap_or(0).max(self.tokenizer.pad_to());
+        let computed = if self.backend.pads() { longest * group.len() } else { real_tokens };
+        self.metrics.record_batch(group.len(), real_tokens, computed, infer_elapsed, pool_started.elapsed());
         Ok(())
+    }
+}
+
+/// The token ids of one batch of texts, packed one after the other; reused across batches.
+#[derive(Debug, Default)]
+struct PackedTexts {
+    ids: Vec<u32>,
+    type_ids: Vec<u32>,
+    lengths: Vec<usize>,
+}
+
+impl PackedTexts {
+    fn fill<'t>(&mut self, texts: impl Iterator<Item = &'t TokenizedText>) {
+        self.ids.clear();
+        self.type_ids.clear();
+        self.lengths.clear();
+        for text in texts {
+            self.ids.extend_from_slice(&text.ids);
+            self.type_ids.extend_from_slice(&text.type_ids);
+            self.lengths.push(text.len());
+        }
     }
 }
 
@@ -465,7 +507,10 @@ mod tests {
     fn groups_cap_both_size_and_padding() {
         let lengths = [100, 95, 90, 81, 79, 40, 39, 38, 37, 36, 10];
         let order: Vec<usize> = (0..lengths.len()).collect();
-        let groups: Vec<&[usize]> = length_groups(&order, |i| lengths[i], 3).collect();
+        let groups: Vec<&[usize]> = length_groups(&order, |i| lengths[i], 3, true).collect();
         assert_eq!(groups, [&[0, 1, 2][..], &[3, 4], &[5, 6, 7], &[8, 9], &[10]]);
+        // Without padding, only the size caps a batch.
+        let groups: Vec<&[usize]> = length_groups(&order, |i| lengths[i], 3, false).collect();
+        assert_eq!(groups, [&[0, 1, 2][..], &[3, 4, 5], &[6, 7, 8], &[9, 10]]);
     }
 }

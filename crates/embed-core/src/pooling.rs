@@ -61,15 +61,15 @@ pub fn read_pooling_config(model_dir: &Path) -> Result<Option<Pooling>, EmbedErr
     }
 }
 
-/// Pools one text's token embeddings (`seq_len * hidden`, row-major) under its attention mask
-/// into `out` (`hidden` values).
-pub fn pool_into(mode: Pooling, tokens: &[f32], mask: &[i64], hidden: usize, out: &mut [f32]) {
+/// Pools one text's token embeddings (its tokens only, `tokens.len() / hidden` rows of
+/// `hidden`, row-major) into `out` (`hidden` values).
+pub fn pool_into(mode: Pooling, tokens: &[f32], hidden: usize, out: &mut [f32]) {
     debug_assert_eq!(out.len(), hidden);
-    let rows = tokens.chunks_exact(hidden).zip(mask).filter(|(_, m)| **m != 0).map(|(row, _)| row);
+    let rows = tokens.chunks_exact(hidden);
     match mode {
         Pooling::Cls => out.copy_from_slice(&tokens[..hidden]),
         Pooling::LastToken => {
-            let last = mask.iter().rposition(|&m| m != 0).unwrap_or(0);
+            let last = (tokens.len() / hidden).saturating_sub(1);
             out.copy_from_slice(&tokens[last * hidden..(last + 1) * hidden]);
         }
         Pooling::Max => {
@@ -117,17 +117,16 @@ pub fn normalize(v: &mut [f32]) {
 mod tests {
     use super::*;
 
-    const TOKENS: [f32; 6] = [1.0, 2.0, 3.0, 4.0, 100.0, 100.0];
-    const MASK: [i64; 3] = [1, 1, 0];
+    const TOKENS: [f32; 4] = [1.0, 2.0, 3.0, 4.0];
 
     fn pooled(mode: Pooling) -> Vec<f32> {
         let mut out = vec![0.0; 2];
-        pool_into(mode, &TOKENS, &MASK, 2, &mut out);
+        pool_into(mode, &TOKENS, 2, &mut out);
         out
     }
 
     #[test]
-    fn pooling_ignores_padding() {
+    fn pooling_takes_every_token() {
         assert_eq!(pooled(Pooling::Mean), [2.0, 3.0]);
         assert_eq!(pooled(Pooling::Max), [3.0, 4.0]);
         assert_eq!(pooled(Pooling::Cls), [1.0, 2.0]);

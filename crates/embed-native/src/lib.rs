@@ -29,6 +29,7 @@ pub use kernels::{Gelu, Isa};
 pub use probe::gemm_gflops;
 
 use encoder::Scratch;
+use kernels::Parallel;
 use model::Model;
 use threads::Threads;
 
@@ -40,7 +41,10 @@ pub struct NativeOptions {
     pub threads: Option<usize>,
 }
 
-/// A loaded model. `&self` methods; `Send + Sync`: concurrent calls share the engine's threads.
+/// A loaded model. `&self` methods; `Send + Sync`: concurrent calls share the engine's
+/// threads. A call alone splits its work among all of them; calls at the same time each run
+/// on a thread of their own (batches side by side, no synchronization between them), so
+/// callers with many batches should make [`NativeModel::threads`] calls at once.
 #[derive(Debug)]
 pub struct NativeModel {
     model: Model,
@@ -69,6 +73,11 @@ impl NativeModel {
         self.model.isa
     }
 
+    /// Threads the engine runs on.
+    pub fn threads(&self) -> usize {
+        self.threads.width()
+    }
+
     /// Bytes the packed weights hold (the memory-mapped word embedding table not counted).
     pub fn resident_bytes(&self) -> usize {
         self.model.resident_bytes()
@@ -84,7 +93,10 @@ impl NativeModel {
         self.model.check(batch)?;
         let mut scratch =
             self.scratch.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop().unwrap_or_default();
-        let result = self.threads.install(|| read(self.model.forward(batch, &self.threads, &mut scratch)));
+        let result = self.threads.install(|| {
+            let share = self.threads.share();
+            read(self.model.forward(batch, &share, &mut scratch))
+        });
         self.scratch.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(scratch);
         Ok(result)
     }

@@ -85,8 +85,15 @@ impl Model {
         let embedding_norm = norm(&weights, "embeddings.LayerNorm", h)?;
         let names = LayerNames::of(config.architecture);
         let scale = 1.0 / (config.head_size() as f32).sqrt();
+        let keep = match &word_embeddings {
+            Table::Mapped(range) => Some(*range),
+            Table::Owned(_) => None,
+        };
         let layers = (0..config.layers)
             .map(|index| {
+                // The last layer's pages were copied into its panels: resident memory holds
+                // the packed weights, not the file too.
+                weights.release_pages(keep);
                 let at = |suffix: &str| format!("encoder.layer.{index}.{suffix}");
                 let linear = |name: &str, n: usize, k: usize| -> Result<Panels, NativeError> {
                     let w = weights.get(&format!("{}.weight", at(name)), &[n, k])?;

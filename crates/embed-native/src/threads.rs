@@ -1,7 +1,12 @@
 //! The engine's threads: a rayon pool of its own (never the global one, which tokenization
 //! uses), sized to the cores it may use. A forward pass runs inside the pool ([`Threads::install`]),
 //! so the products and attention it splits into tasks reach the other threads without a
-//! wake-up from outside. Knows nothing of what the tasks compute.
+//! wake-up from outside. Passes running at the same time share the pool: each splits its work
+//! among its share of the threads ([`Threads::share`]), so two passes on two threads run side
+//! by side, one thread each, with no synchronization between them. Knows nothing of what the
+//! tasks compute.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::kernels::Parallel;
 
@@ -9,6 +14,8 @@ use crate::kernels::Parallel;
 #[derive(Debug)]
 pub(crate) struct Threads {
     pool: rayon::ThreadPool,
+    /// Passes running now.
+    active: AtomicUsize,
 }
 
 impl Threads {
@@ -18,12 +25,37 @@ impl Threads {
             .num_threads(width.max(1))
             .thread_name(|i| format!("embed-native-{i}"))
             .build()?;
-        Ok(Self { pool })
+        Ok(Self { pool, active: AtomicUsize::new(0) })
     }
 
-    /// Runs `work` on one of the pool's threads and returns its result.
+    /// Runs `work` (one pass) on one of the pool's threads and returns its result.
     pub fn install<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
-        self.pool.install(work)
+        self.active.fetch_add(1, Ordering::Relaxed);
+        let result = self.pool.install(work);
+        self.active.fetch_sub(1, Ordering::Relaxed);
+        result
+    }
+
+    /// This pass's share of the pool: all of it while it runs alone, one thread of it while
+    /// as many passes run as there are threads.
+    pub fn share(&self) -> Share<'_> {
+        Share { threads: self }
+    }
+}
+
+/// A pass's share of the pool, judged at each split (passes start and end meanwhile).
+pub(crate) struct Share<'a> {
+    threads: &'a Threads,
+}
+
+impl Parallel for Share<'_> {
+    fn width(&self) -> usize {
+        let active = self.threads.active.load(Ordering::Relaxed).max(1);
+        (self.threads.width() / active).max(1)
+    }
+
+    fn run(&self, tasks: usize, task: &(dyn Fn(usize) + Sync)) {
+        self.threads.run(tasks, task);
     }
 }
 

@@ -115,6 +115,34 @@ impl Weights {
             .then(|| MappedRange { start: self.data_start + info.data_offsets.0, len: bytes.len() / 4 }))
     }
 
+    /// Drops the mapping's pages from this process's memory, except those of `keep`: the file
+    /// stays mapped and a later read faults its pages in again from the file (or the page
+    /// cache). Called once tensors are packed, so their bytes stop counting as resident.
+    pub fn release_pages(&self, keep: Option<MappedRange>) {
+        #[cfg(unix)]
+        {
+            let page = 4096;
+            let (keep_start, keep_end) = match keep {
+                Some(range) => (range.start / page * page, (range.start + range.len * 4).div_ceil(page) * page),
+                None => (0, 0),
+            };
+            let end = self.map.len();
+            for (start, stop) in [(0, keep_start.min(end)), (keep_end.min(end), end)] {
+                if stop > start {
+                    // SAFETY: the mapping is read-only and private and this process never wrote
+                    // to it, so MADV_DONTNEED only drops clean pages, which a later read faults
+                    // in again with the file's bytes; no borrow of these pages outlives this
+                    // call (packing copied them), and borrowed ranges (`keep`) are excluded.
+                    let _ = unsafe {
+                        self.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, stop - start)
+                    };
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = keep;
+    }
+
     /// The floats of a range [`Weights::mapped`] returned.
     pub fn slice(&self, range: MappedRange) -> &[f32] {
         bytemuck::cast_slice(&self.map[range.start..range.start + range.len * 4])

@@ -1,9 +1,10 @@
-//! The inference backend of embed: a batch of token ids in, token embeddings (or a pooled
-//! output) out.
+//! The inference backends of embed: a packed batch of token ids in, token embeddings (or a
+//! pooled output) out.
 //!
-//! [`Backend`] is the seam; [`OrtBackend`] implements it with ONNX Runtime on the CPU or, on
-//! Apple platforms, through CoreML ([`Device`]). [`OnnxRuntime`] finds and loads the ONNX
-//! Runtime shared library once per process.
+//! [`Backend`] is the seam. [`OrtBackend`] implements it with ONNX Runtime on the CPU or, on
+//! Apple platforms, through CoreML ([`Device`]); [`OnnxRuntime`] finds and loads the ONNX
+//! Runtime shared library once per process. [`NativeBackend`] implements it with embed's own
+//! engine (`embed-native`), which needs no library at all.
 //!
 //! This is the only crate that names `ort` types; none appears in its public API. It knows
 //! nothing of tokenizers, pooling, the model manifest or where models come from.
@@ -11,11 +12,14 @@
 mod backend;
 mod device;
 mod library;
+mod native;
 mod session;
 
-pub use backend::{Backend, BatchInput, ModelOutput, OutputKind};
+pub use backend::{Backend, BatchOutput, OutputKind, PaddedBatch, TokenBatch};
 pub use device::{CoreMlComputeUnits, CoreMlModelFormat, CoreMlOptions, Device, DeviceInUse};
+pub use embed_native::{ModelConfig as NativeConfig, NativeError, read_config as read_native_config};
 pub use library::{OnnxRuntime, REQUIRED_ORT_MINOR, find_in_libs_dir, library_file_name};
+pub use native::NativeBackend;
 pub use session::{ArenaStrategy, GraphOptimization, OrtBackend, SessionOptions};
 
 use std::path::PathBuf;
@@ -96,4 +100,17 @@ pub enum RuntimeError {
     /// ONNX Runtime failed while running the model.
     #[error("inference failed")]
     Inference(#[source] ort::Error),
+    /// The native engine could not load or run the model.
+    #[error(transparent)]
+    Native(#[from] embed_native::NativeError),
+}
+
+/// Returns freed heap memory to the operating system where the allocator keeps it (glibc does:
+/// a process that loads and drops models would otherwise see its resident memory only grow).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own arenas; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }

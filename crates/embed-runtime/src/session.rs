@@ -1,8 +1,9 @@
 //! [`OrtBackend`]: a sentence-embedding transformer run by ONNX Runtime.
 //!
-//! It checks the model's inputs and outputs when it loads, feeds the tokenizer's buffers to
-//! ONNX Runtime without copying them, and serves many threads through a small pool of
-//! sessions (ONNX Runtime's `Run` needs exclusive access to a session in the `ort` crate).
+//! It checks the model's inputs and outputs when it loads, pads each packed batch into the
+//! session's own reusable buffers and hands them to ONNX Runtime without another copy, and
+//! serves many threads through a small pool of sessions (ONNX Runtime's `Run` needs exclusive
+//! access to a session in the `ort` crate).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -12,7 +13,10 @@ use ort::session::Session;
 use ort::session::builder::{GraphOptimizationLevel, PrepackedWeights};
 use ort::value::TensorRef;
 
-use crate::{Backend, BatchInput, Device, DeviceInUse, ModelOutput, OnnxRuntime, OutputKind, RuntimeError};
+use crate::{
+    Backend, BatchOutput, Device, DeviceInUse, OnnxRuntime, OutputKind, PaddedBatch, RuntimeError, TokenBatch,
+    release_free_memory,
+};
 
 /// ONNX Runtime's graph optimization level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -75,9 +79,15 @@ impl Default for SessionOptions {
     }
 }
 
+/// One session and the buffers its batches are padded into.
+struct Slot {
+    session: Session,
+    padded: PaddedBatch,
+}
+
 /// A sentence-embedding model loaded into ONNX Runtime.
 pub struct OrtBackend {
-    sessions: Vec<Mutex<Session>>,
+    sessions: Vec<Mutex<Slot>>,
     next: AtomicUsize,
     path: PathBuf,
     takes_token_type_ids: bool,
@@ -85,6 +95,8 @@ pub struct OrtBackend {
     output_kind: OutputKind,
     hidden_size: Option<usize>,
     device: DeviceInUse,
+    /// The ONNX Runtime version, for reports.
+    version: String,
 }
 
 impl std::fmt::Debug for OrtBackend {
@@ -140,7 +152,10 @@ impl OrtBackend {
         let (output_index, output_kind, hidden_size) = pick_output(first).map_err(unsupported)?;
         tracing::debug!(path = %path.display(), ?output_kind, takes_token_type_ids, %device, "model loaded");
         Ok(Self {
-            sessions: sessions.into_iter().map(Mutex::new).collect(),
+            sessions: sessions
+                .into_iter()
+                .map(|session| Mutex::new(Slot { session, padded: PaddedBatch::default() }))
+                .collect(),
             next: AtomicUsize::new(0),
             path: path.to_path_buf(),
             takes_token_type_ids,
@@ -148,6 +163,7 @@ impl OrtBackend {
             output_kind,
             hidden_size,
             device,
+            version: runtime.version().to_string(),
         })
     }
 
@@ -156,36 +172,37 @@ impl OrtBackend {
         &self.path
     }
 
-    fn run_on(&self, session: &mut Session, batch: &BatchInput<'_>) -> Result<ModelOutput, RuntimeError> {
-        let shape = [batch.rows, batch.seq_len];
+    fn run_on(&self, slot: &mut Slot, batch: &TokenBatch<'_>) -> Result<BatchOutput, RuntimeError> {
+        let Slot { session, padded } = slot;
+        padded.fill(batch);
+        let shape = [padded.rows, padded.seq_len];
         fn tensor(shape: [usize; 2], values: &[i64]) -> Result<TensorRef<'_, i64>, RuntimeError> {
             TensorRef::from_array_view((shape, values)).map_err(|e| RuntimeError::InvalidBatch(e.to_string()))
         }
         let mut inputs = ort::inputs![
-            "input_ids" => tensor(shape, batch.input_ids)?,
-            "attention_mask" => tensor(shape, batch.attention_mask)?,
+            "input_ids" => tensor(shape, &padded.input_ids)?,
+            "attention_mask" => tensor(shape, &padded.attention_mask)?,
         ];
         if self.takes_token_type_ids {
-            inputs.push(("token_type_ids".into(), tensor(shape, batch.token_type_ids)?.into()));
+            inputs.push(("token_type_ids".into(), tensor(shape, &padded.token_type_ids)?.into()));
         }
         let outputs = session.run(inputs).map_err(RuntimeError::Inference)?;
         let (out_shape, values) =
             outputs[self.output_index].try_extract_tensor::<f32>().map_err(RuntimeError::Inference)?;
         let dims: Vec<usize> = out_shape.iter().map(|&d| usize::try_from(d).unwrap_or(0)).collect();
-        let (seq_len, hidden) = match (self.output_kind, dims.as_slice()) {
-            (OutputKind::TokenEmbeddings, &[r, s, h]) if r == batch.rows && s == batch.seq_len => (s, h),
-            (OutputKind::Pooled, &[r, h]) if r == batch.rows => (1, h),
-            _ => {
-                return Err(RuntimeError::UnsupportedModel {
-                    path: self.path.clone(),
-                    message: format!(
-                        "output shape {dims:?} does not match a batch of {} x {}",
-                        batch.rows, batch.seq_len
-                    ),
-                });
+        match (self.output_kind, dims.as_slice()) {
+            (OutputKind::TokenEmbeddings, &[r, s, h]) if r == padded.rows && s == padded.seq_len => {
+                Ok(BatchOutput::padded(values.to_vec(), h, batch.lengths, s))
             }
-        };
-        Ok(ModelOutput { kind: self.output_kind, values: values.to_vec(), rows: batch.rows, seq_len, hidden })
+            (OutputKind::Pooled, &[r, h]) if r == padded.rows => Ok(BatchOutput::pooled(values.to_vec(), h, r)),
+            _ => Err(RuntimeError::UnsupportedModel {
+                path: self.path.clone(),
+                message: format!(
+                    "output shape {dims:?} does not match a batch of {} x {}",
+                    padded.rows, padded.seq_len
+                ),
+            }),
+        }
     }
 }
 
@@ -199,40 +216,25 @@ impl Drop for OrtBackend {
     }
 }
 
-/// Returns freed heap memory to the operating system where the allocator keeps it.
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks glibc's own arenas; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 impl Backend for OrtBackend {
-    fn run(&self, batch: &BatchInput<'_>) -> Result<ModelOutput, RuntimeError> {
+    fn run(&self, batch: &TokenBatch<'_>) -> Result<BatchOutput, RuntimeError> {
         batch.check()?;
-        if batch.rows == 0 || batch.seq_len == 0 {
-            return Ok(ModelOutput {
-                kind: self.output_kind,
-                values: Vec::new(),
-                rows: batch.rows,
-                seq_len: batch.seq_len,
-                hidden: self.hidden_size.unwrap_or(0),
+        if batch.texts() == 0 {
+            let hidden = self.hidden_size.unwrap_or(0);
+            return Ok(match self.output_kind {
+                OutputKind::TokenEmbeddings => BatchOutput::packed(Vec::new(), hidden, &[]),
+                OutputKind::Pooled => BatchOutput::pooled(Vec::new(), hidden, 0),
             });
         }
         // Take a free session where there is one, else wait for the next in turn.
-        for session in &self.sessions {
-            if let Ok(mut session) = session.try_lock() {
-                return self.run_on(&mut session, batch);
+        for slot in &self.sessions {
+            if let Ok(mut slot) = slot.try_lock() {
+                return self.run_on(&mut slot, batch);
             }
         }
         let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.sessions.len();
-        let mut session = self.sessions[turn].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.run_on(&mut session, batch)
-    }
-
-    fn takes_token_type_ids(&self) -> bool {
-        self.takes_token_type_ids
+        let mut slot = self.sessions[turn].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.run_on(&mut slot, batch)
     }
 
     fn hidden_size(&self) -> Option<usize> {
@@ -241,6 +243,14 @@ impl Backend for OrtBackend {
 
     fn device(&self) -> &DeviceInUse {
         &self.device
+    }
+
+    fn engine(&self) -> String {
+        format!("onnxruntime {}", self.version)
+    }
+
+    fn pads(&self) -> bool {
+        true
     }
 
     fn concurrent_runs(&self) -> usize {

@@ -3,8 +3,8 @@
 //! A [`Tokenizer`] loads a model directory's `tokenizer.json` together with
 //! `sentence_bert_config.json` and `tokenizer_config.json`: sentence-transformers'
 //! `max_seq_length` overrides the truncation baked into `tokenizer.json`, padding goes to the
-//! longest text of a batch (or to the maximum on request), and a batch is encoded in parallel
-//! into flat, reusable buffers ([`EncodedBatch`]) ready to become tensors.
+//! longest text of a batch (or to the maximum on request; the engine pads, this crate says
+//! with what), and a batch of texts is tokenized in parallel into [`TokenizedText`]s.
 //!
 //! This crate knows nothing of ONNX Runtime, pooling or the model manifest; no `tokenizers`
 //! type appears in its public API.
@@ -60,40 +60,6 @@ pub enum TokenizeError {
     /// The tokenizers library failed on an input.
     #[error("cannot tokenize text: {0}")]
     Encode(String),
-}
-
-/// A batch of encoded texts in flat row-major buffers of `rows * seq_len` entries.
-///
-/// The buffers are reused across calls to [`Tokenizer::encode_batch_into`], so a caller that
-/// keeps one `EncodedBatch` allocates only when a batch is larger than any before.
-#[derive(Debug, Default, Clone)]
-pub struct EncodedBatch {
-    /// Token ids, padded with the pad token.
-    pub input_ids: Vec<i64>,
-    /// 1 for real tokens, 0 for padding.
-    pub attention_mask: Vec<i64>,
-    /// Token type (segment) ids, 0 for single texts.
-    pub token_type_ids: Vec<i64>,
-    /// Number of texts.
-    pub rows: usize,
-    /// Padded sequence length.
-    pub seq_len: usize,
-    /// Real tokens of each text after truncation, special tokens included.
-    pub token_counts: Vec<usize>,
-    /// Whether each text was cut to the maximum length.
-    pub truncated: Vec<bool>,
-}
-
-impl EncodedBatch {
-    /// Tokens that carry text (the sum of `token_counts`).
-    pub fn real_tokens(&self) -> usize {
-        self.token_counts.iter().sum()
-    }
-
-    /// Padded positions (`rows * seq_len`).
-    pub fn padded_tokens(&self) -> usize {
-        self.rows * self.seq_len
-    }
 }
 
 /// One text's tokens after truncation, special tokens included, before padding.
@@ -360,54 +326,15 @@ impl Tokenizer {
         }
     }
 
-    /// Packs tokenized texts into `out` (replacing what it held), padded to the longest of
-    /// them, or to the maximum length when the options ask for it.
-    pub fn pack<'t>(&self, texts: impl IntoIterator<Item = &'t TokenizedText> + Clone, out: &mut EncodedBatch) {
-        let rows = texts.clone().into_iter().count();
-        let longest = texts.clone().into_iter().map(TokenizedText::len).max().unwrap_or(0);
-        let seq_len = if self.pad_to_max_length && rows > 0 { self.max_length.max(longest) } else { longest };
-        out.rows = rows;
-        out.seq_len = seq_len;
-        let total = rows * seq_len;
-        out.input_ids.clear();
-        out.input_ids.resize(total, i64::from(self.pad_id));
-        out.attention_mask.clear();
-        out.attention_mask.resize(total, 0);
-        out.token_type_ids.clear();
-        out.token_type_ids.resize(total, 0);
-        out.token_counts.clear();
-        out.truncated.clear();
-        for (row, text) in texts.into_iter().enumerate() {
-            let start = row * seq_len;
-            let len = text.len();
-            for (slot, &id) in out.input_ids[start..start + len].iter_mut().zip(&text.ids) {
-                *slot = i64::from(id);
-            }
-            out.attention_mask[start..start + len].fill(1);
-            for (slot, &type_id) in out.token_type_ids[start..start + len].iter_mut().zip(&text.type_ids) {
-                *slot = i64::from(type_id);
-            }
-            out.token_counts.push(len);
-            out.truncated.push(text.truncated);
-        }
+    /// The id short rows are padded with, for engines that pad.
+    pub fn pad_id(&self) -> u32 {
+        self.pad_id
     }
 
-    /// Encodes `texts` (tokenized in parallel) into `out`, replacing what it held.
-    pub fn encode_batch_into<S: AsRef<str> + Sync>(
-        &self,
-        texts: &[S],
-        out: &mut EncodedBatch,
-    ) -> Result<(), TokenizeError> {
-        let tokenized = self.tokenize(texts)?;
-        self.pack(&tokenized, out);
-        Ok(())
-    }
-
-    /// Encodes `texts` into a new batch.
-    pub fn encode_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<EncodedBatch, TokenizeError> {
-        let mut out = EncodedBatch::default();
-        self.encode_batch_into(texts, &mut out)?;
-        Ok(out)
+    /// The length every row is padded to at least: the maximum when the options ask for it,
+    /// else 0 (each batch to its longest text).
+    pub fn pad_to(&self) -> usize {
+        if self.pad_to_max_length { self.max_length } else { 0 }
     }
 
     /// Tokens of `text` before truncation, special tokens included.

@@ -263,7 +263,7 @@ fn unknown_models_variants_and_path_like_names_are_errors_that_never_leave_the_c
     let err = stderr(&run("../../etc"));
     assert_eq!(
         err,
-        "error: cannot load model `../../etc`: no model at ../../etc: expected a directory holding onnx/model.onnx or model.onnx with tokenizer.json, or a known model name\n"
+        "error: cannot load model `../../etc`: no model at ../../etc: expected a directory holding model.safetensors, onnx/model.onnx or model.onnx with tokenizer.json, or a known model name\n"
     );
     // The manifest name is read from the model cache, not from the decoy of that name.
     let vectors: Vec<Vec<f32>> = serde_json::from_str(&stdout(&run(MODEL))).unwrap();
@@ -336,11 +336,14 @@ fn a_wrong_or_corrupt_onnx_runtime_is_an_error_naming_the_fix_for_embed_and_serv
     let garbage = d.join("garbage").join(embed_core::library_file_name());
     std::fs::create_dir_all(garbage.parent().unwrap()).unwrap();
     std::fs::write(&garbage, b"not a shared library").unwrap();
+    // The native engine, which runs the default model, never looks at ONNX Runtime.
+    let natively = embed(&["embed", "x", "--onnxruntime-lib", garbage.to_str().unwrap()], d);
+    assert!(natively.status.success(), "{}", stderr(&natively));
     for command in [&["embed", "x"][..], &["serve", "--port", "0"][..]] {
         let run = |library: &Path| {
             let mut args = command.to_vec();
             let library = library.to_str().unwrap();
-            args.extend(["--onnxruntime-lib", library]);
+            args.extend(["--backend", "onnx", "--onnxruntime-lib", library]);
             embed(&args, d)
         };
         let err = stderr(&run(&old));

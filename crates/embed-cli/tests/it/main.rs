@@ -105,7 +105,8 @@ fn a_missing_input_file_names_the_path() {
 #[test]
 fn a_missing_onnx_runtime_names_the_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let err = stderr(&embed(&["embed", "--onnxruntime-lib", "/nonexistent/libonnxruntime.so", "x"], dir.path()));
+    let args = ["embed", "--backend", "onnx", "--onnxruntime-lib", "/nonexistent/libonnxruntime.so", "x"];
+    let err = stderr(&embed(&args, dir.path()));
     assert!(err.contains("ONNX Runtime library not found") && err.contains("cargo xtask fetch-ort"), "{err}");
 }
 
@@ -211,7 +212,7 @@ fn a_missing_onnx_runtime_is_fetched_into_the_cache_unless_offline() {
     let run = |extra: &[&str]| {
         Command::new(&exe)
             .current_dir(dir.path())
-            .args(["embed", "fetched runtime"])
+            .args(["embed", "--backend", "onnx", "fetched runtime"])
             .args(extra)
             .env("EMBED_CACHE_DIR", &cache)
             .env("MODEL_CACHE_DIR", &models)
@@ -229,6 +230,22 @@ fn a_missing_onnx_runtime_is_fetched_into_the_cache_unless_offline() {
     let vectors: Vec<Vec<f32>> = serde_json::from_str(&stdout(&fetched)).unwrap();
     assert_eq!(vectors[0].len(), 384);
     assert!(embed_core::find_in_libs_dir(&cache.join("libs")).is_some());
+    // The native engine needs no library: it never looks for one, nor fetches one.
+    let native_cache = dir.path().join("native-cache");
+    let native = Command::new(&exe)
+        .current_dir(dir.path())
+        .args(["embed", "--backend", "native", "no runtime needed"])
+        .env("EMBED_CACHE_DIR", &native_cache)
+        .env("MODEL_CACHE_DIR", &models)
+        .env_remove("ONNXRUNTIME_LIB_PATH")
+        .env_remove("ORT_DYLIB_PATH")
+        .env_remove("EMBED_OFFLINE")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&native.stderr).contains("ONNX Runtime"), "{}", stderr(&native));
+    let vectors: Vec<Vec<f32>> = serde_json::from_str(&stdout(&native)).unwrap();
+    assert_eq!(vectors[0].len(), 384);
+    assert!(!native_cache.join("libs").exists(), "nothing was fetched for the native engine");
 }
 
 /// A stand-in for the Hugging Face hub on 127.0.0.1: serves `/{repo}/resolve/{revision}/{path}`
@@ -284,6 +301,7 @@ fn a_model_missing_from_the_cache_is_fetched_from_the_hub() {
     let hub = fake_hub(
         source,
         vec![
+            "model.safetensors",
             "onnx/model.onnx",
             "tokenizer.json",
             "config.json",
@@ -296,10 +314,10 @@ fn a_model_missing_from_the_cache_is_fetched_from_the_hub() {
         ],
     );
     let dir = tempfile::tempdir().unwrap();
-    let run = |model: &str, cache: &std::path::Path| {
+    let run_with = |backend: &str, model: &str, cache: &std::path::Path| {
         Command::new(env!("CARGO_BIN_EXE_embed"))
             .current_dir(dir.path())
-            .args(["embed", "--model", model, "fetched from the hub"])
+            .args(["embed", "--backend", backend, "--model", model, "fetched from the hub"])
             .env("MODEL_CACHE_DIR", cache)
             .env("HF_ENDPOINT", &hub)
             .env_remove("HF_TOKEN")
@@ -307,13 +325,21 @@ fn a_model_missing_from_the_cache_is_fetched_from_the_hub() {
             .output()
             .unwrap()
     };
+    let run = |model: &str, cache: &std::path::Path| run_with("auto", model, cache);
     let empty_cache = dir.path().join("models");
-    let fetched = run("all-MiniLM-L6-v2", &empty_cache);
-    let log = String::from_utf8_lossy(&fetched.stderr).to_string();
-    assert!(log.contains("all-MiniLM-L6-v2: fetched into"), "{log}");
-    let from_hub: Vec<Vec<f32>> = serde_json::from_str(&stdout(&fetched)).unwrap();
-    let local: Vec<Vec<f32>> = serde_json::from_str(&stdout(&run("all-MiniLM-L6-v2", &models))).unwrap();
-    assert_eq!(from_hub, local, "the fetched model gives the same vector");
+    // The native engine's checkpoint by default; ONNX Runtime's file when it is asked for.
+    for (backend, weights) in [("auto", "model.safetensors"), ("onnx", "onnx/model.onnx")] {
+        let cache = dir.path().join(format!("models-{backend}"));
+        let fetched = run_with(backend, "all-MiniLM-L6-v2", &cache);
+        let log = String::from_utf8_lossy(&fetched.stderr).to_string();
+        assert!(log.contains(&format!("fetching {weights} and its tokenizer")), "{log}");
+        assert!(log.contains("all-MiniLM-L6-v2: fetched into"), "{log}");
+        assert!(cache.join("all-MiniLM-L6-v2").join(weights).is_file());
+        let from_hub: Vec<Vec<f32>> = serde_json::from_str(&stdout(&fetched)).unwrap();
+        let local: Vec<Vec<f32>> =
+            serde_json::from_str(&stdout(&run_with(backend, "all-MiniLM-L6-v2", &models))).unwrap();
+        assert_eq!(from_hub, local, "the fetched model gives the same vector ({backend})");
+    }
     // The hub names its quantized files differently: the variant is left to xtask, which says so.
     let err = stderr(&run("all-MiniLM-L6-v2:int8", &empty_cache));
     assert!(err.contains("fetch it with `cargo xtask fetch-models --model all-MiniLM-L6-v2 --variant int8`"), "{err}");

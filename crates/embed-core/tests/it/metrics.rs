@@ -1,20 +1,33 @@
 //! Metrics move when work happens, and render as Prometheus text.
 
-use crate::support::service;
+use embed_core::{BackendChoice, Service};
+
+use crate::support::{config, service};
 
 #[test]
 fn counters_and_histograms_move_with_work() {
+    // Lengths 10 and 9 tokens: one batch. ONNX Runtime pads it (one padded position), the
+    // native engine computes the 19 tokens alone.
+    let texts = ["one two three four five six seven eight", "one two three four five six seven"];
+    let mut onnx = config("all-MiniLM-L6-v2");
+    onnx.backend = BackendChoice::Onnx;
+    let onnx = Service::new(onnx).unwrap();
+    let before = onnx.metrics();
+    onnx.embed_batch(&texts).unwrap();
+    let after = onnx.metrics();
+    assert_eq!(after.padded_tokens - before.padded_tokens, 20);
+    assert!(after.padding_ratio() > 0.0 && after.padding_ratio() < 1.0);
+
     let service = service("all-MiniLM-L6-v2");
     let before = service.metrics();
-    // Lengths 10 and 9 tokens: one batch (within the padding cap) with one padded position.
-    service.embed_batch(&["one two three four five six seven eight", "one two three four five six seven"]).unwrap();
+    service.embed_batch(&texts).unwrap();
     let after = service.metrics();
     assert_eq!(after.texts - before.texts, 2);
     assert_eq!(after.batches - before.batches, 1);
-    assert!(after.tokens > before.tokens);
-    assert!(after.padded_tokens - before.padded_tokens >= after.tokens - before.tokens);
+    assert_eq!(after.tokens - before.tokens, 19);
+    assert_eq!(after.padded_tokens - before.padded_tokens, after.tokens - before.tokens);
     assert_eq!(after.infer_seconds.count() - before.infer_seconds.count(), 1);
-    assert!(after.padding_ratio() > 0.0 && after.padding_ratio() < 1.0);
+    assert_eq!(after.padding_ratio(), 0.0);
     let text = service.metrics_prometheus();
     for name in [
         "embed_texts_total",

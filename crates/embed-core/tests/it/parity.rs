@@ -1,26 +1,43 @@
-//! Vectors equal to sentence-transformers': per-text goldens, STS-B Spearman, batch
-//! invariance, and the int8 variant within its stated tolerance.
+//! Vectors equal to sentence-transformers', on both engines: per-text goldens, STS-B Spearman,
+//! batch invariance, and the int8 variant within its stated tolerance.
 
-use crate::support::{cosine, fixture, service, stsb_spearman};
+use embed_core::{BackendChoice, Service};
 
-/// Goldens and STS-B for one fp32 model.
+use crate::support::{config, cosine, fixture, service, stsb_spearman};
+
+/// A service for `model` on the engine `backend`.
+fn on(backend: BackendChoice, model: &str) -> Service {
+    let mut cfg = config(model);
+    cfg.backend = backend;
+    Service::new(cfg).unwrap_or_else(|e| panic!("cannot load {model} on {backend}: {e}"))
+}
+
+/// Goldens and STS-B for one fp32 model on both engines.
 fn check_fp32_parity(model: &str) {
-    let service = service(model);
+    for backend in [BackendChoice::Native, BackendChoice::Onnx] {
+        check_fp32_parity_on(&on(backend, model), model, backend);
+    }
+}
+
+fn check_fp32_parity_on(service: &Service, model: &str, backend: BackendChoice) {
     let golden = fixture(model);
     let embeddings = service.embed_with(&golden.texts, service.default_options()).expect("embed the fixture texts");
     assert_eq!(embeddings.len(), golden.texts.len());
     for (i, (got, want)) in embeddings.iter().zip(&golden.embeddings).enumerate() {
         let cos = cosine(&got.vector, want);
-        assert!(cos >= 0.99999, "{model}: text {i} {:?}: cosine {cos} < 0.99999", golden.texts[i]);
-        assert_eq!(got.tokens, golden.token_counts[i], "{model}: token count of text {i}");
+        assert!(cos >= 0.99999, "{model} on {backend}: text {i} {:?}: cosine {cos} < 0.99999", golden.texts[i]);
+        assert_eq!(got.tokens, golden.token_counts[i], "{model} on {backend}: token count of text {i}");
     }
-    let rho = stsb_spearman(&service);
+    let rho = stsb_spearman(service);
     assert!(
         (rho - golden.stsb_test_spearman).abs() <= 0.0005,
-        "{model}: STS-B Spearman {rho:.5} vs sentence-transformers {:.5}",
+        "{model} on {backend}: STS-B Spearman {rho:.5} vs sentence-transformers {:.5}",
         golden.stsb_test_spearman
     );
-    eprintln!("{model}: STS-B test Spearman {rho:.5} (sentence-transformers {:.5})", golden.stsb_test_spearman);
+    eprintln!(
+        "{model} on {backend}: STS-B test Spearman {rho:.5} (sentence-transformers {:.5})",
+        golden.stsb_test_spearman
+    );
 }
 
 #[test]
@@ -54,7 +71,6 @@ fn int8_minilm_stays_within_its_tolerance() {
 
 #[test]
 fn a_text_in_a_batch_equals_the_same_text_alone() {
-    let service = service("all-MiniLM-L6-v2");
     let texts = [
         "short",
         "A considerably longer sentence, so that the short ones in this batch are padded.",
@@ -62,11 +78,16 @@ fn a_text_in_a_batch_equals_the_same_text_alone() {
         "Une phrase en français, avec des accents.",
         "日本語の文章です。",
     ];
-    let together = service.embed_batch(&texts).unwrap();
-    for (text, in_batch) in texts.iter().zip(&together) {
-        let alone = service.embed(text).unwrap();
-        let cos = cosine(&alone, in_batch);
-        assert!(cos >= 0.999999, "{text:?}: alone vs in batch cosine {cos}");
+    for model in ["all-MiniLM-L6-v2", "all-mpnet-base-v2"] {
+        for backend in [BackendChoice::Native, BackendChoice::Onnx] {
+            let service = on(backend, model);
+            let together = service.embed_batch(&texts).unwrap();
+            for (text, in_batch) in texts.iter().zip(&together) {
+                let alone = service.embed(text).unwrap();
+                let cos = cosine(&alone, in_batch);
+                assert!(cos >= 0.999999, "{model} on {backend}: {text:?}: alone vs in batch cosine {cos}");
+            }
+        }
     }
 }
 
@@ -92,9 +113,10 @@ fn one_service_serves_many_threads() {
 #[test]
 fn every_arena_strategy_gives_the_same_vectors() {
     let texts = ["arena check", "a second, somewhat longer text for the arena check"];
-    let expected = service("all-MiniLM-L6-v2").embed_batch(&texts).unwrap();
+    let expected = on(BackendChoice::Onnx, "all-MiniLM-L6-v2").embed_batch(&texts).unwrap();
     for arena in [embed_core::ArenaStrategy::SameAsRequested, embed_core::ArenaStrategy::Disabled] {
         let mut cfg = crate::support::config("all-MiniLM-L6-v2");
+        cfg.backend = BackendChoice::Onnx;
         cfg.runtime.arena = arena;
         let got = embed_core::Service::new(cfg).unwrap().embed_batch(&texts).unwrap();
         for (a, b) in got.iter().zip(&expected) {
@@ -107,6 +129,7 @@ fn every_arena_strategy_gives_the_same_vectors() {
 fn parallel_sessions_give_the_same_vectors_in_order() {
     let golden = fixture("all-MiniLM-L6-v2");
     let mut cfg = crate::support::config("all-MiniLM-L6-v2");
+    cfg.backend = BackendChoice::Onnx;
     cfg.runtime.sessions = Some(2);
     let parallel = embed_core::Service::new(cfg).unwrap();
     // Batches of 4: the 35 texts make several batches, which the two sessions share.
@@ -124,4 +147,19 @@ fn parallel_sessions_give_the_same_vectors_in_order() {
     };
     let error = embed_core::Service::new(zero).unwrap_err().to_string();
     assert!(error.contains("sessions must be at least 1"), "{error}");
+}
+
+#[test]
+fn native_batches_side_by_side_give_the_same_vectors_in_order() {
+    let golden = fixture("all-MiniLM-L6-v2");
+    let native = on(BackendChoice::Native, "all-MiniLM-L6-v2");
+    assert!(native.model().engine().starts_with("native"), "{}", native.model().engine());
+    // Batches of 4: the 35 texts make several batches, which run side by side, one per thread.
+    let options = embed_core::EmbedOptions { batch_size: 4, ..native.default_options().clone() };
+    let embeddings = native.embed_with(&golden.texts, &options).unwrap();
+    for (i, (got, want)) in embeddings.iter().zip(&golden.embeddings).enumerate() {
+        let cos = cosine(&got.vector, want);
+        assert!(cos >= 0.99999, "text {i} {:?}: cosine {cos}", golden.texts[i]);
+        assert_eq!(got.tokens, golden.token_counts[i], "token count of text {i}");
+    }
 }

@@ -339,14 +339,7 @@ macro_rules! on_isa {
 impl Isa {
     /// `out = a · Wᵀ + bias`, then `epilogue`, with the panels of `w` split among `threads`'s
     /// threads.
-    pub(crate) fn matmul(
-        self,
-        threads: &dyn Parallel,
-        a: MatRef<'_>,
-        w: &Panels,
-        out: MatMut<'_>,
-        epilogue: Epilogue,
-    ) {
+    pub(crate) fn matmul(self, threads: &dyn Parallel, a: MatRef<'_>, w: &Panels, out: MatMut<'_>, epilogue: Epilogue) {
         assert!(self.available(), "{} is not available on this CPU", self.name());
         a.check();
         assert_eq!(w.isa, self, "panels packed for another instruction set");

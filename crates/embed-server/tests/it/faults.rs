@@ -39,8 +39,14 @@ fn own_service(model: &str, cache_dir: &Path, memory: MemoryConfig) -> Service {
 
 /// The manifest name's files, resolved in the real model directory.
 fn estimate(model: &str) -> u64 {
-    let files = embed_core::ModelFiles::resolve(model, &models_dir(), &embed_core::Manifest::builtin()).unwrap();
-    embed_core::estimate_model_bytes(&files)
+    let files = embed_core::ModelFiles::resolve(
+        model,
+        &models_dir(),
+        &embed_core::Manifest::builtin(),
+        embed_core::BackendChoice::Auto,
+    )
+    .unwrap();
+    embed_core::estimate_model_bytes(&files, embed_core::BackendChoice::Auto)
 }
 
 async fn post_model(server: &TestServer, text: &str, model: &str) -> (u16, Value) {
@@ -56,7 +62,10 @@ async fn models_evicted_while_in_use_never_change_an_answer() {
     let int8_file = models_dir().join(MODEL).join("onnx/model_int8.onnx");
     let fp32 = format!("{MODEL}:fp32");
     let int8 = format!("{MODEL}:int8");
-    let pinned = embed_core::estimate_model_bytes(&embed_core::ModelFiles::from_path(&int8_file).unwrap());
+    let pinned = embed_core::estimate_model_bytes(
+        &embed_core::ModelFiles::from_path(&int8_file).unwrap(),
+        embed_core::BackendChoice::Auto,
+    );
     let budget = pinned + estimate(&fp32) + estimate(&int8) / 2;
     let budgeted = own_service(
         int8_file.to_str().unwrap(),

@@ -1,0 +1,186 @@
+//! Which engine runs a model, decided in one place: [`BackendChoice`] is what the caller asks
+//! for, [`choose_engine`] what a model's files and the device allow.
+//!
+//! `auto` (the default) takes the native engine wherever it runs the model and variant (a
+//! `config.json` of an architecture it implements and a `model.safetensors`, the fp32 variant,
+//! the CPU), because it is the faster engine there (docs/benchmarks.md), and ONNX Runtime
+//! otherwise (int8 and optimized variants, CoreML, models with only an ONNX file). Asking for
+//! an engine that cannot run the model is an error naming what is missing, never a silent
+//! switch. ONNX Runtime's library is loaded the first time a model needs it ([`OrtLoader`]),
+//! so a process whose models all run natively never looks for it. This file knows nothing of
+//! how either engine runs.
+
+use std::sync::Mutex;
+
+use embed_runtime::{Backend, Device, NativeBackend, OnnxRuntime, OrtBackend, SessionOptions};
+
+use crate::EmbedError;
+use crate::model::ModelFiles;
+use crate::service::OrtLibrary;
+
+/// The engine a caller asks for (`--backend`, `EMBED_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// The native engine where it runs the model, else ONNX Runtime.
+    #[default]
+    Auto,
+    /// embed's own engine; an error where it cannot run the model.
+    Native,
+    /// ONNX Runtime; an error where the model has no ONNX file for the variant.
+    Onnx,
+}
+
+impl BackendChoice {
+    /// Every choice, by name.
+    pub const NAMES: [&'static str; 3] = ["auto", "native", "onnx"];
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Native => "native",
+            Self::Onnx => "onnx",
+        }
+    }
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = EmbedError;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "native" => Ok(Self::Native),
+            "onnx" | "onnxruntime" | "ort" => Ok(Self::Onnx),
+            other => Err(EmbedError::UnknownBackend { given: other.to_string() }),
+        }
+    }
+}
+
+impl std::fmt::Display for BackendChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The engine that runs a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// embed's own engine, from `model.safetensors`.
+    Native,
+    /// ONNX Runtime, from the variant's ONNX file.
+    Onnx,
+}
+
+impl Engine {
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Onnx => "onnx",
+        }
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why the native engine cannot run a model, or `None` when it can.
+pub fn native_unsupported(files: &ModelFiles, on_coreml: bool) -> Option<String> {
+    if on_coreml {
+        return Some("CoreML was asked for, and the native engine runs on the CPU only".into());
+    }
+    if files.variant != embed_manifest::DEFAULT_VARIANT {
+        return Some(format!(
+            "the `{}` variant is an ONNX file; the native engine runs the fp32 checkpoint",
+            files.variant
+        ));
+    }
+    let checkpoint = files.dir.join("model.safetensors");
+    if !checkpoint.is_file() {
+        return Some(format!("{} has no model.safetensors", files.dir.display()));
+    }
+    match embed_runtime::read_native_config(&files.dir) {
+        Ok(_) => None,
+        Err(error) => Some(error.to_string()),
+    }
+}
+
+/// The engine for `files` under `choice`; `on_coreml` when the caller asked for CoreML.
+pub fn choose_engine(files: &ModelFiles, choice: BackendChoice, on_coreml: bool) -> Result<Engine, EmbedError> {
+    let onnx_present = files.onnx.is_file();
+    match choice {
+        BackendChoice::Native => match native_unsupported(files, on_coreml) {
+            None => Ok(Engine::Native),
+            Some(reason) => Err(EmbedError::NativeUnsupported { model: files.name.clone(), reason }),
+        },
+        BackendChoice::Onnx if onnx_present => Ok(Engine::Onnx),
+        BackendChoice::Onnx => Err(EmbedError::OnnxFileMissing { model: files.name.clone(), path: files.onnx.clone() }),
+        BackendChoice::Auto => match native_unsupported(files, on_coreml) {
+            None => Ok(Engine::Native),
+            Some(_) if onnx_present => Ok(Engine::Onnx),
+            Some(reason) => Err(EmbedError::NativeUnsupported {
+                model: files.name.clone(),
+                reason: format!("{reason}, and there is no ONNX file ({})", files.onnx.display()),
+            }),
+        },
+    }
+}
+
+/// ONNX Runtime, loaded the first time a model needs it.
+#[derive(Debug)]
+pub(crate) struct OrtLoader {
+    library: OrtLibrary,
+    loaded: Mutex<Option<&'static OnnxRuntime>>,
+}
+
+impl OrtLoader {
+    pub fn new(library: OrtLibrary) -> Self {
+        Self { library, loaded: Mutex::new(None) }
+    }
+
+    /// The library, loaded now if no model needed it before.
+    pub fn get(&self) -> Result<&'static OnnxRuntime, EmbedError> {
+        let mut loaded = self.loaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(runtime) = *loaded {
+            return Ok(runtime);
+        }
+        let runtime = OnnxRuntime::locate_and_load(self.library.path.as_deref(), &self.library.search_dirs)?;
+        *loaded = Some(runtime);
+        Ok(runtime)
+    }
+
+    /// The library, where a model has loaded it.
+    pub fn loaded(&self) -> Option<&'static OnnxRuntime> {
+        *self.loaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// How the engines load a model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// Which engine.
+    pub choice: BackendChoice,
+    /// ONNX Runtime's session options (its device says whether CoreML was asked for).
+    pub session: SessionOptions,
+    /// Threads of one native forward pass; `None`: one per core.
+    pub native_threads: Option<usize>,
+}
+
+/// Loads `files` into the engine `options` choose.
+pub(crate) fn load_backend(
+    files: &ModelFiles,
+    options: &EngineOptions,
+    ort: &OrtLoader,
+) -> Result<Box<dyn Backend>, EmbedError> {
+    let on_coreml = matches!(options.session.device, Device::CoreMl { .. });
+    let engine = choose_engine(files, options.choice, on_coreml)?;
+    tracing::debug!(model = %files.name, %engine, "engine chosen");
+    Ok(match engine {
+        Engine::Native => Box::new(NativeBackend::load(&files.dir, options.native_threads)?),
+        Engine::Onnx => Box::new(OrtBackend::load(ort.get()?, &files.onnx, &options.session)?),
+    })
+}
