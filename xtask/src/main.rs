@@ -10,6 +10,8 @@ mod fetch_ort;
 mod paths;
 mod reference;
 mod test;
+#[cfg(test)]
+mod tidy;
 mod venv;
 
 use clap::{Parser, Subcommand};
