@@ -2,8 +2,9 @@
 //! sentence-transformers.
 //!
 //! The work is done by `scripts/convert_model.py` in the conversion venv ([`crate::venv`]); this
-//! module checks the request against the manifest and passes it on. It knows nothing of how
-//! snapshots are fetched.
+//! module checks the request against the manifest and passes it on. Every file is validated on
+//! the reference texts (seconds); the STS-B test split (minutes) only where it is needed, for
+//! int8, or with `--stsb`. It knows nothing of how snapshots are fetched.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,33 @@ pub struct Args {
     /// Also write a quantized variant.
     #[arg(long, value_name = "KIND", value_parser = ["int8"])]
     quantize: Option<String>,
+    /// Also evaluate every variant and sentence-transformers itself on the STS-B test split
+    /// (minutes; int8 and fp32 always are when int8 is written, since int8's check needs them).
+    #[arg(long)]
+    stsb: bool,
+}
+
+/// Which files the STS-B test split is evaluated on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Stsb {
+    /// int8 and fp32 when int8 is written (its check compares them); nothing otherwise.
+    WhereNeeded,
+    /// Every variant, and sentence-transformers itself.
+    Always,
+}
+
+impl Stsb {
+    /// `--stsb` given or not.
+    pub fn requested(flag: bool) -> Self {
+        if flag { Self::Always } else { Self::WhereNeeded }
+    }
+
+    fn script_args(self) -> Vec<OsString> {
+        match self {
+            Self::WhereNeeded => Vec::new(),
+            Self::Always => vec!["--stsb".into()],
+        }
+    }
 }
 
 /// Runs the task.
@@ -66,19 +94,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         script_args.extend(["--out".into(), out.into_os_string()]);
     }
     script_args.extend(["--variants".into(), variants.join(",").into()]);
+    script_args.extend(Stsb::requested(args.stsb).script_args());
     venv::run_script("convert_model.py", &script_args)
 }
 
 /// Converts the snapshot in `model_dir` in place into the ONNX files of `variants` (names from
 /// the manifest's `[variants]`; `fp32` is always written, the others start from it), each
 /// validated against sentence-transformers.
-#[allow(dead_code, reason = "the entry point of fetch-models, which calls it once written")]
-pub fn convert_snapshot(model: &ModelSpec, model_dir: &Path, variants: &[String]) -> anyhow::Result<()> {
+pub fn convert_snapshot(model: &ModelSpec, model_dir: &Path, variants: &[String], stsb: Stsb) -> anyhow::Result<()> {
     let manifest = Manifest::builtin();
     check_variants(&manifest, model, variants)?;
     let mut all: Vec<&str> = vec![DEFAULT_VARIANT];
     all.extend(variants.iter().map(String::as_str).filter(|v| *v != DEFAULT_VARIANT));
-    let script_args: Vec<OsString> = vec![
+    let mut script_args: Vec<OsString> = vec![
         "--model".into(),
         model.name.clone().into(),
         "--from".into(),
@@ -86,6 +114,7 @@ pub fn convert_snapshot(model: &ModelSpec, model_dir: &Path, variants: &[String]
         "--variants".into(),
         all.join(",").into(),
     ];
+    script_args.extend(stsb.script_args());
     venv::run_script("convert_model.py", &script_args)
         .with_context(|| format!("cannot convert {} in {}", model.name, model_dir.display()))
 }

