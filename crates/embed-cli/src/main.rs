@@ -4,6 +4,7 @@
 mod config_cmd;
 mod dotenv;
 mod fetch;
+mod hint;
 mod input;
 mod output;
 mod serve;
@@ -91,6 +92,9 @@ fn main() -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
+            if let Some(hint) = hint::for_error(&err) {
+                eprintln!("hint: {hint}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -143,7 +147,7 @@ fn run_embed(args: EmbedArgs) -> anyhow::Result<()> {
     if args.chunk.is_none() {
         prefer_sessions_for_many_texts(&mut config, texts.len());
     }
-    let service = fetch::open_service(config, args.settings.offline)?;
+    let service = fetch::open_service(config, &args.settings)?;
     let mut options = service.default_options().clone();
     options.prompt = args.prompt;
     let mut sink: Box<dyn Write> = match &args.output {

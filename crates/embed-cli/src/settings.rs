@@ -61,9 +61,20 @@ pub struct Settings {
     /// The ONNX Runtime shared library (else ORT_DYLIB_PATH, else libs/ as `cargo xtask fetch-ort` fills it).
     #[arg(long, env = "ONNXRUNTIME_LIB_PATH", value_name = "FILE")]
     pub onnxruntime_lib: Option<PathBuf>,
-    /// Never download anything (by default a missing ONNX Runtime is fetched from PyPI).
+    /// Never download anything (by default a missing ONNX Runtime is fetched from PyPI, and a
+    /// missing model from the Hugging Face hub: HF_ENDPOINT, HF_TOKEN).
     #[arg(long, env = "EMBED_OFFLINE", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub offline: bool,
+    /// PyPI's JSON API, where a missing ONNX Runtime is fetched from (a mirror that serves it).
+    #[arg(long, env = "EMBED_PYPI_URL", value_name = "URL", default_value = embed_fetch::DEFAULT_PYPI_URL)]
+    pub pypi_url: String,
+    /// Accept model files for which the hub announces no hash (they are then only checked by
+    /// size); by default such a file is an error.
+    #[arg(long, env = "EMBED_ALLOW_UNVERIFIED", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub allow_unverified: bool,
+    /// No progress bars or status lines on stderr (errors are still printed).
+    #[arg(long, short)]
+    pub quiet: bool,
     /// The width the model's vectors must have; a model that disagrees is an error.
     #[arg(long, env = "EMBEDDING_DIMENSION")]
     pub embedding_dimension: Option<usize>,
@@ -151,7 +162,7 @@ impl Settings {
     /// user's cache when it is nowhere to be found (unless offline).
     pub fn to_config(&self) -> anyhow::Result<Config> {
         let mut config = self.describe();
-        crate::fetch::ensure_onnxruntime(&mut config, self.offline)?;
+        crate::fetch::ensure_onnxruntime(&mut config, self)?;
         Ok(config)
     }
 

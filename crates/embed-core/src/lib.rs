@@ -24,7 +24,7 @@ pub use embed_pool::{
 };
 pub use embed_runtime::{
     ArenaStrategy, CoreMlComputeUnits, CoreMlModelFormat, CoreMlOptions, DeviceInUse, GraphOptimization,
-    find_in_libs_dir, library_file_name,
+    REQUIRED_ORT_MINOR, RuntimeError, find_in_libs_dir, library_file_name,
 };
 pub use embed_tokenize::TruncationSide;
 pub use error::EmbedError;

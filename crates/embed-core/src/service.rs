@@ -272,7 +272,7 @@ impl Service {
         }
         if config.metal.enabled && config.metal.device_id != 0 {
             return Err(EmbedError::Config(format!(
-                "METAL_DEVICE_ID {} is not supported: CoreML chooses the device itself, so only 0 is accepted",
+                "metal device {} is not supported: CoreML chooses the device itself, so only 0 is accepted",
                 config.metal.device_id
             )));
         }
