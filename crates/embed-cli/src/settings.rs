@@ -2,6 +2,7 @@
 //! loaded before parsing, never overriding the environment), which fall back to defaults.
 //! Turns them into an `embed_core::Config`.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::builder::BoolishValueParser;
@@ -87,8 +88,9 @@ pub struct Settings {
     /// Embeddings kept in the in-process LRU cache (0 turns it off).
     #[arg(long, env = "EMBEDDING_CACHE_SIZE", default_value_t = 10_000)]
     pub cache_size: usize,
-    /// Log level: error, warn, info, debug or trace.
-    #[arg(long, env = "LOG_LEVEL", default_value = "warn")]
+    /// Log level: off, error, warn, info, debug or trace (or directives such as
+    /// `warn,embed_core=debug`).
+    #[arg(long, env = "LOG_LEVEL", default_value = "warn", value_parser = parse_log_level)]
     pub log_level: String,
     /// Log format on stderr.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]
@@ -130,6 +132,27 @@ pub enum Side {
 
 fn parse_memory_limit(value: &str) -> Result<u64, String> {
     embed_core::parse_bytes(value).map_err(|e| e.to_string())
+}
+
+/// The levels `LOG_LEVEL` takes.
+const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// A level, or comma-separated directives each ending in a level (`embed_core=debug`).
+fn parse_log_level(value: &str) -> Result<String, String> {
+    let is_level = |level: &str| LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level.trim()));
+    let valid = !value.trim().is_empty()
+        && value.split(',').all(|directive| {
+            let level = directive.rsplit_once('=').map_or(directive, |(_, level)| level);
+            is_level(level)
+        });
+    if valid {
+        Ok(value.trim().to_string())
+    } else {
+        Err(format!(
+            "expected {} (or directives such as warn,embed_core=debug), found `{value}`",
+            LOG_LEVELS.join(", ")
+        ))
+    }
 }
 
 fn parse_arena(value: &str) -> Result<ArenaStrategy, String> {
@@ -214,11 +237,23 @@ impl Settings {
     }
 }
 
-/// Logs to stderr at `--log-level`.
+/// Whether stderr may carry colour: a terminal, and `NO_COLOR` unset or empty
+/// (<https://no-color.org>).
+pub fn stderr_colour() -> bool {
+    colour_allowed(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref())
+}
+
+fn colour_allowed(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// Logs to stderr at `--log-level` (checked when parsed), in colour only where
+/// [`stderr_colour`] allows.
 pub fn init_logging(settings: &Settings) {
     let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(stderr_colour());
     // A second initialisation (tests) keeps the first subscriber.
     let _ = match settings.log_format {
         LogFormat::Plain => builder.try_init(),
@@ -246,4 +281,27 @@ pub fn list_models(args: &ModelArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour_allowed(true, None));
+        assert!(colour_allowed(true, Some("".as_ref())));
+        assert!(!colour_allowed(true, Some("1".as_ref())));
+        assert!(!colour_allowed(false, None));
+    }
+
+    #[test]
+    fn log_levels_and_directives_are_checked() {
+        assert_eq!(parse_log_level("info"), Ok("info".to_string()));
+        assert_eq!(parse_log_level("WARN,embed_core=debug"), Ok("WARN,embed_core=debug".to_string()));
+        for bad in ["loud", "", "warn,embed_core=loud", "embed_core"] {
+            let err = parse_log_level(bad).unwrap_err();
+            assert!(err.starts_with("expected off, error, warn, info, debug, trace"), "{err}");
+        }
+    }
 }

@@ -292,10 +292,11 @@ fn a_corrupt_or_truncated_model_or_a_broken_tokenizer_is_an_error_naming_the_fil
     model_dir(d, "truncated", &model[..model.len() / 2]);
     let broken = model_dir(d, "broken-tokenizer", &model);
     std::fs::write(broken.join("tokenizer.json"), b"{ not json").unwrap();
-    // The last line is the error (a warning logged by the model registry comes before it).
+    // The failure is printed once: the error is the only line (no warning logged before it).
     let error_line = |name: &str| {
         let err = stderr(&embed(&["embed", "--model", name, "x"], d));
-        err.lines().last().unwrap_or_default().to_string()
+        assert_eq!(err.lines().count(), 1, "{err}");
+        err.trim_end().to_string()
     };
     for name in ["corrupt", "truncated"] {
         let err = error_line(name);

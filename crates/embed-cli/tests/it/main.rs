@@ -4,6 +4,7 @@
 mod bad_input;
 mod faults;
 mod fetching;
+mod logging;
 mod security;
 
 use std::path::PathBuf;
