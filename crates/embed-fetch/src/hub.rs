@@ -248,13 +248,12 @@ impl HubClient {
                 Err(err) => return Err(err),
             }
         }
+        let mut up_to_date = 0;
         for (path, info) in &infos {
             let dest = model_dir.join(path);
             match self.download_checked(repo, revision, path, info, &dest) {
                 Ok(done) => {
-                    if done.reused {
-                        self.downloader.note(format!("up to date: {}", dest.display()));
-                    }
+                    up_to_date += usize::from(done.reused);
                     result.files.push(path.clone());
                 }
                 Err(FetchError::NotFound { url }) => {
@@ -267,6 +266,13 @@ impl HubClient {
                 }
                 Err(err) => return Err(err),
             }
+        }
+        if up_to_date > 0 {
+            self.downloader.note(format!(
+                "{}: {up_to_date} of {} files were there already, matching the hub's hashes",
+                model_dir.display(),
+                infos.len()
+            ));
         }
         Ok(result)
     }
