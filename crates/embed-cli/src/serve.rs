@@ -138,7 +138,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         api_keys: flags.api_keys.into_iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect(),
         auto_truncate: !flags.no_auto_truncate,
     };
-    let service = crate::fetch::open_service(config, args.settings.offline)?;
+    let service = crate::fetch::open_service(config, &args.settings)?;
     for preload in service.preload_results() {
         if let Some(error) = &preload.error {
             eprintln!("warning: cannot preload `{}`: {error}", preload.model);

@@ -2,6 +2,7 @@
 //! loaded before parsing, never overriding the environment), which fall back to defaults.
 //! Turns them into an `embed_core::Config`.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::builder::BoolishValueParser;
@@ -65,9 +66,20 @@ pub struct Settings {
     /// The ONNX Runtime shared library (else ORT_DYLIB_PATH, else libs/ as `cargo xtask fetch-ort` fills it).
     #[arg(long, env = "ONNXRUNTIME_LIB_PATH", value_name = "FILE")]
     pub onnxruntime_lib: Option<PathBuf>,
-    /// Never download anything (by default a missing ONNX Runtime is fetched from PyPI).
+    /// Never download anything (by default a missing ONNX Runtime is fetched from PyPI, and a
+    /// missing model from the Hugging Face hub: HF_ENDPOINT, HF_TOKEN).
     #[arg(long, env = "EMBED_OFFLINE", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub offline: bool,
+    /// PyPI's JSON API, where a missing ONNX Runtime is fetched from (a mirror that serves it).
+    #[arg(long, env = "EMBED_PYPI_URL", value_name = "URL", default_value = embed_fetch::DEFAULT_PYPI_URL)]
+    pub pypi_url: String,
+    /// Accept model files for which the hub announces no hash (they are then only checked by
+    /// size); by default such a file is an error.
+    #[arg(long, env = "EMBED_ALLOW_UNVERIFIED", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub allow_unverified: bool,
+    /// No progress bars or status lines on stderr (errors are still printed).
+    #[arg(long, short)]
+    pub quiet: bool,
     /// The width the model's vectors must have; a model that disagrees is an error.
     #[arg(long, env = "EMBEDDING_DIMENSION")]
     pub embedding_dimension: Option<usize>,
@@ -80,8 +92,9 @@ pub struct Settings {
     /// Embeddings kept in the in-process LRU cache (0 turns it off).
     #[arg(long, env = "EMBEDDING_CACHE_SIZE", default_value_t = 10_000)]
     pub cache_size: usize,
-    /// Log level: error, warn, info, debug or trace.
-    #[arg(long, env = "LOG_LEVEL", default_value = "warn")]
+    /// Log level: off, error, warn, info, debug or trace (or directives such as
+    /// `warn,embed_core=debug`).
+    #[arg(long, env = "LOG_LEVEL", default_value = "warn", value_parser = parse_log_level)]
     pub log_level: String,
     /// Log format on stderr.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]
@@ -127,6 +140,27 @@ fn parse_memory_limit(value: &str) -> Result<u64, String> {
 
 fn parse_backend(value: &str) -> Result<BackendChoice, String> {
     value.parse().map_err(|e: embed_core::EmbedError| e.to_string())
+}
+
+/// The levels `LOG_LEVEL` takes.
+const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// A level, or comma-separated directives each ending in a level (`embed_core=debug`).
+fn parse_log_level(value: &str) -> Result<String, String> {
+    let is_level = |level: &str| LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level.trim()));
+    let valid = !value.trim().is_empty()
+        && value.split(',').all(|directive| {
+            let level = directive.rsplit_once('=').map_or(directive, |(_, level)| level);
+            is_level(level)
+        });
+    if valid {
+        Ok(value.trim().to_string())
+    } else {
+        Err(format!(
+            "expected {} (or directives such as warn,embed_core=debug), found `{value}`",
+            LOG_LEVELS.join(", ")
+        ))
+    }
 }
 
 fn parse_arena(value: &str) -> Result<ArenaStrategy, String> {
@@ -205,11 +239,23 @@ impl Settings {
     }
 }
 
-/// Logs to stderr at `--log-level`.
+/// Whether stderr may carry colour: a terminal, and `NO_COLOR` unset or empty
+/// (<https://no-color.org>).
+pub fn stderr_colour() -> bool {
+    colour_allowed(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref())
+}
+
+fn colour_allowed(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// Logs to stderr at `--log-level` (checked when parsed), in colour only where
+/// [`stderr_colour`] allows.
 pub fn init_logging(settings: &Settings) {
     let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(stderr_colour());
     // A second initialisation (tests) keeps the first subscriber.
     let _ = match settings.log_format {
         LogFormat::Plain => builder.try_init(),
@@ -237,4 +283,27 @@ pub fn list_models(args: &ModelArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour_allowed(true, None));
+        assert!(colour_allowed(true, Some("".as_ref())));
+        assert!(!colour_allowed(true, Some("1".as_ref())));
+        assert!(!colour_allowed(false, None));
+    }
+
+    #[test]
+    fn log_levels_and_directives_are_checked() {
+        assert_eq!(parse_log_level("info"), Ok("info".to_string()));
+        assert_eq!(parse_log_level("WARN,embed_core=debug"), Ok("WARN,embed_core=debug".to_string()));
+        for bad in ["loud", "", "warn,embed_core=loud", "embed_core"] {
+            let err = parse_log_level(bad).unwrap_err();
+            assert!(err.starts_with("expected off, error, warn, info, debug, trace"), "{err}");
+        }
+    }
 }

@@ -9,8 +9,9 @@ pub enum EmbedError {
     /// The model name is not in the manifest, or its variant is unknown or not offered.
     #[error(transparent)]
     Manifest(#[from] embed_manifest::ManifestError),
-    /// A manifest model that has not been fetched into the model cache.
-    #[error("model `{model}:{variant}` is not in {}; fetch it with `cargo xtask fetch-models --model {model}{}`", dir.display(), if variant == embed_manifest::DEFAULT_VARIANT { String::new() } else { format!(" --variant {variant}") })]
+    /// A manifest model that has not been fetched into the model cache. How to fetch it
+    /// depends on the application, which says so.
+    #[error("model `{model}:{variant}` is not in {}", dir.display())]
     ModelNotFetched {
         /// The model.
         model: String,
@@ -83,8 +84,10 @@ pub enum EmbedError {
         /// The model's maximum.
         max: usize,
     },
-    /// The configured dimension (`EMBEDDING_DIMENSION`) disagrees with the model.
-    #[error("EMBEDDING_DIMENSION is {configured}, but model `{model}` gives {actual}-dimensional embeddings")]
+    /// The configured dimension ([`crate::Config::embedding_dimension`]) disagrees with the model.
+    #[error(
+        "the configured embedding dimension is {configured}, but model `{model}` gives {actual}-dimensional embeddings"
+    )]
     ConfiguredDimension {
         /// The model.
         model: String,

@@ -25,8 +25,8 @@ pub use embed_pool::{
     Handle, ModelState, ModelStats, PoolError, PoolStats, measure_rss_growth, parse_bytes, resident_bytes,
 };
 pub use embed_runtime::{
-    ArenaStrategy, CoreMlComputeUnits, CoreMlModelFormat, CoreMlOptions, DeviceInUse, GraphOptimization, RuntimeError,
-    find_in_libs_dir, library_file_name,
+    ArenaStrategy, CoreMlComputeUnits, CoreMlModelFormat, CoreMlOptions, DeviceInUse, GraphOptimization,
+    REQUIRED_ORT_MINOR, RuntimeError, find_in_libs_dir, library_file_name,
 };
 pub use embed_tokenize::TruncationSide;
 pub use engine::{BackendChoice, Engine, EngineOptions, choose_engine, native_unsupported};

@@ -303,7 +303,7 @@ impl Service {
         }
         if config.metal.enabled && config.metal.device_id != 0 {
             return Err(EmbedError::Config(format!(
-                "METAL_DEVICE_ID {} is not supported: CoreML chooses the device itself, so only 0 is accepted",
+                "metal device {} is not supported: CoreML chooses the device itself, so only 0 is accepted",
                 config.metal.device_id
             )));
         }
@@ -351,7 +351,8 @@ impl Service {
         let names: Vec<&str> = preload_names.iter().map(|(_, name)| name.as_str()).collect();
         for ((spec, _), outcome) in preload_names.iter().zip(pool.preload(&names)) {
             if let Err(error) = &outcome.result {
-                tracing::warn!(model = %spec, error = %error, "preload failed");
+                // Reported to the caller in `preload_results`; logging it here too would say it twice.
+                tracing::debug!(model = %spec, error = %error, "preload failed");
             }
             preload.push(PreloadResult { model: spec.clone(), error: outcome.result.err().map(EmbedError::from) });
         }

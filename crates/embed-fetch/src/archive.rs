@@ -1,15 +1,14 @@
 //! Reading zip archives (wheels, zipped snapshots): list members, extract one file, extract a folder.
 //!
-//! Every extracted file is written to `<name>.part` and renamed, so a file under its final
-//! name is whole; member names that would escape the destination are refused. This file must
-//! not know what the archives hold.
+//! Every extracted file is written to a temporary file of this process's own beside it and
+//! renamed, so a file under its final name is whole; member names that would escape the
+//! destination are refused. This file must not know what the archives hold.
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use crate::FetchError;
-use crate::download::part_path;
 
 fn open(archive: &Path) -> Result<zip::ZipArchive<BufReader<File>>, FetchError> {
     let file = File::open(archive).map_err(FetchError::io("read", archive))?;
@@ -26,7 +25,7 @@ pub fn members(archive: &Path) -> Result<Vec<String>, FetchError> {
     Ok(zip.file_names().map(str::to_string).collect())
 }
 
-/// Extracts the file `member` of `archive` to `dest` (through `<dest>.part`).
+/// Extracts the file `member` of `archive` to `dest` (through a temporary file beside it).
 pub fn extract_file(archive: &Path, member: &str, dest: &Path) -> Result<(), FetchError> {
     with_member(archive, member, |entry| write_atomically(entry, dest))
 }
@@ -122,16 +121,33 @@ fn is_safe_relative(path: &str) -> bool {
 }
 
 fn write_atomically(reader: &mut dyn io::Read, dest: &Path) -> Result<(), FetchError> {
-    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(FetchError::io("create", parent))?;
-    }
-    let part = part_path(dest);
-    let mut out = File::create(&part).map_err(FetchError::io("create", &part))?;
+    let mut out = private_temp_file(dest)?;
+    let part = out.path().to_path_buf();
     io::copy(reader, &mut out).map_err(FetchError::io("extract to", &part))?;
     out.flush().map_err(FetchError::io("write", &part))?;
-    out.sync_all().map_err(FetchError::io("write", &part))?;
-    drop(out);
-    fs::rename(&part, dest).map_err(FetchError::io("rename to its final name", PathBuf::from(&part)))
+    out.as_file().sync_all().map_err(FetchError::io("write", &part))?;
+    out.persist(dest).map_err(|err| FetchError::Io {
+        action: "rename to its final name",
+        path: part,
+        source: err.error,
+    })?;
+    Ok(())
+}
+
+/// A temporary file of this process's own beside `dest` (`.<name>.<random>.partial`),
+/// removed unless it is persisted; `dest`'s folder is created where missing.
+pub(crate) fn private_temp_file(dest: &Path) -> Result<tempfile::NamedTempFile, FetchError> {
+    let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(FetchError::io("create", parent))?;
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".partial");
+    // The file keeps the mode a plain create gives (0666 less the umask), not a temporary
+    // file's owner-only one: a shared cache is read by other users.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    builder.tempfile_in(parent).map_err(FetchError::io("create a temporary file in", parent))
 }
 
 #[cfg(test)]
@@ -182,6 +198,19 @@ mod tests {
         assert_eq!(fs::read(dir.path().join("m.onnx")).unwrap(), b"onnx");
         let err = extract_file(&archive, "pkg/other.onnx", &dir.path().join("o")).unwrap_err();
         assert!(err.to_string().ends_with("has no member `pkg/other.onnx`"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_extracted_file_has_the_mode_of_a_plain_create() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("a.whl");
+        make_zip(&archive, &[("pkg/model.onnx", b"onnx")]);
+        extract_file(&archive, "pkg/model.onnx", &dir.path().join("m.onnx")).unwrap();
+        File::create(dir.path().join("plain")).unwrap();
+        let mode = |name: &str| fs::metadata(dir.path().join(name)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("m.onnx"), mode("plain"));
     }
 
     #[test]

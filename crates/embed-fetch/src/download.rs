@@ -1,10 +1,13 @@
 //! The download primitive: stream an HTTP(S) URL to a file, checked while it streams.
 //!
-//! A download goes to `<dest>.part`, is hashed (sha256) as it arrives, is checked against the
-//! expected sha256 and size, and only then is renamed to `dest`, so a file under its final name
-//! is always whole. A `.part` left by an interrupted download is re-hashed and resumed with an
-//! HTTP `Range` request when the server allows it. Progress goes to stderr. This file must not
-//! know what is downloaded (wheels, models) or where from.
+//! A download takes the target's lock in the cache ([`CacheLock`]), goes to `<dest>.part`, is
+//! hashed (sha256) as it arrives, is checked against the expected sha256 (or git blob sha1) and
+//! size, and only then is renamed to `dest`, so a file under its final name is always whole. A
+//! process that finds the lock taken waits, then uses the file the holder fetched. A `.part`
+//! left by an interrupted download (or a holder that was killed) is re-hashed and resumed with
+//! an HTTP `Range` request when the server allows it; only the lock's holder touches it.
+//! Progress goes to stderr. This file must not know what is downloaded (wheels, models) or
+//! where from.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{IsTerminal, Read, Write};
@@ -12,9 +15,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use crate::FetchError;
+use crate::lock::CacheLock;
 
 /// What a download must turn out to be. Empty means "anything the server sends".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,6 +27,9 @@ use crate::FetchError;
 pub struct Expected {
     /// sha256 of the whole file, lowercase hex.
     pub sha256: Option<String>,
+    /// git's blob hash of the whole file (sha1 of `blob <size>\0` and the content), lowercase
+    /// hex: what the Hugging Face hub announces for files it keeps in git rather than LFS.
+    pub git_blob_sha1: Option<String>,
     /// Size of the whole file in bytes.
     pub size: Option<u64>,
 }
@@ -34,7 +42,7 @@ impl Expected {
 
     /// The file must have this sha256 (hex, any case).
     pub fn sha256(sha256: impl Into<String>) -> Self {
-        Self { sha256: Some(sha256.into().to_ascii_lowercase()), size: None }
+        Self { sha256: Some(sha256.into().to_ascii_lowercase()), ..Self::default() }
     }
 
     /// The file must also have this size.
@@ -48,6 +56,41 @@ impl Expected {
         self.sha256 = Some(sha256.into().to_ascii_lowercase());
         self
     }
+
+    /// The file must have this git blob hash (hex, any case).
+    pub fn git_blob_sha1(sha1: impl Into<String>) -> Self {
+        Self { git_blob_sha1: Some(sha1.into().to_ascii_lowercase()), ..Self::default() }
+    }
+
+    /// Whether a hash is known, so the file can be verified (a size alone does not verify it).
+    pub fn has_hash(&self) -> bool {
+        self.sha256.is_some() || self.git_blob_sha1.is_some()
+    }
+}
+
+/// What a download does when neither the caller nor the server's answer gives a hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unhashed {
+    /// Take the file as it comes.
+    Accept,
+    /// Fail with [`FetchError::Unverifiable`].
+    Refuse,
+}
+
+/// One download, as [`Downloader::fetch`] takes it.
+pub(crate) struct Request<'a> {
+    pub url: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+    pub dest: &'a Path,
+    /// What the file must be, as known before asking for it.
+    pub expected: Expected,
+    /// Where `expected` has no hash: reads one from the headers of the `GET` answer (a hub
+    /// mirror that does not answer `HEAD` still sends its hashes with the file).
+    pub hash_from_answer: Option<&'a dyn Fn(&Head) -> Expected>,
+    /// What to do when no hash is known even then.
+    pub unhashed: Unhashed,
+    /// The file's name in messages (a path in a repository, a wheel's name).
+    pub label: &'a str,
 }
 
 /// Settings of a [`Downloader`].
@@ -89,7 +132,8 @@ pub struct Downloaded {
     pub reused: bool,
 }
 
-/// The answer to a `HEAD` request made without following redirects.
+/// The status and headers of an answer: a `HEAD` request's (made without following
+/// redirects), or a `GET` request's before its body is read.
 #[derive(Debug, Clone)]
 pub(crate) struct Head {
     pub status: u16,
@@ -97,6 +141,15 @@ pub(crate) struct Head {
 }
 
 impl Head {
+    fn of<B>(response: &ureq::http::Response<B>) -> Self {
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
+            .collect();
+        Self { status: response.status().as_u16(), headers }
+    }
+
     /// The first value of a header (name in any case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
@@ -163,10 +216,12 @@ impl Downloader {
 
     /// Downloads `url` to `dest`, sending extra request headers.
     ///
-    /// When `dest` already holds a file with the expected sha256 nothing is fetched. Otherwise
-    /// the body streams to `<dest>.part` (resumed with a `Range` request when one is there),
-    /// is checked against `expected`, and is renamed to `dest`. A body cut short keeps its
-    /// `.part` for the next try; a size or hash mismatch removes it.
+    /// When `dest` already holds a file with the expected hash nothing is fetched. Otherwise
+    /// the download takes `dest`'s lock in the cache (waiting, with a line on stderr, while
+    /// another process holds it, and then using what that process fetched), the body streams
+    /// to `<dest>.part` (resumed with a `Range` request when one is there), is checked against
+    /// `expected`, and is renamed to `dest`. A body cut short keeps its `.part` for the next
+    /// try; a size or hash mismatch removes it.
     pub fn download_with_headers(
         &self,
         url: &str,
@@ -174,23 +229,47 @@ impl Downloader {
         dest: &Path,
         expected: &Expected,
     ) -> Result<Downloaded, FetchError> {
-        if let Some(want) = &expected.sha256
-            && dest.is_file()
-        {
-            let (sha256, size) = sha256_file(dest)?;
-            if &sha256 == want && expected.size.is_none_or(|s| s == size) {
-                return Ok(Downloaded { path: dest.to_path_buf(), sha256, size, reused: true });
-            }
+        let label = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        self.fetch(&Request {
+            url,
+            headers,
+            dest,
+            expected: expected.clone(),
+            hash_from_answer: None,
+            unhashed: Unhashed::Accept,
+            label: &label,
+        })
+    }
+
+    /// Takes the lock of `target` in the cache; while another process holds it, says so on
+    /// stderr (unless quiet) and waits. `what` completes "waiting for another process to finish …".
+    pub(crate) fn lock(&self, target: &Path, what: &str) -> Result<CacheLock, FetchError> {
+        CacheLock::acquire(target, |lock| {
+            self.note(format_args!("waiting for another process to finish {what} (lock {})", lock.display()));
+        })
+    }
+
+    /// Runs one download (see [`Downloader::download_with_headers`]).
+    pub(crate) fn fetch(&self, request: &Request<'_>) -> Result<Downloaded, FetchError> {
+        let Request { url, headers, dest, ref expected, label, .. } = *request;
+        if let Some(done) = reuse(dest, expected)? {
+            return Ok(done);
         }
         if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent).map_err(FetchError::io("create", parent))?;
         }
+        let _lock = self.lock(dest, &format!("downloading {label}"))?;
+        // The process this one waited for may have fetched it.
+        if let Some(done) = reuse(dest, expected)? {
+            return Ok(done);
+        }
+        let mut expected = expected.clone();
         let part = part_path(dest);
-        let (mut hasher, mut have) = resume_state(&part, expected)?;
+        let (mut hasher, mut have) = resume_state(&part, &expected)?;
 
-        if expected.size.is_some_and(|size| size == have && have > 0) {
+        if expected.has_hash() && expected.size.is_some_and(|size| size == have && have > 0) {
             // A previous run received everything but stopped before the checks.
-            return self.finish(url, &part, dest, hasher, have, expected);
+            return self.finish(url, &part, dest, hasher, have, &expected);
         }
 
         let mut response = self.get(url, headers, have)?;
@@ -217,6 +296,19 @@ impl Downloader {
                 return Err(FetchError::NotFound { url: url.to_string() });
             }
             _ => return Err(status_error(url, status)),
+        }
+        if !expected.has_hash()
+            && let Some(from_answer) = request.hash_from_answer
+        {
+            let announced = from_answer(&Head::of(&response));
+            expected.sha256 = announced.sha256;
+            expected.git_blob_sha1 = announced.git_blob_sha1;
+            if let Some(done) = reuse(dest, &expected)? {
+                return Ok(done);
+            }
+        }
+        if !expected.has_hash() && request.unhashed == Unhashed::Refuse {
+            return Err(FetchError::Unverifiable { file: label.to_string(), url: url.to_string() });
         }
         let announced = response.body().content_length().map(|len| have + len);
         if let (Some(want), Some(found)) = (expected.size, announced)
@@ -267,7 +359,7 @@ impl Downloader {
         {
             return Err(FetchError::CutShort { url: url.to_string(), expected: announced, found: have, source: None });
         }
-        self.finish(url, &part, dest, hasher, have, expected)
+        self.finish(url, &part, dest, hasher, have, &expected)
     }
 
     /// Checks a complete `.part` and renames it to `dest`, or removes it.
@@ -290,11 +382,21 @@ impl Downloader {
             return Err(FetchError::SizeMismatch { url: url.to_string(), expected: want, found: size });
         }
         let sha256 = hex::encode(hasher.finalize());
+        let mismatch = |algorithm, want: &String, found: String| {
+            remove_if_exists(part)?;
+            Err(FetchError::HashMismatch { url: url.to_string(), algorithm, expected: want.clone(), found })
+        };
         if let Some(want) = &expected.sha256
             && want != &sha256
         {
-            remove_if_exists(part)?;
-            return Err(FetchError::HashMismatch { url: url.to_string(), expected: want.clone(), found: sha256 });
+            return mismatch("sha256", want, sha256);
+        }
+        if let Some(want) = &expected.git_blob_sha1 {
+            // Files the hub keeps in git are small: read them again for the blob hash.
+            let found = git_blob_sha1_file(part)?;
+            if want != &found {
+                return mismatch("git blob sha1", want, found);
+            }
         }
         fs::rename(part, dest).map_err(FetchError::io("rename to its final name", part))?;
         Ok(Downloaded { path: dest.to_path_buf(), sha256, size, reused: false })
@@ -323,12 +425,7 @@ impl Downloader {
             request = request.header(*name, *value);
         }
         let response = request.call().map_err(|err| request_error(url, err))?;
-        let headers = response
-            .headers()
-            .iter()
-            .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
-            .collect();
-        Ok(Head { status: response.status().as_u16(), headers })
+        Ok(Head::of(&response))
     }
 
     /// GETs `url` and parses its JSON body.
@@ -397,6 +494,38 @@ fn hash_into(path: &Path, hasher: &mut Sha256) -> Result<u64, FetchError> {
     }
 }
 
+/// git's blob hash of a file: sha1 of `blob <size>\0` followed by the content, lowercase hex.
+pub(crate) fn git_blob_sha1_file(path: &Path) -> Result<String, FetchError> {
+    let mut file = File::open(path).map_err(FetchError::io("read", path))?;
+    let size = file.metadata().map_err(FetchError::io("read", path))?.len();
+    let mut hasher = Sha1::new();
+    hasher.update(format!("blob {size}\0").as_bytes());
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = file.read(&mut buf).map_err(FetchError::io("read", path))?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// The file at `dest` as a finished download, when it is there with every hash `expected`
+/// names (and its size); `None` when it is missing, differs, or no hash is known to check it.
+fn reuse(dest: &Path, expected: &Expected) -> Result<Option<Downloaded>, FetchError> {
+    if !expected.has_hash() || !dest.is_file() {
+        return Ok(None);
+    }
+    let (sha256, size) = sha256_file(dest)?;
+    let same = expected.sha256.as_ref().is_none_or(|want| want == &sha256)
+        && expected.size.is_none_or(|want| want == size)
+        && match &expected.git_blob_sha1 {
+            Some(want) => want == &git_blob_sha1_file(dest)?,
+            None => true,
+        };
+    Ok(same.then(|| Downloaded { path: dest.to_path_buf(), sha256, size, reused: true }))
+}
+
 /// `<dest>.part`.
 pub(crate) fn part_path(dest: &Path) -> PathBuf {
     let mut name = dest.file_name().map(|n| n.to_os_string()).unwrap_or_default();
@@ -444,8 +573,8 @@ fn request_error(url: &str, err: ureq::Error) -> FetchError {
 
 pub(crate) fn status_error(url: &str, status: u16) -> FetchError {
     let hint = match status {
-        401 => "; the server wants credentials (for the hugging face hub set HF_TOKEN)",
-        403 => "; access denied (a gated repository needs HF_TOKEN of an account that accepted its terms)",
+        401 => "; the server wants credentials (an access token)",
+        403 => "; access denied (a gated repository needs the token of an account that accepted its terms)",
         429 => "; rate limited, try again later",
         _ => "",
     };
@@ -482,5 +611,7 @@ mod tests {
         let (sha, size) = sha256_file(&path).unwrap();
         assert_eq!(sha, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
         assert_eq!(size, 4);
+        // `printf test | git hash-object --stdin`
+        assert_eq!(git_blob_sha1_file(&path).unwrap(), "30d74d258442c7c65512eafab474568dd706c430");
     }
 }

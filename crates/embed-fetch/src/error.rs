@@ -62,15 +62,28 @@ pub enum FetchError {
         /// The size received.
         found: u64,
     },
-    /// The sha256 of the body is not the expected one; the file was removed.
-    #[error("sha256 mismatch for {url}: expected {expected}, found {found} (the file was removed)")]
+    /// The hash of the body is not the expected one; the file was removed.
+    #[error("{algorithm} mismatch for {url}: expected {expected}, found {found} (the file was removed)")]
     HashMismatch {
         /// The URL asked for.
         url: String,
-        /// The expected sha256 (lowercase hex).
+        /// `sha256` or `git blob sha1`.
+        algorithm: &'static str,
+        /// The expected hash (lowercase hex).
         expected: String,
-        /// The sha256 of what arrived.
+        /// The hash of what arrived.
         found: String,
+    },
+    /// Nothing says what a file should be: the server announced no hash for it and none is
+    /// pinned, so it cannot be verified (a caller may choose to accept unverified files).
+    #[error(
+        "cannot verify `{file}`: {url} announces no sha256 (X-Linked-Etag) or git blob hash (ETag) for it, and none is pinned"
+    )]
+    Unverifiable {
+        /// The file (its path in the repository).
+        file: String,
+        /// The URL asked for.
+        url: String,
     },
     /// A file-system operation failed.
     #[error("cannot {action} {}", path.display())]

@@ -1,17 +1,23 @@
 //! A small Hugging Face hub client: files at `{endpoint}/{repo}/resolve/{revision}/{path}`.
 //!
-//! A `HEAD` request (redirects not followed) gives the file's sha256 (`X-Linked-Etag`, or `ETag`
-//! when it is a sha256) and size (`X-Linked-Size`, or `Content-Length`); the `GET` then follows
-//! redirects and is checked against them. A model is fetched support files first, ONNX external
-//! data next and the ONNX file last, each through a temporary name, so an interrupted fetch
-//! never leaves a model that loads half-written. This file must not know about PyPI or conversion.
+//! Every file is verified. A `HEAD` request (redirects not followed) gives the file's hash and
+//! size: an LFS file's sha256 in `X-Linked-Etag` (and its size in `X-Linked-Size`), a file kept
+//! in git its blob hash (sha1 of `blob <size>\0` and the content) in `ETag`. Where a mirror
+//! does not answer `HEAD`, the `GET` answer's own headers are read instead. The `GET` then
+//! follows redirects and is checked against them; a file with no hash to check is an error
+//! ([`FetchError::Unverifiable`]) unless [`HubConfig::allow_unverified`] is set.
+//!
+//! A model is fetched under the model directory's lock ([`crate::CacheLock`]), support files
+//! first, ONNX external data next and the ONNX file last, each through a temporary name, so
+//! an interrupted fetch never leaves a model that loads half-written and processes started
+//! together fetch it once. This file must not know about PyPI or conversion.
 
 use std::path::Path;
 
 use embed_manifest::{ModelSpec, SupportFiles};
 
 use crate::FetchError;
-use crate::download::{Downloaded, Downloader, Expected};
+use crate::download::{Downloaded, Downloader, Expected, Head, Request, Unhashed};
 
 /// The public hub.
 pub const DEFAULT_HF_ENDPOINT: &str = "https://huggingface.co";
@@ -24,11 +30,14 @@ pub struct HubConfig {
     pub endpoint: String,
     /// An access token, sent as `Authorization: Bearer <token>`.
     pub token: Option<String>,
+    /// Accept a file for which the hub announces no hash (it is then only size-checked). Off
+    /// by default: such a file is an error naming it.
+    pub allow_unverified: bool,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
-        Self { endpoint: DEFAULT_HF_ENDPOINT.to_string(), token: None }
+        Self { endpoint: DEFAULT_HF_ENDPOINT.to_string(), token: None, allow_unverified: false }
     }
 }
 
@@ -39,6 +48,7 @@ impl HubConfig {
         Self {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             token: token.map(str::trim).filter(|t| !t.is_empty()).map(str::to_string),
+            allow_unverified: false,
         }
     }
 }
@@ -48,6 +58,7 @@ impl std::fmt::Debug for HubConfig {
         f.debug_struct("HubConfig")
             .field("endpoint", &self.endpoint)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("allow_unverified", &self.allow_unverified)
             .finish()
     }
 }
@@ -58,8 +69,28 @@ impl std::fmt::Debug for HubConfig {
 pub struct HubFileInfo {
     /// sha256 (LFS files).
     pub sha256: Option<String>,
+    /// git's blob hash (files kept in git).
+    pub git_blob_sha1: Option<String>,
     /// Size in bytes.
     pub size: Option<u64>,
+}
+
+impl HubFileInfo {
+    /// The hashes an answer announces: `X-Linked-Etag` (an LFS file's sha256), else `ETag`
+    /// (a sha256, or the git blob hash of a file kept in git).
+    fn announced(head: &Head) -> Self {
+        let linked = head.header("x-linked-etag").and_then(parse_etag);
+        let (sha256, git_blob_sha1) = match linked.or_else(|| head.header("etag").and_then(parse_etag)) {
+            Some(Hash::Sha256(sha)) => (Some(sha), None),
+            Some(Hash::GitBlobSha1(sha)) => (None, Some(sha)),
+            None => (None, None),
+        };
+        Self { sha256, git_blob_sha1, size: None }
+    }
+
+    fn expected(&self) -> Expected {
+        Expected { sha256: self.sha256.clone(), git_blob_sha1: self.git_blob_sha1.clone(), size: self.size }
+    }
 }
 
 /// The result of [`HubClient::fetch_model`].
@@ -87,6 +118,11 @@ impl HubClient {
         Self { config, downloader }
     }
 
+    /// The hub's base URL.
+    pub fn endpoint(&self) -> &str {
+        &self.config.endpoint
+    }
+
     /// `{endpoint}/{repo}/resolve/{revision}/{path}`.
     pub fn file_url(&self, repo: &str, revision: &str, path: &str) -> String {
         format!("{}/{repo}/resolve/{revision}/{path}", self.config.endpoint.trim_end_matches('/'))
@@ -96,7 +132,7 @@ impl HubClient {
         self.config.token.as_ref().map(|token| format!("Bearer {token}"))
     }
 
-    /// The sha256 and size the hub announces for a file; `NotFound` when it has no such file.
+    /// The hash and size the hub announces for a file; `NotFound` when it has no such file.
     pub fn file_info(&self, repo: &str, revision: &str, path: &str) -> Result<HubFileInfo, FetchError> {
         let auth = self.auth();
         let mut headers: Vec<(&str, &str)> = Vec::new();
@@ -106,18 +142,23 @@ impl HubClient {
         let mut url = self.file_url(repo, revision, path);
         for _ in 0..=MAX_RELATIVE_REDIRECTS {
             let head = self.downloader.head(&url, &headers)?;
-            let linked_sha = head.header("x-linked-etag").and_then(parse_sha256_etag);
             let linked_size = head.header("x-linked-size").and_then(|s| s.trim().parse().ok());
             match head.status {
                 200..=299 => {
                     return Ok(HubFileInfo {
-                        sha256: linked_sha.or_else(|| head.header("etag").and_then(parse_sha256_etag)),
                         size: linked_size.or_else(|| head.header("content-length").and_then(|s| s.trim().parse().ok())),
+                        ..HubFileInfo::announced(&head)
                     });
                 }
                 300..=399 => {
-                    if linked_sha.is_some() || linked_size.is_some() {
-                        return Ok(HubFileInfo { sha256: linked_sha, size: linked_size });
+                    // An LFS file: its hash and size come with the redirect to its storage.
+                    if head.header("x-linked-etag").is_some() || linked_size.is_some() {
+                        let linked = head.header("x-linked-etag").and_then(parse_etag);
+                        let sha256 = match linked {
+                            Some(Hash::Sha256(sha)) => Some(sha),
+                            _ => None,
+                        };
+                        return Ok(HubFileInfo { sha256, git_blob_sha1: None, size: linked_size });
                     }
                     // A relative redirect (a renamed repository) stays on the hub: follow it.
                     match head.header("location") {
@@ -128,7 +169,7 @@ impl HubClient {
                     }
                 }
                 404 => return Err(FetchError::NotFound { url }),
-                // Some mirrors do not answer HEAD: the GET will tell.
+                // Some mirrors do not answer HEAD: the GET answer's headers will tell.
                 405 | 501 => return Ok(HubFileInfo::default()),
                 status => return Err(crate::download::status_error(&url, status)),
             }
@@ -136,7 +177,8 @@ impl HubClient {
         Ok(HubFileInfo::default())
     }
 
-    /// Downloads one file of a repository to `dest`, checked against what the hub announces.
+    /// Downloads one file of a repository to `dest`, verified against the hash the hub
+    /// announces (see the module documentation).
     pub fn download_file(&self, repo: &str, revision: &str, path: &str, dest: &Path) -> Result<Downloaded, FetchError> {
         let info = self.file_info(repo, revision, path)?;
         self.download_checked(repo, revision, path, &info, dest)
@@ -150,13 +192,21 @@ impl HubClient {
         info: &HubFileInfo,
         dest: &Path,
     ) -> Result<Downloaded, FetchError> {
-        let expected = Expected { sha256: info.sha256.clone(), size: info.size };
         let auth = self.auth();
         let mut headers: Vec<(&str, &str)> = Vec::new();
         if let Some(auth) = &auth {
             headers.push(("Authorization", auth));
         }
-        self.downloader.download_with_headers(&self.file_url(repo, revision, path), &headers, dest, &expected)
+        let announced = |head: &Head| HubFileInfo::announced(head).expected();
+        self.downloader.fetch(&Request {
+            url: &self.file_url(repo, revision, path),
+            headers: &headers,
+            dest,
+            expected: info.expected(),
+            hash_from_answer: Some(&announced),
+            unhashed: if self.config.allow_unverified { Unhashed::Accept } else { Unhashed::Refuse },
+            label: path,
+        })
     }
 
     /// Fetches a model into `model_dir`: the support files (required ones must exist, optional
@@ -171,6 +221,8 @@ impl HubClient {
         model_dir: &Path,
     ) -> Result<HubFetch, FetchError> {
         let (repo, revision) = (model.hub_repo.as_str(), model.revision.as_str());
+        let _lock =
+            self.downloader.lock(model_dir, &format!("fetching {} into {}", model.name, model_dir.display()))?;
         let mut plan: Vec<(String, bool)> = Vec::new();
         plan.extend(support.required.iter().map(|f| (f.clone(), true)));
         plan.extend(support.optional.iter().map(|f| (f.clone(), false)));
@@ -196,13 +248,12 @@ impl HubClient {
                 Err(err) => return Err(err),
             }
         }
+        let mut up_to_date = 0;
         for (path, info) in &infos {
             let dest = model_dir.join(path);
             match self.download_checked(repo, revision, path, info, &dest) {
                 Ok(done) => {
-                    if done.reused {
-                        self.downloader.note(format!("up to date: {}", dest.display()));
-                    }
+                    up_to_date += usize::from(done.reused);
                     result.files.push(path.clone());
                 }
                 Err(FetchError::NotFound { url }) => {
@@ -216,16 +267,38 @@ impl HubClient {
                 Err(err) => return Err(err),
             }
         }
+        if up_to_date > 0 {
+            self.downloader.note(format!(
+                "{}: {up_to_date} of {} files were there already, matching the hub's hashes",
+                model_dir.display(),
+                infos.len()
+            ));
+        }
         Ok(result)
     }
 }
 
-/// The sha256 in an `ETag`/`X-Linked-Etag` value (`"<hex>"`, maybe weak), if it is one.
-fn parse_sha256_etag(value: &str) -> Option<String> {
+/// A hash the hub announces.
+#[derive(Debug, PartialEq, Eq)]
+enum Hash {
+    Sha256(String),
+    GitBlobSha1(String),
+}
+
+/// The hash in an `ETag`/`X-Linked-Etag` value (`"<hex>"`, maybe weak): 64 hex digits are a
+/// sha256, 40 a git blob hash; anything else (a storage service's own tag) is no hash.
+fn parse_etag(value: &str) -> Option<Hash> {
     let value = value.trim();
     let value = value.strip_prefix("W/").unwrap_or(value);
     let value = value.trim_matches('"');
-    (value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())).then(|| value.to_ascii_lowercase())
+    if !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    match value.len() {
+        64 => Some(Hash::Sha256(value.to_ascii_lowercase())),
+        40 => Some(Hash::GitBlobSha1(value.to_ascii_lowercase())),
+        _ => None,
+    }
 }
 
 fn join_url(base: &str, location: &str) -> Result<String, FetchError> {
@@ -241,11 +314,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_sha256_etags_only() {
+    fn reads_sha256_and_git_blob_etags() {
         let sha = "a".repeat(64);
-        assert_eq!(parse_sha256_etag(&format!("\"{sha}\"")), Some(sha.clone()));
-        assert_eq!(parse_sha256_etag(&format!("W/\"{}\"", sha.to_uppercase())), Some(sha));
-        assert_eq!(parse_sha256_etag("\"0123456789abcdef0123456789abcdef01234567\""), None);
+        assert_eq!(parse_etag(&format!("\"{sha}\"")), Some(Hash::Sha256(sha.clone())));
+        assert_eq!(parse_etag(&format!("W/\"{}\"", sha.to_uppercase())), Some(Hash::Sha256(sha)));
+        let git = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(parse_etag(&format!("\"{git}\"")), Some(Hash::GitBlobSha1(git.to_string())));
+        // An S3-style tag (an md5, or with a part count) is no hash of the file.
+        assert_eq!(parse_etag("\"0123456789abcdef0123456789abcdef\""), None);
+        assert_eq!(parse_etag("\"0123456789abcdef0123456789abcdef-3\""), None);
     }
 
     #[test]

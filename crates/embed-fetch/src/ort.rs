@@ -3,8 +3,9 @@
 //! Layout: `<libs>/onnxruntime-<version>/` holds the library as the wheel names it
 //! (`libonnxruntime.so.1.31.1`), `libonnxruntime_providers_shared.*` where the wheel has it, and
 //! the plain name (`libonnxruntime.so`, `libonnxruntime.dylib`, `onnxruntime.dll`). The folder is
-//! assembled under a temporary name and renamed, so it is either whole or absent. This file must
-//! not know how the library is loaded.
+//! assembled under a temporary name of this process's own and renamed, so it is either whole or
+//! absent, all under the folder's lock ([`crate::CacheLock`]): processes started together fetch
+//! it once, the others wait and use it. This file must not know how the library is loaded.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -35,7 +36,8 @@ pub fn ort_library_path(libs_dir: &Path, version: &str) -> Result<PathBuf, Fetch
 /// returns the path of the library (by its plain name).
 ///
 /// The wheel is downloaded into `download_dir` (kept as a cache) and checked against the sha256
-/// PyPI publishes while it streams. When the library is already there nothing is done.
+/// PyPI publishes while it streams. When the library is already there nothing is done; while
+/// another process fetches it, this one waits (saying so on stderr) and then uses it.
 pub fn fetch_ort(
     pypi: &PypiClient,
     version: &str,
@@ -48,6 +50,11 @@ pub fn fetch_ort(
     if library.is_file() {
         return Ok(library);
     }
+    let _lock = pypi.downloader().lock(&dir, &format!("fetching onnxruntime {version} into {}", dir.display()))?;
+    if library.is_file() {
+        return Ok(library);
+    }
+    remove_staging_debris(libs_dir, version)?;
     let wheel = pypi.ort_wheel(version, platform)?;
     let wheel_path = pypi.download(&wheel, download_dir)?;
 
@@ -59,25 +66,46 @@ pub fn fetch_ort(
             member: format!("onnxruntime/capi/{}*", ort_library_name(platform)),
         })?;
 
-    let staging = libs_dir.join(format!(".onnxruntime-{version}.partial"));
-    if staging.exists() {
-        fs::remove_dir_all(&staging).map_err(FetchError::io("remove", &staging))?;
-    }
-    fs::create_dir_all(&staging).map_err(FetchError::io("create", &staging))?;
+    let staging = tempfile::Builder::new()
+        .prefix(&staging_prefix(version))
+        .tempdir_in(libs_dir)
+        .map_err(FetchError::io("create a folder in", libs_dir))?;
     for member in &wanted {
-        archive::extract_file(&wheel_path, member, &staging.join(file_name(member)))?;
+        archive::extract_file(&wheel_path, member, &staging.path().join(file_name(member)))?;
     }
     let main_name = file_name(main);
     let plain = ort_library_name(platform);
     if main_name != plain {
-        link_or_copy(main_name, &staging.join(plain))?;
+        link_or_copy(main_name, &staging.path().join(plain))?;
     }
     if dir.exists() {
         // A folder without the library is debris from an older layout or a manual edit.
         fs::remove_dir_all(&dir).map_err(FetchError::io("remove", &dir))?;
     }
-    fs::rename(&staging, &dir).map_err(FetchError::io("rename to its final name", &staging))?;
+    fs::rename(staging.path(), &dir).map_err(FetchError::io("rename to its final name", staging.path()))?;
+    // Renamed: nothing is left for the temporary folder to remove.
+    let _ = staging.keep();
     Ok(library)
+}
+
+/// The start of the name of a folder the library is assembled in: `.onnxruntime-<version>.`.
+fn staging_prefix(version: &str) -> String {
+    format!(".onnxruntime-{version}.")
+}
+
+/// Removes folders a fetch of `version` was assembling when its process died. Called with the
+/// lock held, so no living process is using one.
+fn remove_staging_debris(libs_dir: &Path, version: &str) -> Result<(), FetchError> {
+    let prefix = staging_prefix(version);
+    let Ok(entries) = fs::read_dir(libs_dir) else { return Ok(()) };
+    for entry in entries.flatten() {
+        let is_debris = entry.file_name().to_str().is_some_and(|name| name.starts_with(&prefix))
+            && entry.file_type().is_ok_and(|kind| kind.is_dir());
+        if is_debris {
+            fs::remove_dir_all(entry.path()).map_err(FetchError::io("remove", entry.path()))?;
+        }
+    }
+    Ok(())
 }
 
 fn file_name(member: &str) -> &str {

@@ -267,6 +267,7 @@ impl PypiClient {
         if !wheel.sha256.eq_ignore_ascii_case(sha256) {
             return Err(FetchError::HashMismatch {
                 url: wheel.url,
+                algorithm: "sha256",
                 expected: sha256.to_ascii_lowercase(),
                 found: format!("{} (as the index publishes it)", wheel.sha256),
             });

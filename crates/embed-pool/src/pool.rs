@@ -709,7 +709,8 @@ impl<M> Landing<'_, M> {
             let counters = state.counters(self.name);
             counters.load_failures += 1;
             counters.last_error = Some(error.clone());
-            tracing::warn!(model = self.name, error = %ErrorChain(error), "model not loaded");
+            // The error goes back to the caller, who reports it: logging it here too would say it twice.
+            tracing::debug!(model = self.name, error = %ErrorChain(error), "model not loaded");
         }
         let _ = self.flight.outcome.set(outcome);
         state.flights.remove(self.name);

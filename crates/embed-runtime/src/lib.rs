@@ -24,22 +24,19 @@ pub use session::{ArenaStrategy, GraphOptimization, OrtBackend, SessionOptions};
 
 use std::path::PathBuf;
 
-/// The command that installs ONNX Runtime, named in errors.
-pub const FETCH_ORT_HINT: &str =
-    "run `cargo xtask fetch-ort`, or set ONNXRUNTIME_LIB_PATH to an ONNX Runtime shared library";
-
 /// Errors from loading ONNX Runtime, loading a model or running it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
-    /// No ONNX Runtime library was found.
-    #[error("ONNX Runtime library not found (looked in: {}); {FETCH_ORT_HINT}", looked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    /// No ONNX Runtime library was found. How to install one depends on the application,
+    /// which says so.
+    #[error("ONNX Runtime library not found (looked in: {})", looked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
     LibraryNotFound {
         /// The places searched.
         looked: Vec<PathBuf>,
     },
     /// The library exists but cannot be loaded or is a version `ort` cannot drive.
-    #[error("cannot use ONNX Runtime library {}: {message}; {FETCH_ORT_HINT}", path.display())]
+    #[error("cannot use ONNX Runtime library {}: {message}", path.display())]
     LibraryUnusable {
         /// The library file.
         path: PathBuf,

@@ -109,7 +109,7 @@ impl OnnxRuntime {
             .get_or_init(|| register_same_as_requested_arena(&self.environment))
             .clone()
             .map_err(|message| RuntimeError::InvalidOption {
-                message: format!("ARENA_EXTEND_STRATEGY=kSameAsRequested: {message}"),
+                message: format!("the arena strategy kSameAsRequested: {message}"),
                 source: None,
             })
     }

@@ -292,10 +292,11 @@ fn a_corrupt_or_truncated_model_or_a_broken_tokenizer_is_an_error_naming_the_fil
     model_dir(d, "truncated", &model[..model.len() / 2]);
     let broken = model_dir(d, "broken-tokenizer", &model);
     std::fs::write(broken.join("tokenizer.json"), b"{ not json").unwrap();
-    // The last line is the error (a warning logged by the model registry comes before it).
+    // The failure is printed once: the error is the only line (no warning logged before it).
     let error_line = |name: &str| {
         let err = stderr(&embed(&["embed", "--model", name, "x"], d));
-        err.lines().last().unwrap_or_default().to_string()
+        assert_eq!(err.lines().count(), 1, "{err}");
+        err.trim_end().to_string()
     };
     for name in ["corrupt", "truncated"] {
         let err = error_line(name);
@@ -354,12 +355,16 @@ fn a_wrong_or_corrupt_onnx_runtime_is_an_error_naming_the_fix_for_embed_and_serv
             )),
             "{err}"
         );
+        // Printed once, with the advice of the installed binary (no tool of the repository).
+        assert_eq!(err.matches("it is version 1.16.3").count(), 1, "{err}");
         assert!(
-            err.ends_with(
-                "run `cargo xtask fetch-ort`, or set ONNXRUNTIME_LIB_PATH to an ONNX Runtime shared library\n"
-            ),
+            err.ends_with(&format!(
+                "\nhint: point ONNXRUNTIME_LIB_PATH (or ORT_DYLIB_PATH) at an ONNX Runtime 1.{} or newer, or unset both so that embed finds or fetches one\n",
+                embed_core::REQUIRED_ORT_MINOR
+            )),
             "{err}"
         );
+        assert!(!err.contains("xtask"), "{err}");
         let err = stderr(&run(&garbage));
         assert!(err.contains(&format!("cannot use ONNX Runtime library {}: ", garbage.display())), "{err}");
         let err = stderr(&run(&d.join("nowhere").join(embed_core::library_file_name())));

