@@ -1,8 +1,10 @@
-//! One embedding model: its tokenizer, its backend, its pooling, and the pipeline that turns
-//! texts into vectors (prompt, tokenize, group by length, run, pool, normalize).
+//! One embedding model: its tokenizer, its backend, what runs after the transformer (pooling,
+//! Dense layers, normalization), its prompts, and the pipeline that turns texts into vectors
+//! (prompt, tokenize, group by length, run, pool, Dense, normalize).
 //!
 //! This file decides nothing about where models come from beyond resolving a name or a path
-//! into files; fetching belongs elsewhere.
+//! into files; fetching belongs elsewhere, reading sentence-transformers' files to
+//! `sentence_transformers.rs`, choosing the engine to `engine.rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,8 +16,11 @@ use embed_runtime::{Backend, BatchInput, OnnxRuntime, OrtBackend, OutputKind, Se
 use embed_tokenize::{EncodedBatch, TokenizedText, Tokenizer, TokenizerOptions, TruncationSide};
 
 use crate::EmbedError;
+use crate::dense::DenseLayer;
+use crate::engine::{Engine, NoEngine, engine_for};
 use crate::metrics::Metrics;
-use crate::pooling::{normalize, pool_into, read_pooling_config};
+use crate::pooling::{normalize, pool_into};
+use crate::sentence_transformers::{Head, Prompts, read_head_or, read_prompts};
 
 /// Most padding a batch may carry, as a share of its positions: a text much shorter than the
 /// batch's longest starts a new batch instead, since on a CPU a padded position costs as much
@@ -57,11 +62,12 @@ pub struct ModelFiles {
     pub dir: PathBuf,
     /// The ONNX file.
     pub onnx: PathBuf,
-    /// Named prompts from the manifest.
+    /// Named prompts from the manifest, used where the model's own files define none.
     pub prompts: BTreeMap<String, String>,
     /// Dimension the manifest states.
     pub dimension: Option<usize>,
-    /// Pooling the manifest states, used when `1_Pooling/config.json` is absent.
+    /// Pooling the manifest states, used when the directory has neither `modules.json` nor
+    /// `1_Pooling/config.json`.
     pub pooling: Option<Pooling>,
     /// Pinned revision the manifest states.
     pub revision: Option<String>,
@@ -84,12 +90,22 @@ impl ModelFiles {
         };
         let dir = resolved.dir(cache_dir);
         let onnx = resolved.onnx_path(cache_dir);
-        if !onnx.is_file() {
-            return Err(EmbedError::ModelNotFetched {
-                model: resolved.model.name.clone(),
-                variant: resolved.variant.clone(),
-                dir,
-            });
+        match engine_for(&dir, &onnx) {
+            Ok(_) => {}
+            Err(NoEngine::CheckpointOnly) => {
+                return Err(EmbedError::NeedsConversion {
+                    model: resolved.display_name(),
+                    dir,
+                    onnx: resolved.onnx_file.clone(),
+                });
+            }
+            Err(NoEngine::NoModelFiles) => {
+                return Err(EmbedError::ModelNotFetched {
+                    model: resolved.model.name.clone(),
+                    variant: resolved.variant.clone(),
+                    dir,
+                });
+            }
         }
         Ok(Self {
             name: resolved.display_name(),
@@ -106,10 +122,20 @@ impl ModelFiles {
     pub fn from_path(path: &Path) -> Result<Self, EmbedError> {
         let not_found = || EmbedError::NoModelAtPath { path: path.to_path_buf() };
         let (dir, onnx) = if path.is_dir() {
-            let onnx = [path.join("onnx").join("model.onnx"), path.join("model.onnx")]
-                .into_iter()
-                .find(|p| p.is_file())
-                .ok_or_else(not_found)?;
+            let candidates = [path.join("onnx").join("model.onnx"), path.join("model.onnx")];
+            let onnx = match candidates.iter().find(|p| p.is_file()) {
+                Some(onnx) => onnx.clone(),
+                None => {
+                    return Err(match engine_for(path, &candidates[0]) {
+                        Err(NoEngine::CheckpointOnly) => EmbedError::NeedsConversion {
+                            model: path.display().to_string(),
+                            dir: path.to_path_buf(),
+                            onnx: "onnx/model.onnx".to_string(),
+                        },
+                        _ => not_found(),
+                    });
+                }
+            };
             (path.to_path_buf(), onnx)
         } else {
             let parent = path.parent().ok_or_else(not_found)?;
@@ -182,7 +208,9 @@ pub struct EmbeddingModel {
     files: ModelFiles,
     tokenizer: Tokenizer,
     backend: Box<dyn Backend>,
-    pooling: Pooling,
+    head: Head,
+    dense: Vec<DenseLayer>,
+    prompts: Prompts,
     dimension: usize,
     metrics: std::sync::Arc<Metrics>,
 }
@@ -191,43 +219,68 @@ impl std::fmt::Debug for EmbeddingModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmbeddingModel")
             .field("files", &self.files)
-            .field("pooling", &self.pooling)
+            .field("head", &self.head)
+            .field("prompts", &self.prompts)
             .field("dimension", &self.dimension)
             .finish_non_exhaustive()
     }
 }
 
 impl EmbeddingModel {
-    /// Loads a model with ONNX Runtime.
+    /// Loads a model on the engine [`ModelFiles`] resolved it for (ONNX Runtime).
     pub fn load(runtime: &OnnxRuntime, files: ModelFiles, options: &LoadOptions) -> Result<Self, EmbedError> {
         let tokenizer_dir = options.tokenizer_dir.as_deref().unwrap_or(&files.dir);
         let tokenizer = Tokenizer::from_dir(tokenizer_dir, &options.tokenizer)?;
-        let pooling = match read_pooling_config(&files.dir)? {
-            Some(pooling) => pooling,
-            None => files.pooling.ok_or_else(|| EmbedError::ModelConfig {
-                path: files.dir.join("1_Pooling").join("config.json"),
-                message: "missing, and the model is not in the manifest to say its pooling".into(),
-            })?,
+        let backend: Box<dyn Backend> = match engine_for(&files.dir, &files.onnx) {
+            Ok(Engine::OnnxRuntime) => Box::new(OrtBackend::load(runtime, &files.onnx, &options.session)?),
+            Err(_) => return Err(embed_runtime::RuntimeError::ModelNotFound { path: files.onnx.clone() }.into()),
         };
-        let backend = OrtBackend::load(runtime, &files.onnx, &options.session)?;
-        Self::from_parts(files, tokenizer, Box::new(backend), pooling)
+        Self::from_parts(files, tokenizer, backend)
     }
 
-    /// Builds a model from its parts (a backend other than ONNX Runtime, in tests).
-    pub fn from_parts(
-        files: ModelFiles,
-        tokenizer: Tokenizer,
-        backend: Box<dyn Backend>,
-        pooling: Pooling,
-    ) -> Result<Self, EmbedError> {
-        let dimension = match (backend.hidden_size(), files.dimension) {
+    /// Builds a model from its tokenizer and backend (any engine), reading what runs after the
+    /// transformer and the prompts from the model's directory: `modules.json` and its modules'
+    /// configs (else `1_Pooling/config.json`, else the manifest's pooling) and
+    /// `config_sentence_transformers.json` (else the manifest's prompts).
+    pub fn from_parts(files: ModelFiles, tokenizer: Tokenizer, backend: Box<dyn Backend>) -> Result<Self, EmbedError> {
+        let head = read_head_or(&files.dir, files.pooling)?;
+        let prompts = read_prompts(&files.dir)?.or_manifest(&files.prompts);
+        let dense = head.dense.iter().map(DenseLayer::load).collect::<Result<Vec<_>, _>>()?;
+        let hidden = backend.hidden_size();
+        if let (Some(hidden), Some(stated), Some(config)) = (hidden, head.pooling.width, &head.pooling.config)
+            && hidden != stated
+        {
+            return Err(EmbedError::ModelConfig {
+                path: config.clone(),
+                message: format!(
+                    "the embedding dimension is {stated}, but the model's token embeddings are {hidden} wide"
+                ),
+            });
+        }
+        // The width of the vector after pooling, then after each Dense layer.
+        let mut width = hidden.or(head.pooling.width);
+        for (layer, spec) in dense.iter().zip(&head.dense) {
+            if let Some(before) = width
+                && before != layer.in_features()
+            {
+                return Err(EmbedError::ModelConfig {
+                    path: spec.dir.join("config.json"),
+                    message: format!(
+                        "in_features is {}, but the vector before it is {before} wide",
+                        layer.in_features()
+                    ),
+                });
+            }
+            width = Some(layer.out_features());
+        }
+        let dimension = match (width, files.dimension) {
             (Some(actual), Some(expected)) if actual != expected => {
                 return Err(EmbedError::DimensionMismatch { model: files.name.clone(), expected, actual });
             }
             (Some(width), _) | (None, Some(width)) => width,
             (None, None) => 0,
         };
-        Ok(Self { files, tokenizer, backend, pooling, dimension, metrics: Default::default() })
+        Ok(Self { files, tokenizer, backend, head, dense, prompts, dimension, metrics: Default::default() })
     }
 
     /// Records this model's work into `metrics` (shared by the models of a service).
@@ -249,7 +302,30 @@ impl EmbeddingModel {
 
     /// The pooling in use.
     pub fn pooling(&self) -> Pooling {
-        self.pooling
+        self.head.pooling.mode
+    }
+
+    /// The model's prompts: its own files' (`config_sentence_transformers.json`), else the
+    /// manifest's.
+    pub fn prompts(&self) -> &Prompts {
+        &self.prompts
+    }
+
+    /// The text a call's prompt puts before each input: the prompt named (an error when the
+    /// model has no such prompt), else the model's default prompt; `None` when no prompt, or
+    /// an empty one, applies.
+    pub fn prompt_text(&self, name: Option<&str>) -> Result<Option<&str>, EmbedError> {
+        let Some(name) = name.or(self.prompts.default_name.as_deref()) else {
+            return Ok(None);
+        };
+        match self.prompts.prompts.get(name) {
+            Some(text) => Ok(Some(text.as_str()).filter(|text| !text.is_empty())),
+            None => Err(EmbedError::UnknownPrompt {
+                model: self.files.name.clone(),
+                prompt: name.to_string(),
+                known: self.prompts.prompts.keys().cloned().collect(),
+            }),
+        }
     }
 
     /// The tokenizer.
@@ -272,10 +348,10 @@ impl EmbeddingModel {
             return Ok(Vec::new());
         }
         let started = Instant::now();
-        let tokenized = match &options.prompt {
+        let prompt = self.prompt_text(options.prompt.as_deref())?;
+        let tokenized = match prompt {
             None => self.tokenizer.tokenize_with(texts, options.truncation)?,
-            Some(name) => {
-                let prompt = self.prompt(name)?;
+            Some(prompt) => {
                 let prompted: Vec<String> = texts.iter().map(|t| format!("{prompt}{}", t.as_ref())).collect();
                 self.tokenizer.tokenize_with(&prompted, options.truncation)?
             }
@@ -285,13 +361,19 @@ impl EmbeddingModel {
             && let Some(index) = tokenized.iter().position(|t| t.truncated)
         {
             let text = texts[index].as_ref();
-            let tokens = match &options.prompt {
+            let tokens = match prompt {
                 None => self.tokenizer.count_tokens(text)?,
-                Some(name) => self.tokenizer.count_tokens(&format!("{}{text}", self.prompt(name)?))?,
+                Some(prompt) => self.tokenizer.count_tokens(&format!("{prompt}{text}"))?,
             };
             return Err(EmbedError::TooLong { index, tokens, max: self.tokenizer.max_length() });
         }
-        self.embed_tokenized(tokenized, options)
+        // sentence-transformers leaves the prompt's tokens out of pooling when the Pooling
+        // module says `include_prompt: false`.
+        let prompt_tokens = match prompt {
+            Some(prompt) if !self.head.pooling.include_prompt => self.tokenizer.prompt_tokens(prompt)?,
+            _ => 0,
+        };
+        self.embed_tokenized(tokenized, options, prompt_tokens)
     }
 
     /// Embeds texts given as token ids (without special tokens, as the model's tokenizer
@@ -304,28 +386,22 @@ impl EmbeddingModel {
             let tokens = ids[index].len() + self.tokenizer.special_tokens_count();
             return Err(EmbedError::TooLong { index, tokens, max: self.tokenizer.max_length() });
         }
-        self.embed_tokenized(tokenized, options)
-    }
-
-    fn prompt(&self, name: &str) -> Result<&str, EmbedError> {
-        self.files.prompts.get(name).map(String::as_str).ok_or_else(|| EmbedError::UnknownPrompt {
-            model: self.files.name.clone(),
-            prompt: name.to_string(),
-            known: self.files.prompts.keys().cloned().collect(),
-        })
+        self.embed_tokenized(tokenized, options, 0)
     }
 
     /// Runs tokenized texts through the model: groups them by length, runs each batch,
-    /// pools and normalizes, and puts each vector back at its text's index.
+    /// pools (leaving out the first `prompt_tokens` positions), applies the Dense layers and
+    /// normalizes, and puts each vector back at its text's index.
     fn embed_tokenized(
         &self,
         tokenized: Vec<TokenizedText>,
         options: &EmbedOptions,
+        prompt_tokens: usize,
     ) -> Result<Vec<Embedding>, EmbedError> {
         let started = Instant::now();
         let texts = tokenized.len();
         let tokens: usize = tokenized.iter().map(TokenizedText::len).sum();
-        let result = self.run_batches(tokenized, options);
+        let result = self.run_batches(tokenized, options, prompt_tokens);
         match &result {
             // One line per call at debug; never the texts themselves.
             Ok(_) => tracing::debug!(
@@ -343,7 +419,12 @@ impl EmbeddingModel {
         result
     }
 
-    fn run_batches(&self, tokenized: Vec<TokenizedText>, options: &EmbedOptions) -> Result<Vec<Embedding>, EmbedError> {
+    fn run_batches(
+        &self,
+        tokenized: Vec<TokenizedText>,
+        options: &EmbedOptions,
+        prompt_tokens: usize,
+    ) -> Result<Vec<Embedding>, EmbedError> {
         if options.batch_size == 0 {
             return Err(EmbedError::Config("batch_size must be at least 1".into()));
         }
@@ -353,7 +434,7 @@ impl EmbeddingModel {
         let groups: Vec<&[usize]> = length_groups(&order, |i| tokenized[i].len(), options.batch_size).collect();
         let workers = self.backend.concurrent_runs().clamp(1, groups.len().max(1));
         let mut results: Vec<Option<Embedding>> = vec![None; tokenized.len()];
-        for (index, embedding) in self.run_groups(&groups, &tokenized, options, workers)? {
+        for (index, embedding) in self.run_groups(&groups, &tokenized, options, prompt_tokens, workers)? {
             results[index] = Some(embedding);
         }
         // Every index is in exactly one group, so every slot is filled.
@@ -372,6 +453,7 @@ impl EmbeddingModel {
         groups: &[&[usize]],
         tokenized: &[TokenizedText],
         options: &EmbedOptions,
+        prompt_tokens: usize,
         workers: usize,
     ) -> Result<Vec<(usize, Embedding)>, EmbedError> {
         let next = AtomicUsize::new(0);
@@ -379,9 +461,8 @@ impl EmbeddingModel {
             let mut batch = EncodedBatch::default();
             let mut done = Vec::new();
             while let Some(group) = groups.get(next.fetch_add(1, Ordering::Relaxed)) {
-                if let Err(error) =
-                    self.run_group(group, tokenized, options, &mut batch, &mut |index, e| done.push((index, e)))
-                {
+                let mut emit = |index, embedding| done.push((index, embedding));
+                if let Err(error) = self.run_group(group, tokenized, options, prompt_tokens, &mut batch, &mut emit) {
                     next.store(groups.len(), Ordering::Relaxed);
                     return Err(error);
                 }
@@ -407,13 +488,15 @@ impl EmbeddingModel {
         Ok(all)
     }
 
-    /// Packs one group of texts, runs it, pools and normalizes each row, and hands each
-    /// text's embedding to `emit` with its index.
+    /// Packs one group of texts, runs it, pools (leaving out the first `prompt_tokens`
+    /// positions), applies the Dense layers and normalizes each row, and hands each text's
+    /// embedding to `emit` with its index.
     fn run_group(
         &self,
         group: &[usize],
         tokenized: &[TokenizedText],
         options: &EmbedOptions,
+        prompt_tokens: usize,
         batch: &mut EncodedBatch,
         emit: &mut dyn FnMut(usize, Embedding),
     ) -> Result<(), EmbedError> {
@@ -427,19 +510,50 @@ impl EmbeddingModel {
             seq_len: batch.seq_len,
         })?;
         let infer_elapsed = infer_started.elapsed();
+        if output.kind == OutputKind::Pooled && (!self.dense.is_empty() || prompt_tokens > 0) {
+            return Err(EmbedError::ModelConfig {
+                path: self.files.onnx.clone(),
+                message:
+                    "the file outputs pooled sentence embeddings (`sentence_embedding`), so embed cannot apply the \
+                          model's Dense modules or leave its prompt out of pooling; expected the transformer alone \
+                          (`last_hidden_state`), as `cargo xtask convert` exports it"
+                        .into(),
+            });
+        }
         let pool_started = Instant::now();
+        let mut pooling_mask = Vec::new();
         for (row, &index) in group.iter().enumerate() {
             let mut vector = vec![0.0; output.hidden];
             match output.kind {
                 OutputKind::TokenEmbeddings => {
                     let width = output.seq_len * output.hidden;
                     let tokens = &output.values[row * width..(row + 1) * width];
-                    let mask = &batch.attention_mask[row * batch.seq_len..(row + 1) * batch.seq_len];
-                    pool_into(self.pooling, tokens, mask, output.hidden, &mut vector);
+                    let mut mask = &batch.attention_mask[row * batch.seq_len..(row + 1) * batch.seq_len];
+                    if prompt_tokens > 0 {
+                        pooling_mask.clear();
+                        pooling_mask.extend_from_slice(mask);
+                        let prompt = prompt_tokens.min(pooling_mask.len());
+                        pooling_mask[..prompt].fill(0);
+                        mask = &pooling_mask;
+                    }
+                    pool_into(self.head.pooling.mode, tokens, mask, output.hidden, &mut vector);
                 }
                 OutputKind::Pooled => {
                     vector.copy_from_slice(&output.values[row * output.hidden..(row + 1) * output.hidden]);
                 }
+            }
+            for layer in &self.dense {
+                if vector.len() != layer.in_features() {
+                    return Err(EmbedError::ModelConfig {
+                        path: self.files.onnx.clone(),
+                        message: format!(
+                            "the pooled vector is {} wide, but the Dense module after it takes {}",
+                            vector.len(),
+                            layer.in_features()
+                        ),
+                    });
+                }
+                vector = layer.apply(&vector);
             }
             if options.normalize {
                 normalize(&mut vector);

@@ -1,83 +1,31 @@
 //! Pooling token embeddings into one sentence embedding, as sentence-transformers'
 //! `Pooling` module does, and L2 normalization.
 //!
-//! The mode comes from the model's `1_Pooling/config.json`. This file knows nothing of
-//! tokenizers or ONNX Runtime beyond the flat buffers it is handed.
-
-use std::path::Path;
+//! The mode comes from the model's Pooling config (read by `sentence_transformers.rs`). This
+//! file knows nothing of tokenizers or ONNX Runtime beyond the flat buffers it is handed.
 
 use embed_manifest::Pooling;
-use serde::Deserialize;
-
-use crate::EmbedError;
-
-#[derive(Deserialize)]
-struct PoolingFile {
-    #[serde(default)]
-    pooling_mode_cls_token: bool,
-    #[serde(default)]
-    pooling_mode_mean_tokens: bool,
-    #[serde(default)]
-    pooling_mode_max_tokens: bool,
-    #[serde(default)]
-    pooling_mode_mean_sqrt_len_tokens: bool,
-    #[serde(default)]
-    pooling_mode_lasttoken: bool,
-    #[serde(default)]
-    pooling_mode_weightedmean_tokens: bool,
-    #[serde(default)]
-    include_prompt: Option<bool>,
-}
-
-/// Reads `1_Pooling/config.json` of a model directory. `None` when the file is absent.
-pub fn read_pooling_config(model_dir: &Path) -> Result<Option<Pooling>, EmbedError> {
-    let path = model_dir.join("1_Pooling").join("config.json");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(EmbedError::Io { path, source }),
-    };
-    let file: PoolingFile = serde_json::from_str(&text)
-        .map_err(|source| EmbedError::ModelConfig { path: path.clone(), message: source.to_string() })?;
-    let modes = [
-        (file.pooling_mode_cls_token, Pooling::Cls),
-        (file.pooling_mode_mean_tokens, Pooling::Mean),
-        (file.pooling_mode_max_tokens, Pooling::Max),
-        (file.pooling_mode_mean_sqrt_len_tokens, Pooling::MeanSqrtLen),
-        (file.pooling_mode_lasttoken, Pooling::LastToken),
-    ];
-    let chosen: Vec<Pooling> = modes.iter().filter(|(on, _)| *on).map(|(_, mode)| *mode).collect();
-    let unsupported = |message: &str| EmbedError::ModelConfig { path: path.clone(), message: message.to_string() };
-    if file.pooling_mode_weightedmean_tokens {
-        return Err(unsupported("weighted-mean pooling is not supported"));
-    }
-    if file.include_prompt == Some(false) {
-        return Err(unsupported("pooling that excludes the prompt (include_prompt = false) is not supported"));
-    }
-    match chosen.as_slice() {
-        [mode] => Ok(Some(*mode)),
-        [] => Err(unsupported("no pooling mode is enabled")),
-        _ => Err(unsupported("several pooling modes at once (concatenated) are not supported")),
-    }
-}
 
 /// Pools one text's token embeddings (`seq_len * hidden`, row-major) under its attention mask
-/// into `out` (`hidden` values).
+/// into `out` (`hidden` values). As sentence-transformers does, `cls` takes the first position
+/// the mask keeps (the first, unless a prompt is excluded from pooling), and a text the mask
+/// keeps nothing of pools to zeros.
 pub fn pool_into(mode: Pooling, tokens: &[f32], mask: &[i64], hidden: usize, out: &mut [f32]) {
     debug_assert_eq!(out.len(), hidden);
-    let rows = tokens.chunks_exact(hidden).zip(mask).filter(|(_, m)| **m != 0).map(|(row, _)| row);
+    let rows = || tokens.chunks_exact(hidden).zip(mask).enumerate().filter(|(_, (_, m))| **m != 0);
+    let row = |position: usize| &tokens[position * hidden..(position + 1) * hidden];
     match mode {
-        Pooling::Cls => out.copy_from_slice(&tokens[..hidden]),
-        Pooling::LastToken => {
-            let last = mask.iter().rposition(|&m| m != 0).unwrap_or(0);
-            out.copy_from_slice(&tokens[last * hidden..(last + 1) * hidden]);
-        }
+        Pooling::Cls => out.copy_from_slice(row(mask.iter().position(|&m| m != 0).unwrap_or(0))),
+        Pooling::LastToken => match mask.iter().rposition(|&m| m != 0) {
+            Some(last) => out.copy_from_slice(row(last)),
+            None => out.fill(0.0),
+        },
         Pooling::Max => {
             out.fill(f32::NEG_INFINITY);
             let mut any = false;
-            for row in rows {
+            for (_, (values, _)) in rows() {
                 any = true;
-                for (o, v) in out.iter_mut().zip(row) {
+                for (o, v) in out.iter_mut().zip(values) {
                     *o = o.max(*v);
                 }
             }
@@ -85,18 +33,20 @@ pub fn pool_into(mode: Pooling, tokens: &[f32], mask: &[i64], hidden: usize, out
                 out.fill(0.0);
             }
         }
-        Pooling::Mean | Pooling::MeanSqrtLen => {
+        Pooling::Mean | Pooling::MeanSqrtLen | Pooling::WeightedMean => {
             out.fill(0.0);
-            let mut count = 0usize;
-            for row in rows {
-                count += 1;
-                for (o, v) in out.iter_mut().zip(row) {
-                    *o += *v;
+            let mut total = 0f32;
+            for (position, (values, _)) in rows() {
+                // Weighted mean counts the i-th position (from 1) i times.
+                let weight = if mode == Pooling::WeightedMean { (position + 1) as f32 } else { 1.0 };
+                total += weight;
+                for (o, v) in out.iter_mut().zip(values) {
+                    *o += weight * *v;
                 }
             }
-            // sentence-transformers clamps the token count to at least 1e-9.
-            let count = (count as f32).max(1e-9);
-            let divisor = if mode == Pooling::Mean { count } else { count.sqrt() };
+            // sentence-transformers clamps the divisor to at least 1e-9.
+            let total = total.max(1e-9);
+            let divisor = if mode == Pooling::MeanSqrtLen { total.sqrt() } else { total };
             for o in out.iter_mut() {
                 *o /= divisor;
             }
@@ -134,6 +84,20 @@ mod tests {
         assert_eq!(pooled(Pooling::LastToken), [3.0, 4.0]);
         let sqrt = pooled(Pooling::MeanSqrtLen);
         assert!((sqrt[0] - 4.0 / 2f32.sqrt()).abs() < 1e-6);
+        // Positions 1 and 2 weigh 1 and 2: (1*1 + 2*3) / 3, (1*2 + 2*4) / 3.
+        let weighted = pooled(Pooling::WeightedMean);
+        assert!((weighted[0] - 7.0 / 3.0).abs() < 1e-6 && (weighted[1] - 10.0 / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_mask_that_starts_late_moves_cls_and_one_that_keeps_nothing_gives_zeros() {
+        let mut out = vec![0.0; 2];
+        pool_into(Pooling::Cls, &TOKENS, &[0, 1, 0], 2, &mut out);
+        assert_eq!(out, [3.0, 4.0]);
+        for mode in [Pooling::Mean, Pooling::Max, Pooling::LastToken, Pooling::WeightedMean] {
+            pool_into(mode, &TOKENS, &[0, 0, 0], 2, &mut out);
+            assert_eq!(out, [0.0, 0.0], "{mode:?}");
+        }
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub enum Pooling {
     MeanSqrtLen,
     /// The last token under the attention mask.
     LastToken,
+    /// Mean weighted by position (the i-th token counts i times) under the attention mask.
+    WeightedMean,
 }
 
 /// The whole manifest.
