@@ -2,7 +2,7 @@
 //! loaded before parsing, never overriding the environment), which fall back to defaults.
 //! Turns them into an `embed_core::Config`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::builder::BoolishValueParser;
 use embed_core::{
@@ -99,13 +99,6 @@ pub struct CacheDir {
     /// Where known models are kept.
     #[arg(long, env = "MODEL_CACHE_DIR", default_value = "models")]
     pub model_cache_dir: PathBuf,
-}
-
-/// Arguments of `embed models`.
-#[derive(clap::Args, Debug)]
-pub struct ModelArgs {
-    #[command(flatten)]
-    cache: CacheDir,
 }
 
 /// Truncation side as a flag value.
@@ -213,26 +206,4 @@ pub fn init_logging(settings: &Settings) {
         LogFormat::Plain => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
-}
-
-/// Prints each known model, its dimension and which variants are fetched.
-pub fn list_models(args: &ModelArgs) -> anyhow::Result<()> {
-    let manifest = embed_core::Manifest::builtin();
-    for model in &manifest.models {
-        let dir: &Path = &args.cache.model_cache_dir;
-        let fetched: Vec<&str> = manifest
-            .variants
-            .iter()
-            .filter(|(_, file)| dir.join(&model.name).join(file).is_file())
-            .map(|(variant, _)| variant.as_str())
-            .collect();
-        println!(
-            "{}\t{}\t{}\t{}",
-            model.name,
-            model.dimension,
-            model.hub_repo,
-            if fetched.is_empty() { "not fetched".to_string() } else { format!("fetched: {}", fetched.join(", ")) }
-        );
-    }
-    Ok(())
 }

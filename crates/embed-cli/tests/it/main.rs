@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod faults;
+mod models;
 mod security;
 
 use std::path::PathBuf;
