@@ -71,14 +71,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Converts the snapshot in `model_dir` in place into the ONNX files of `variants` (names from
 /// the manifest's `[variants]`; `fp32` is always written, the others start from it), each
-/// validated against sentence-transformers.
-#[allow(dead_code, reason = "the entry point of fetch-models, which calls it once written")]
-pub fn convert_snapshot(model: &ModelSpec, model_dir: &Path, variants: &[String]) -> anyhow::Result<()> {
-    let manifest = Manifest::builtin();
+/// validated against sentence-transformers. `manifest_file` is the manifest the model comes
+/// from, when not the built-in one.
+pub fn convert_snapshot(
+    manifest_file: Option<&Path>,
+    model: &ModelSpec,
+    model_dir: &Path,
+    variants: &[String],
+) -> anyhow::Result<()> {
+    let manifest = match manifest_file {
+        Some(path) => Manifest::load(path)?,
+        None => Manifest::builtin(),
+    };
     check_variants(&manifest, model, variants)?;
     let mut all: Vec<&str> = vec![DEFAULT_VARIANT];
     all.extend(variants.iter().map(String::as_str).filter(|v| *v != DEFAULT_VARIANT));
-    let script_args: Vec<OsString> = vec![
+    let mut script_args: Vec<OsString> = vec![
         "--model".into(),
         model.name.clone().into(),
         "--from".into(),
@@ -86,6 +94,9 @@ pub fn convert_snapshot(model: &ModelSpec, model_dir: &Path, variants: &[String]
         "--variants".into(),
         all.join(",").into(),
     ];
+    if let Some(path) = manifest_file {
+        script_args.extend(["--manifest".into(), path.as_os_str().to_owned()]);
+    }
     venv::run_script("convert_model.py", &script_args)
         .with_context(|| format!("cannot convert {} in {}", model.name, model_dir.display()))
 }

