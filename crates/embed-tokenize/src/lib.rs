@@ -2,9 +2,10 @@
 //!
 //! A [`Tokenizer`] loads a model directory's `tokenizer.json` together with
 //! `sentence_bert_config.json` and `tokenizer_config.json`: sentence-transformers'
-//! `max_seq_length` overrides the truncation baked into `tokenizer.json`, padding goes to the
-//! longest text of a batch (or to the maximum on request), and a batch is encoded in parallel
-//! into flat, reusable buffers ([`EncodedBatch`]) ready to become tensors.
+//! `max_seq_length` (where 5.x saves it, `model_max_length`) overrides the truncation baked into
+//! `tokenizer.json`, `do_lower_case` lowercases first, padding goes to the longest text of a
+//! batch (or to the maximum on request), and a batch is encoded in parallel into flat, reusable
+//! buffers ([`EncodedBatch`]) ready to become tensors.
 //!
 //! This crate knows nothing of ONNX Runtime, pooling or the model manifest; no `tokenizers`
 //! type appears in its public API.
