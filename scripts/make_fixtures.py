@@ -85,15 +85,36 @@ def tokenizer_corpus() -> list[str]:
 
 
 def wordpiece_vocab(corpus: list[str], specials: list[str], unk: str, lowercase: bool) -> list[str]:
+    """A WordPiece vocabulary trained by the `tokenizers` library, the same every run.
+
+    `WordPieceTrainer` is the BPE trainer with `##` before the pieces inside a word, and it
+    numbers those pieces in hash-map order, so merges that tie fall differently on each run.
+    Here each character inside a word is first replaced by a private-use character of its own,
+    so every piece the BPE trainer starts from is in its alphabet (which it sorts), and the
+    pieces it learns are mapped back: the same training, made deterministic."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
-    tok = Tokenizer(models.WordPiece(unk_token=unk))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=None if lowercase else False)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=VOCAB, special_tokens=specials, show_progress=False)
-    tok.train_from_iterator(corpus, trainer)
-    vocab = tok.get_vocab()
-    return sorted(vocab, key=vocab.__getitem__)
+    normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=None if lowercase else False)
+    splitter = pre_tokenizers.BertPreTokenizer()
+    words = [w for text in corpus for w, _ in splitter.pre_tokenize_str(normalizer.normalize_str(text))]
+    inner = sorted({c for w in words for c in w[1:]})
+    if len(inner) > 6400:
+        raise SystemExit(f"error: {len(inner)} characters inside words; the private-use area holds 6400")
+    marked = {c: chr(0xE000 + i) for i, c in enumerate(inner)}
+    unmarked = {m: c for c, m in marked.items()}
+    bpe = Tokenizer(models.BPE(unk_token=unk))
+    bpe.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=specials, show_progress=False)
+    bpe.train_from_iterator((w[0] + "".join(marked[c] for c in w[1:]) for w in words), trainer)
+    vocab = bpe.get_vocab()
+
+    def wordpiece(piece: str) -> str:
+        if piece in specials:
+            return piece
+        text = "".join(unmarked.get(c, c) for c in piece)
+        return f"##{text}" if piece[0] in unmarked else text
+
+    return [wordpiece(piece) for piece in sorted(vocab, key=vocab.__getitem__)]
 
 
 def write_vocab_txt(folder: Path, vocab: list[str]) -> Path:
@@ -145,6 +166,7 @@ def xlmr_unigram(corpus: list[str]):
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     trainer = trainers.UnigramTrainer(vocab_size=VOCAB, special_tokens=specials, unk_token="<unk>", show_progress=False)
     tok.train_from_iterator(corpus, trainer)
+    tok = Tokenizer.from_str(json.dumps(canonical_unigram(json.loads(tok.to_str()), len(specials))))
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
     )
@@ -152,6 +174,22 @@ def xlmr_unigram(corpus: list[str]):
         tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
         unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
     )
+
+
+def canonical_unigram(model: dict, specials: int) -> dict:
+    """The trained Unigram model, the same every run. The trainer's scores vary in their last
+    digits from run to run, pieces of equal score come in hash-map order, and the characters it
+    must keep but did not learn it scores just above the lowest score, 1e-4 apart, in hash-map
+    order. So: scores rounded to 9 decimals; the single characters scored within 0.01 of the
+    lowest score sorted and scored 1e-4 apart in that order; ties ordered by piece."""
+    pieces = model["model"]["vocab"]
+    learned = [[piece, round(score, 9)] for piece, score in pieces[specials:]]
+    lowest = min(score for _, score in learned)
+    band = sorted(piece for piece, score in learned if len(piece) == 1 and score < lowest + 0.01)
+    rescored = {piece: round(lowest + 1e-4 * (len(band) - 1 - i), 9) for i, piece in enumerate(band)}
+    learned = [[piece, rescored.get(piece, score)] for piece, score in learned]
+    model["model"]["vocab"] = pieces[:specials] + sorted(learned, key=lambda p: (-p[1], p[0]))
+    return model
 
 
 # ---------------------------------------------------------------------------------------------

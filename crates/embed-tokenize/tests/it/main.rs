@@ -65,13 +65,13 @@ fn fixture_tokenizer(dir: &std::path::Path) -> Tokenizer {
 }
 
 /// sentence-transformers leaves a prompt out of pooling by its length tokenized alone, less a
-/// trailing special token (24 for this prompt under this tokenizer, as sentence-transformers
+/// trailing special token (21 for this prompt under this tokenizer, as sentence-transformers
 /// computed it when the fixture was made).
 #[test]
 fn a_prompt_s_length_drops_the_trailing_special_token() {
     let prompt = "Represent the question for retrieving supporting documents: ";
     let bert = fixture_tokenizer(&fixture_dir("bert-prompt-excluded"));
-    assert_eq!(bert.prompt_tokens(prompt).unwrap(), 24);
+    assert_eq!(bert.prompt_tokens(prompt).unwrap(), 21);
     for fixture in ["roberta-bpe", "bert-unigram-xlmr", "mpnet"] {
         let tokenizer = fixture_tokenizer(&fixture_dir(fixture));
         let alone = tokenizer.tokenize(&[prompt]).unwrap()[0].len();
