@@ -511,14 +511,10 @@ impl EmbeddingModel {
         })?;
         let infer_elapsed = infer_started.elapsed();
         if output.kind == OutputKind::Pooled && (!self.dense.is_empty() || prompt_tokens > 0) {
-            return Err(EmbedError::ModelConfig {
-                path: self.files.onnx.clone(),
-                message:
-                    "the file outputs pooled sentence embeddings (`sentence_embedding`), so embed cannot apply the \
-                          model's Dense modules or leave its prompt out of pooling; expected the transformer alone \
-                          (`last_hidden_state`), as `cargo xtask convert` exports it"
-                        .into(),
-            });
+            let message = "the file outputs pooled sentence embeddings (`sentence_embedding`), so embed cannot \
+                           apply the model's Dense modules or leave its prompt out of pooling; expected the \
+                           transformer alone (`last_hidden_state`), as `cargo xtask convert` exports it";
+            return Err(EmbedError::ModelConfig { path: self.files.onnx.clone(), message: message.into() });
         }
         let pool_started = Instant::now();
         let mut pooling_mask = Vec::new();

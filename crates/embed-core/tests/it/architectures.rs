@@ -319,3 +319,47 @@ fn a_checkpoint_without_onnx_names_the_conversion() {
         "{err}"
     );
 }
+
+/// A backend that answers pooled vectors, as an ONNX export with a `sentence_embedding`
+/// output does (stands in for such a file: whether it applied the Dense layer is unknowable).
+struct PooledBackend;
+
+impl embed_runtime::Backend for PooledBackend {
+    fn run(
+        &self,
+        batch: &embed_runtime::BatchInput<'_>,
+    ) -> Result<embed_runtime::ModelOutput, embed_runtime::RuntimeError> {
+        Ok(embed_runtime::ModelOutput {
+            kind: embed_runtime::OutputKind::Pooled,
+            values: vec![0.5; batch.rows * 32],
+            rows: batch.rows,
+            seq_len: 1,
+            hidden: 32,
+        })
+    }
+
+    fn takes_token_type_ids(&self) -> bool {
+        true
+    }
+
+    fn hidden_size(&self) -> Option<usize> {
+        Some(32)
+    }
+
+    fn device(&self) -> &embed_core::DeviceInUse {
+        &embed_core::DeviceInUse::Cpu
+    }
+}
+
+#[test]
+fn a_pooled_output_with_a_dense_module_is_refused() {
+    let dir = fixture_dir("bert-cls-dense");
+    let files = embed_core::ModelFiles::from_path(&dir).unwrap();
+    let tokenizer = embed_tokenize::Tokenizer::from_dir(&dir, &Default::default()).unwrap();
+    let model = embed_core::EmbeddingModel::from_parts(files, tokenizer, Box::new(PooledBackend)).unwrap();
+    let err = model.embed(&["a text"], &EmbedOptions::default()).unwrap_err().to_string();
+    assert!(
+        err.contains("the file outputs pooled sentence embeddings (`sentence_embedding`), so embed cannot apply the model's Dense modules"),
+        "{err}"
+    );
+}
