@@ -11,11 +11,11 @@ last_hidden_state, dynamic batch and sequence axes. Variants (paths from the man
 (dynamic int8 quantization of the fp32 file's MatMul weights, per channel).
 
 Each file is validated against SentenceTransformer(snapshot).encode on scripts/reference_texts.json
-(ONNX Runtime + the pooling of 1_Pooling/config.json + Normalize when modules.json has it), which
-takes seconds; a figure outside its tolerance ends the script with a non-zero exit status. The
-STS-B test split (data/stsb, minutes on a CPU) is evaluated only where it is needed: for int8,
-whose validation compares its Spearman correlation with the fp32 file's, or for every variant and
-sentence-transformers itself with --stsb.
+(ONNX Runtime + the Pooling, Dense and Normalize modules that modules.json names, in either era's
+format), which takes seconds; a figure outside its tolerance ends the script with a non-zero exit
+status. The STS-B test split (data/stsb, minutes on a CPU) is evaluated only where it is needed:
+for int8, whose validation compares its Spearman correlation with the fp32 file's, or for every
+variant and sentence-transformers itself with --stsb.
 onnx/conversion.json records each produced file's size and sha256, the tool versions and the
 figures. The manifest and the snapshot are read only; the Rust side is unknown here.
 """
@@ -49,6 +49,7 @@ VARIANT_ORDER = ["fp32", "optimized", "int8"]
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="model name in models/manifest.toml")
+    p.add_argument("--manifest", type=Path, help="a manifest file to read instead of models/manifest.toml")
     p.add_argument("--from", dest="source", type=Path, help="snapshot directory (default: <models dir>/<model>)")
     p.add_argument("--out", type=Path, help="output model directory (default: the snapshot directory)")
     p.add_argument("--optimize", action="store_true", help="also write the optimized variant")
@@ -245,7 +246,7 @@ def int8_exclusions(fp32: Path, hf_config: dict) -> list[str]:
 def main() -> int:
     args = parse_args()
     started = time.time()
-    manifest = ec.load_manifest()
+    manifest = ec.load_manifest(args.manifest)
     model = ec.find_model(manifest, args.model) if args.model else None
     snapshot = args.source or (ec.models_dir() / model["name"])
     snapshot = snapshot.resolve()

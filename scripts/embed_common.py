@@ -3,8 +3,14 @@
 Reads models/manifest.toml and a snapshot's sentence-transformers configuration, tokenizes the way
 sentence-transformers does (tokenizer.json with its baked-in padding and truncation replaced by
 truncation at max_seq_length and padding to the longest text of a batch), runs an ONNX file with
-ONNX Runtime, pools as 1_Pooling/config.json says and normalizes when modules.json has Normalize.
-It must not know about Rust or about how snapshots are fetched.
+ONNX Runtime, pools as 1_Pooling/config.json says, applies Dense modules and normalizes when
+modules.json has Normalize.
+
+Both eras of sentence-transformers' files are read: modules.json with the old
+(`sentence_transformers.models.Pooling`) and the 5.x (`...sentence_transformer.modules.pooling.Pooling`)
+module paths, 1_Pooling/config.json with `pooling_mode_*` booleans or a `pooling_mode` string, Dense
+modules after pooling (2_Dense/config.json and model.safetensors). It must not know about Rust or about
+how snapshots are fetched.
 """
 
 from __future__ import annotations
@@ -48,8 +54,9 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def load_manifest() -> dict:
-    with open(MANIFEST, "rb") as f:
+def load_manifest(path: Path | None = None) -> dict:
+    """models/manifest.toml, or the manifest file given instead."""
+    with open(path or MANIFEST, "rb") as f:
         return tomllib.load(f)
 
 
@@ -104,17 +111,30 @@ def read_json(path: Path) -> dict | list | None:
 
 
 @dataclass
+class Dense:
+    """A Dense module after pooling: out = activation(weight @ x + bias)."""
+
+    path: str
+    weight: np.ndarray  # (out_features, in_features)
+    bias: np.ndarray | None
+    activation: str  # "tanh", "identity", "relu" or "sigmoid"
+
+
+@dataclass
 class StConfig:
     """What sentence-transformers does around the transformer, read from a snapshot."""
 
     max_seq_length: int
     do_lower_case: bool
     pooling: str
-    pooling_config: dict
+    include_prompt: bool
+    dense: list[Dense]
     normalize: bool
     dimension: int
 
 
+# Pooling modes under their names in both eras of 1_Pooling/config.json: the old one's
+# `pooling_mode_*` booleans and the new one's `pooling_mode` string.
 POOLING_KEYS = [
     ("pooling_mode_cls_token", "cls"),
     ("pooling_mode_mean_tokens", "mean"),
@@ -123,25 +143,84 @@ POOLING_KEYS = [
     ("pooling_mode_weightedmean_tokens", "weighted_mean"),
     ("pooling_mode_lasttoken", "last_token"),
 ]
+POOLING_MODES = {
+    "cls": "cls",
+    "mean": "mean",
+    "max": "max",
+    "mean_sqrt_len_tokens": "mean_sqrt_len",
+    "weightedmean": "weighted_mean",
+    "lasttoken": "last_token",
+}
+# Dense activations by the torch class sentence-transformers names in 2_Dense/config.json.
+ACTIVATIONS = {
+    "torch.nn.modules.activation.Tanh": "tanh",
+    "torch.nn.modules.linear.Identity": "identity",
+    "torch.nn.modules.activation.ReLU": "relu",
+    "torch.nn.modules.activation.Sigmoid": "sigmoid",
+}
+
+
+def module_kind(type_name: str) -> str:
+    """The class of a modules.json entry, in the old (`sentence_transformers.models.Pooling`) or the
+    new (`sentence_transformers.sentence_transformer.modules.pooling.Pooling`) spelling; anything
+    else (custom code, other sentence-transformers modules) is refused."""
+    kind = type_name.rsplit(".", 1)[-1]
+    if not type_name.startswith("sentence_transformers.") or kind not in ("Transformer", "Pooling", "Dense", "Normalize"):
+        raise SystemExit(f"error: unsupported sentence-transformers module `{type_name}`")
+    return kind
+
+
+def read_pooling(path: Path) -> tuple[str, bool, int]:
+    """Mode, include_prompt and token-embedding width of a Pooling module's config.json."""
+    pool = read_json(path) or {}
+    if "pooling_mode" in pool:
+        mode = pool["pooling_mode"]
+        modes = [mode] if isinstance(mode, str) else list(mode)
+    else:
+        modes = [name for key, name in POOLING_KEYS if pool.get(key)]
+        modes = [next(k for k, v in POOLING_MODES.items() if v == m) for m in modes] or ["mean"]
+    if len(modes) != 1 or modes[0] not in POOLING_MODES:
+        raise SystemExit(f"error: expected exactly one known pooling mode in {path}, found {modes}")
+    width = pool.get("embedding_dimension", pool.get("word_embedding_dimension"))
+    return POOLING_MODES[modes[0]], bool(pool.get("include_prompt", True)), int(width)
+
+
+def read_dense(snapshot: Path, rel: str) -> Dense:
+    from safetensors.numpy import load_file
+
+    config = read_json(snapshot / rel / "config.json") or {}
+    activation = ACTIVATIONS.get(config.get("activation_function", "torch.nn.modules.activation.Tanh"))
+    if activation is None:
+        raise SystemExit(f"error: {rel}/config.json: unsupported activation {config['activation_function']}")
+    if config.get("module_input_name", "sentence_embedding") != "sentence_embedding":
+        raise SystemExit(f"error: {rel}/config.json: a Dense module that reads {config['module_input_name']} is not supported")
+    weights_path = snapshot / rel / "model.safetensors"
+    if not weights_path.is_file():
+        raise SystemExit(f"error: {rel} has no model.safetensors")
+    weights = load_file(str(weights_path))
+    weight = weights["linear.weight"].astype(np.float32)
+    bias = weights["linear.bias"].astype(np.float32) if config.get("bias", True) else None
+    if weight.shape != (config["out_features"], config["in_features"]):
+        raise SystemExit(f"error: {rel}: linear.weight is {weight.shape}, the config says {(config['out_features'], config['in_features'])}")
+    return Dense(rel, weight, bias, activation)
 
 
 def read_st_config(snapshot: Path) -> StConfig:
     modules = read_json(snapshot / "modules.json")
     if not modules:
         raise SystemExit(f"error: {snapshot}/modules.json is missing: not a sentence-transformers snapshot")
-    types = [m["type"].rsplit(".", 1)[-1] for m in modules]
-    if types[:2] != ["Transformer", "Pooling"] or any(t not in ("Normalize",) for t in types[2:]):
-        raise SystemExit(f"error: unsupported sentence-transformers modules {types} in {snapshot}")
-    pooling_dir = next(m["path"] for m in modules if m["type"].endswith("Pooling"))
-    pool = read_json(snapshot / pooling_dir / "config.json") or {}
-    modes = [name for key, name in POOLING_KEYS if pool.get(key)]
-    if len(modes) != 1:
-        raise SystemExit(f"error: expected exactly one pooling mode in {pooling_dir}/config.json, found {modes}")
+    kinds = [module_kind(m["type"]) for m in modules]
+    if kinds[:2] != ["Transformer", "Pooling"] or any(k not in ("Dense", "Normalize") for k in kinds[2:]):
+        raise SystemExit(f"error: unsupported sentence-transformers modules {kinds} in {snapshot}")
+    if "Normalize" in kinds and kinds[-1] != "Normalize":
+        raise SystemExit(f"error: a Normalize module before the last module in {snapshot} is not supported")
+    pooling, include_prompt, width = read_pooling(snapshot / modules[1]["path"] / "config.json")
+    dense = [read_dense(snapshot, m["path"]) for m, k in zip(modules, kinds) if k == "Dense"]
     sbert = read_json(snapshot / "sentence_bert_config.json") or {}
     tok_cfg = read_json(snapshot / "tokenizer_config.json") or {}
     hf_cfg = read_json(snapshot / "config.json") or {}
-    # sentence-transformers: max_seq_length from sentence_bert_config.json, else the tokenizer's
-    # model_max_length; capped at the model's max_position_embeddings.
+    # sentence-transformers: max_seq_length from sentence_bert_config.json (before 5.x), else the
+    # tokenizer's model_max_length (where 5.x saves it); capped at max_position_embeddings.
     max_len = sbert.get("max_seq_length") or tok_cfg.get("model_max_length")
     max_pos = hf_cfg.get("max_position_embeddings")
     if max_pos and max_pos > 0:
@@ -149,10 +228,11 @@ def read_st_config(snapshot: Path) -> StConfig:
     return StConfig(
         max_seq_length=int(max_len),
         do_lower_case=bool(sbert.get("do_lower_case", False)),
-        pooling=modes[0],
-        pooling_config=pool,
-        normalize="Normalize" in types,
-        dimension=int(pool["word_embedding_dimension"]),
+        pooling=pooling,
+        include_prompt=include_prompt,
+        dense=dense,
+        normalize="Normalize" in kinds,
+        dimension=dense[-1].weight.shape[0] if dense else width,
     )
 
 
@@ -206,6 +286,7 @@ class Tokenizer:
 
 
 def pool(hidden: np.ndarray, mask: np.ndarray, cfg: StConfig) -> np.ndarray:
+    """sentence-transformers' modules after the transformer: Pooling, each Dense, Normalize."""
     hidden = hidden.astype(np.float32)
     m = mask.astype(np.float32)[:, :, None]
     if cfg.pooling == "cls":
@@ -214,6 +295,9 @@ def pool(hidden: np.ndarray, mask: np.ndarray, cfg: StConfig) -> np.ndarray:
         summed = (hidden * m).sum(axis=1)
         count = np.clip(m.sum(axis=1), 1e-9, None)
         out = summed / (np.sqrt(count) if cfg.pooling == "mean_sqrt_len" else count)
+    elif cfg.pooling == "weighted_mean":
+        weights = m * np.arange(1, hidden.shape[1] + 1, dtype=np.float32)[None, :, None]
+        out = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
     elif cfg.pooling == "max":
         out = np.where(m > 0, hidden, -1e9).max(axis=1)
     elif cfg.pooling == "last_token":
@@ -221,6 +305,16 @@ def pool(hidden: np.ndarray, mask: np.ndarray, cfg: StConfig) -> np.ndarray:
         out = hidden[np.arange(hidden.shape[0]), last]
     else:
         raise SystemExit(f"error: pooling `{cfg.pooling}` is not implemented in validation")
+    for dense in cfg.dense:
+        out = out @ dense.weight.T
+        if dense.bias is not None:
+            out = out + dense.bias
+        if dense.activation == "tanh":
+            out = np.tanh(out)
+        elif dense.activation == "relu":
+            out = np.maximum(out, 0)
+        elif dense.activation == "sigmoid":
+            out = 1 / (1 + np.exp(-out))
     if cfg.normalize:
         out = out / np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
     return out.astype(np.float32)
@@ -281,7 +375,10 @@ def load_sentence_transformer(snapshot: Path, threads: int):
 
 
 def st_encode(model, texts: list[str]) -> np.ndarray:
-    return np.asarray(model.encode(texts, batch_size=32, convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
+    """sentence-transformers' vectors of `texts` as they are: `prompt=""` keeps a default prompt
+    the model names (`default_prompt_name`) from being put before them."""
+    vectors = model.encode(texts, prompt="", batch_size=32, convert_to_numpy=True, show_progress_bar=False)
+    return np.asarray(vectors, dtype=np.float32)
 
 
 def st_token_ids(model, texts: list[str]) -> list[list[int]]:
@@ -293,6 +390,25 @@ def st_token_ids(model, texts: list[str]) -> list[list[int]]:
         mask = feats["attention_mask"][0]
         out.append([int(i) for i, m in zip(ids.tolist(), mask.tolist()) if m])
     return out
+
+
+def dump_json_rows(value) -> str:
+    """JSON indented by two spaces, each list of number lists (embeddings) one row per line: small
+    diffs, readable texts."""
+
+    def encode(v, level: int) -> str:
+        pad = "  " * level
+        if isinstance(v, dict) and v:
+            items = [f"{pad}  {json.dumps(k, ensure_ascii=False)}: {encode(x, level + 1)}" for k, x in v.items()]
+            return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+        if isinstance(v, list) and v and all(isinstance(r, list) and all(isinstance(x, (int, float)) for x in r) for r in v):
+            rows = [f"{pad}  {json.dumps(r, separators=(',', ':'))}" for r in v]
+            return "[\n" + ",\n".join(rows) + f"\n{pad}]"
+        if isinstance(v, list) and v:
+            return "[\n" + ",\n".join(f"{pad}  {encode(x, level + 1)}" for x in v) + f"\n{pad}]"
+        return json.dumps(v, ensure_ascii=False)
+
+    return encode(value, 0) + "\n"
 
 
 def versions() -> dict[str, str]:

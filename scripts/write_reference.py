@@ -68,18 +68,10 @@ def main() -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:
-        f.write(dump(fixture))
+        f.write(ec.dump_json_rows(fixture))
     print(f"{model['name']}: wrote {args.out} ({len(texts)} texts, dimension {fixture['dimension']}, "
           f"STS-B test Spearman {fixture['stsb_test_spearman']})")
     return 0
-
-
-def dump(fixture: dict) -> str:
-    """JSON with one embedding per line: small diffs, readable texts."""
-    head = {k: v for k, v in fixture.items() if k != "embeddings"}
-    text = json.dumps(head, ensure_ascii=False, indent=2)
-    rows = ",\n    ".join(json.dumps(row, separators=(",", ":")) for row in fixture["embeddings"])
-    return text[: text.rfind("}")].rstrip() + f',\n  "embeddings": [\n    {rows}\n  ]\n}}\n'
 
 
 if __name__ == "__main__":

@@ -219,7 +219,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             fetch.args(["--model", model]);
         }
     }
-    fetch.args(["--variant", "fp32"]);
+    // The native engine runs the checkpoint; every ONNX Runtime engine the same ONNX file.
+    fetch.args(["--backend", "all", "--variant", "fp32"]);
     if !args.int8_models.is_empty() {
         fetch.args(["--variant", "int8"]);
     }

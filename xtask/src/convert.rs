@@ -112,10 +112,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Converts the snapshot in `model_dir` in place into the ONNX files of `variants` (names from
 /// the manifest's `[variants]`; `fp32` is always written, the others start from it), each
-/// validated against sentence-transformers. Under the directory's lock: variants another
-/// process converted while this one waited are not converted again.
-pub fn convert_snapshot(model: &ModelSpec, model_dir: &Path, variants: &[String], stsb: Stsb) -> anyhow::Result<()> {
-    let manifest = Manifest::builtin();
+/// validated against sentence-transformers (on STS-B as `stsb` says). `manifest_file` is the
+/// manifest the model comes from, when not the built-in one. Under the directory's lock:
+/// variants another process converted while this one waited are not converted again.
+pub fn convert_snapshot(
+    manifest_file: Option<&Path>,
+    model: &ModelSpec,
+    model_dir: &Path,
+    variants: &[String],
+    stsb: Stsb,
+) -> anyhow::Result<()> {
+    let manifest = match manifest_file {
+        Some(path) => Manifest::load(path)?,
+        None => Manifest::builtin(),
+    };
     check_variants(&manifest, model, variants)?;
     let _lock = lock_model_dir(model_dir)?;
     let present = |variant: &String| manifest.variants.get(variant).is_some_and(|file| model_dir.join(file).is_file());
@@ -134,6 +144,9 @@ pub fn convert_snapshot(model: &ModelSpec, model_dir: &Path, variants: &[String]
         all.join(",").into(),
     ];
     script_args.extend(stsb.script_args());
+    if let Some(path) = manifest_file {
+        script_args.extend(["--manifest".into(), path.as_os_str().to_owned()]);
+    }
     venv::run_script("convert_model.py", &script_args)
         .with_context(|| format!("cannot convert {} in {}", model.name, model_dir.display()))
 }

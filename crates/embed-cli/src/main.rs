@@ -6,6 +6,7 @@ mod dotenv;
 mod fetch;
 mod hint;
 mod input;
+mod models_cmd;
 mod output;
 mod serve;
 mod settings;
@@ -27,8 +28,9 @@ struct Cli {
 enum Command {
     /// Embed texts given as arguments, or one per line of a file (`-` for standard input).
     Embed(Box<EmbedArgs>),
-    /// List the models embed knows and whether each is fetched.
-    Models(settings::ModelArgs),
+    /// List the models embed knows: the variants fetched and their size, the engine that runs
+    /// each, its prompts.
+    Models(models_cmd::ModelArgs),
     /// Print the effective configuration and where each value came from.
     Config(Box<config_cmd::ConfigArgs>),
     /// Serve embeddings over HTTP (OpenAI, text-embeddings-inference and the Go original's endpoints).
@@ -84,7 +86,7 @@ fn main() -> ExitCode {
             None => Err(anyhow::anyhow!("internal error: no matches for `config`")),
         },
         Command::Embed(args) => run_embed(*args),
-        Command::Models(args) => settings::list_models(&args),
+        Command::Models(args) => models_cmd::run(&args),
         Command::Serve(args) => serve::run(*args),
     };
     match result {

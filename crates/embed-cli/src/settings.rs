@@ -3,7 +3,7 @@
 //! Turns them into an `embed_core::Config`.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::builder::BoolishValueParser;
 use embed_core::{
@@ -116,13 +116,6 @@ pub struct CacheDir {
     /// Where known models are kept.
     #[arg(long, env = "MODEL_CACHE_DIR", default_value = "models")]
     pub model_cache_dir: PathBuf,
-}
-
-/// Arguments of `embed models`.
-#[derive(clap::Args, Debug)]
-pub struct ModelArgs {
-    #[command(flatten)]
-    cache: CacheDir,
 }
 
 /// Truncation side as a flag value.
@@ -262,29 +255,6 @@ pub fn init_logging(settings: &Settings) {
         LogFormat::Json => builder.json().try_init(),
     };
 }
-
-/// Prints each known model, its dimension and which variants are fetched.
-pub fn list_models(args: &ModelArgs) -> anyhow::Result<()> {
-    let manifest = embed_core::Manifest::builtin();
-    for model in &manifest.models {
-        let dir: &Path = &args.cache.model_cache_dir;
-        let fetched: Vec<&str> = manifest
-            .variants
-            .iter()
-            .filter(|(_, file)| dir.join(&model.name).join(file).is_file())
-            .map(|(variant, _)| variant.as_str())
-            .collect();
-        println!(
-            "{}\t{}\t{}\t{}",
-            model.name,
-            model.dimension,
-            model.hub_repo,
-            if fetched.is_empty() { "not fetched".to_string() } else { format!("fetched: {}", fetched.join(", ")) }
-        );
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,14 +54,7 @@ impl Service {
         options: &EmbedOptions,
     ) -> Result<DocumentEmbedding, EmbedError> {
         let model = self.model();
-        let prompt = match &options.prompt {
-            None => "",
-            Some(name) => model.files().prompts.get(name).ok_or_else(|| EmbedError::UnknownPrompt {
-                model: model.files().name.clone(),
-                prompt: name.clone(),
-                known: model.files().prompts.keys().cloned().collect(),
-            })?,
-        };
+        let prompt = model.prompt_text(options.prompt.as_deref())?.unwrap_or("");
         let chunks = chunk_with_prompt(text, chunking, model.tokenizer(), prompt)?;
         let texts: Vec<&str> = chunks.iter().map(|chunk| chunk.text(text)).collect();
         let embeddings = self.embed_with(&texts, options)?;

@@ -10,6 +10,7 @@
 //! so a process whose models all run natively never looks for it. This file knows nothing of
 //! how either engine runs.
 
+use std::path::Path;
 use std::sync::Mutex;
 
 use embed_runtime::{Backend, Device, NativeBackend, OnnxRuntime, OrtBackend, SessionOptions};
@@ -84,29 +85,49 @@ impl Engine {
 
 impl std::fmt::Display for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        f.write_str(match self {
+            Self::Native => "the native engine",
+            Self::Onnx => "ONNX Runtime",
+        })
     }
 }
 
 /// Why the native engine cannot run a model, or `None` when it can.
 pub fn native_unsupported(files: &ModelFiles, on_coreml: bool) -> Option<String> {
+    native_unsupported_in(&files.dir, &files.variant, on_coreml)
+}
+
+fn native_unsupported_in(dir: &Path, variant: &str, on_coreml: bool) -> Option<String> {
     if on_coreml {
         return Some("CoreML was asked for, and the native engine runs on the CPU only".into());
     }
-    if files.variant != embed_manifest::DEFAULT_VARIANT {
-        return Some(format!(
-            "the `{}` variant is an ONNX file; the native engine runs the fp32 checkpoint",
-            files.variant
-        ));
+    if variant != embed_manifest::DEFAULT_VARIANT {
+        return Some(format!("the `{variant}` variant is an ONNX file; the native engine runs the fp32 checkpoint"));
     }
-    let checkpoint = files.dir.join("model.safetensors");
-    if !checkpoint.is_file() {
-        return Some(format!("{} has no model.safetensors", files.dir.display()));
+    if !dir.join("model.safetensors").is_file() {
+        return Some(format!("{} has no model.safetensors", dir.display()));
     }
-    match embed_runtime::read_native_config(&files.dir) {
+    match embed_runtime::read_native_config(dir) {
         Ok(_) => None,
         Err(error) => Some(error.to_string()),
     }
+}
+
+/// The engine `auto` runs the `variant` of the model in `dir` on (its ONNX file `onnx`), if
+/// any can: what `embed models` shows.
+pub(crate) fn auto_engine(dir: &Path, variant: &str, onnx: &Path) -> Option<Engine> {
+    if native_unsupported_in(dir, variant, false).is_none() {
+        Some(Engine::Native)
+    } else if onnx.is_file() {
+        Some(Engine::Onnx)
+    } else {
+        None
+    }
+}
+
+/// Whether `dir` holds a transformer checkpoint (`model.safetensors` and `config.json`).
+pub(crate) fn has_checkpoint(dir: &Path) -> bool {
+    dir.join("model.safetensors").is_file() && dir.join("config.json").is_file()
 }
 
 /// The engine for `files` under `choice`; `on_coreml` when the caller asked for CoreML.
@@ -118,6 +139,11 @@ pub fn choose_engine(files: &ModelFiles, choice: BackendChoice, on_coreml: bool)
             Some(reason) => Err(EmbedError::NativeUnsupported { model: files.name.clone(), reason }),
         },
         BackendChoice::Onnx if onnx_present => Ok(Engine::Onnx),
+        BackendChoice::Onnx if has_checkpoint(&files.dir) => Err(EmbedError::NeedsConversion {
+            model: files.name.clone(),
+            dir: files.dir.clone(),
+            onnx: files.onnx.strip_prefix(&files.dir).unwrap_or(&files.onnx).display().to_string(),
+        }),
         BackendChoice::Onnx => Err(EmbedError::OnnxFileMissing { model: files.name.clone(), path: files.onnx.clone() }),
         BackendChoice::Auto => match native_unsupported(files, on_coreml) {
             None => Ok(Engine::Native),

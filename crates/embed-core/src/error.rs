@@ -20,6 +20,17 @@ pub enum EmbedError {
         /// Where it was looked for.
         dir: PathBuf,
     },
+    /// A model directory that holds a checkpoint but not the ONNX file asked for: no engine
+    /// can run it until it is converted.
+    #[error("model `{model}` in {} has a checkpoint (model.safetensors) but no {onnx} for ONNX Runtime: the native engine runs the checkpoint's fp32 variant, and an ONNX file is made from it with Python, which embed does not have: convert it in a clone of embed with `cargo xtask convert --from {}`", dir.display(), dir.display())]
+    NeedsConversion {
+        /// The model.
+        model: String,
+        /// Its directory.
+        dir: PathBuf,
+        /// The ONNX file looked for, relative to the directory.
+        onnx: String,
+    },
     /// A path given as a model is neither a model directory nor an ONNX file.
     #[error("no model at {}: expected a directory holding model.safetensors, onnx/model.onnx or model.onnx with tokenizer.json, or a known model name", path.display())]
     NoModelAtPath {

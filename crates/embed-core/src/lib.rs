@@ -6,17 +6,21 @@
 //! variables and starts no async runtime; the binaries do that and pass a [`Config`] down.
 
 mod cache;
+mod catalog;
 mod chunk;
+mod dense;
 mod document;
 mod engine;
 mod error;
 mod metrics;
 mod model;
 mod pooling;
+mod sentence_transformers;
 mod service;
 mod stream;
 
 pub use cache::{CacheLimits, CacheStats};
+pub use catalog::{FetchedVariant, KnownModel, known_models};
 pub use chunk::{Chunk, Chunking, chunk_document};
 pub use document::{ChunkEmbedding, DocumentEmbedding};
 pub use embed_manifest::DEFAULT_VARIANT;
@@ -34,6 +38,7 @@ pub use error::EmbedError;
 pub use metrics::{HistogramSnapshot, MetricsSnapshot};
 pub use model::{EmbedOptions, Embedding, EmbeddingModel, LoadOptions, ModelFiles};
 pub use pooling::{normalize, pool_into};
+pub use sentence_transformers::Prompts;
 pub use service::{
     Config, MemoryConfig, MetalConfig, OrtLibrary, PreloadResult, RuntimeConfig, Service, VectorOptions,
     estimate_model_bytes,

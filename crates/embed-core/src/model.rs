@@ -1,22 +1,26 @@
-//! One embedding model: its tokenizer, its backend, its pooling, and the pipeline that turns
-//! texts into vectors (prompt, tokenize, group by length, run, pool, normalize).
+//! One embedding model: its tokenizer, its backend, what runs after the transformer (pooling,
+//! Dense layers, normalization), its prompts, and the pipeline that turns texts into vectors
+//! (prompt, tokenize, group by length, run, pool, Dense, normalize).
 //!
 //! This file decides nothing about where models come from beyond resolving a name or a path
-//! into files; fetching belongs elsewhere.
+//! into files; fetching belongs elsewhere, reading sentence-transformers' files to
+//! `sentence_transformers.rs`, choosing the engine to `engine.rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use embed_manifest::{Manifest, Pooling};
+use embed_manifest::{DEFAULT_VARIANT, Manifest, Pooling};
 use embed_runtime::{Backend, OutputKind, TokenBatch};
 use embed_tokenize::{TokenizedText, Tokenizer, TokenizerOptions, TruncationSide};
 
 use crate::EmbedError;
-use crate::engine::{BackendChoice, EngineOptions, OrtLoader, load_backend};
+use crate::dense::DenseLayer;
+use crate::engine::{BackendChoice, EngineOptions, OrtLoader, has_checkpoint, load_backend};
 use crate::metrics::Metrics;
-use crate::pooling::{normalize, pool_into, read_pooling_config};
+use crate::pooling::{normalize, pool_into};
+use crate::sentence_transformers::{Head, Prompts, read_head_or, read_prompts};
 
 /// Most padding a batch may carry, as a share of its positions: a text much shorter than the
 /// batch's longest starts a new batch instead, since on a CPU a padded position costs as much
@@ -62,11 +66,12 @@ pub struct ModelFiles {
     /// The variant's ONNX file, where ONNX Runtime would load it (it may be absent when the
     /// native engine runs the model from `model.safetensors`).
     pub onnx: PathBuf,
-    /// Named prompts from the manifest.
+    /// Named prompts from the manifest, used where the model's own files define none.
     pub prompts: BTreeMap<String, String>,
     /// Dimension the manifest states.
     pub dimension: Option<usize>,
-    /// Pooling the manifest states, used when `1_Pooling/config.json` is absent.
+    /// Pooling the manifest states, used when the directory has neither `modules.json` nor
+    /// `1_Pooling/config.json`.
     pub pooling: Option<Pooling>,
     /// Pinned revision the manifest states.
     pub revision: Option<String>,
@@ -94,15 +99,21 @@ impl ModelFiles {
         };
         let dir = resolved.dir(cache_dir);
         let onnx = resolved.onnx_path(cache_dir);
-        let checkpoint = resolved.variant == embed_manifest::DEFAULT_VARIANT
-            && dir.join("model.safetensors").is_file()
-            && dir.join("config.json").is_file();
+        let checkpoint = resolved.variant == DEFAULT_VARIANT && has_checkpoint(&dir);
         let fetched = match choice {
             BackendChoice::Onnx => onnx.is_file(),
             BackendChoice::Native => checkpoint,
             BackendChoice::Auto => onnx.is_file() || checkpoint,
         };
         if !fetched {
+            // A checkpoint where an ONNX file is needed: converting it is the cure, not fetching.
+            if has_checkpoint(&dir) && (choice == BackendChoice::Onnx || resolved.variant != DEFAULT_VARIANT) {
+                return Err(EmbedError::NeedsConversion {
+                    model: resolved.display_name(),
+                    dir,
+                    onnx: resolved.onnx_file.clone(),
+                });
+            }
             return Err(EmbedError::ModelNotFetched {
                 model: resolved.model.name.clone(),
                 variant: resolved.variant.clone(),
@@ -146,7 +157,7 @@ impl ModelFiles {
         Ok(Self {
             name: path.display().to_string(),
             dir,
-            variant: embed_manifest::DEFAULT_VARIANT.to_string(),
+            variant: DEFAULT_VARIANT.to_string(),
             onnx,
             prompts: BTreeMap::new(),
             dimension: None,
@@ -205,7 +216,9 @@ pub struct EmbeddingModel {
     files: ModelFiles,
     tokenizer: Tokenizer,
     backend: Box<dyn Backend>,
-    pooling: Pooling,
+    head: Head,
+    dense: Vec<DenseLayer>,
+    prompts: Prompts,
     dimension: usize,
     metrics: std::sync::Arc<Metrics>,
 }
@@ -214,7 +227,8 @@ impl std::fmt::Debug for EmbeddingModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmbeddingModel")
             .field("files", &self.files)
-            .field("pooling", &self.pooling)
+            .field("head", &self.head)
+            .field("prompts", &self.prompts)
             .field("dimension", &self.dimension)
             .finish_non_exhaustive()
     }
@@ -225,32 +239,57 @@ impl EmbeddingModel {
     pub(crate) fn load(files: ModelFiles, options: &LoadOptions, ort: &OrtLoader) -> Result<Self, EmbedError> {
         let tokenizer_dir = options.tokenizer_dir.as_deref().unwrap_or(&files.dir);
         let tokenizer = Tokenizer::from_dir(tokenizer_dir, &options.tokenizer)?;
-        let pooling = match read_pooling_config(&files.dir)? {
-            Some(pooling) => pooling,
-            None => files.pooling.ok_or_else(|| EmbedError::ModelConfig {
-                path: files.dir.join("1_Pooling").join("config.json"),
-                message: "missing, and the model is not in the manifest to say its pooling".into(),
-            })?,
-        };
         let backend = load_backend(&files, &options.engine, ort)?;
-        Self::from_parts(files, tokenizer, backend, pooling)
+        Self::from_parts(files, tokenizer, backend)
     }
 
-    /// Builds a model from its parts (a backend other than ONNX Runtime, in tests).
-    pub fn from_parts(
+    /// Builds a model from its tokenizer and backend (any engine), reading what runs after the
+    /// transformer and the prompts from the model's directory: `modules.json` and its modules'
+    /// configs (else `1_Pooling/config.json`, else the manifest's pooling) and
+    /// `config_sentence_transformers.json` (else the manifest's prompts).
+    pub(crate) fn from_parts(
         files: ModelFiles,
         tokenizer: Tokenizer,
         backend: Box<dyn Backend>,
-        pooling: Pooling,
     ) -> Result<Self, EmbedError> {
-        let dimension = match (backend.hidden_size(), files.dimension) {
+        let head = read_head_or(&files.dir, files.pooling)?;
+        let prompts = read_prompts(&files.dir)?.or_manifest(&files.prompts);
+        let dense = head.dense.iter().map(DenseLayer::load).collect::<Result<Vec<_>, _>>()?;
+        let hidden = backend.hidden_size();
+        if let (Some(hidden), Some(stated), Some(config)) = (hidden, head.pooling.width, &head.pooling.config)
+            && hidden != stated
+        {
+            return Err(EmbedError::ModelConfig {
+                path: config.clone(),
+                message: format!(
+                    "the embedding dimension is {stated}, but the model's token embeddings are {hidden} wide"
+                ),
+            });
+        }
+        // The width of the vector after pooling, then after each Dense layer.
+        let mut width = hidden.or(head.pooling.width);
+        for (layer, spec) in dense.iter().zip(&head.dense) {
+            if let Some(before) = width
+                && before != layer.in_features()
+            {
+                return Err(EmbedError::ModelConfig {
+                    path: spec.dir.join("config.json"),
+                    message: format!(
+                        "in_features is {}, but the vector before it is {before} wide",
+                        layer.in_features()
+                    ),
+                });
+            }
+            width = Some(layer.out_features());
+        }
+        let dimension = match (width, files.dimension) {
             (Some(actual), Some(expected)) if actual != expected => {
                 return Err(EmbedError::DimensionMismatch { model: files.name.clone(), expected, actual });
             }
             (Some(width), _) | (None, Some(width)) => width,
             (None, None) => 0,
         };
-        Ok(Self { files, tokenizer, backend, pooling, dimension, metrics: Default::default() })
+        Ok(Self { files, tokenizer, backend, head, dense, prompts, dimension, metrics: Default::default() })
     }
 
     /// Records this model's work into `metrics` (shared by the models of a service).
@@ -272,7 +311,30 @@ impl EmbeddingModel {
 
     /// The pooling in use.
     pub fn pooling(&self) -> Pooling {
-        self.pooling
+        self.head.pooling.mode
+    }
+
+    /// The model's prompts: its own files' (`config_sentence_transformers.json`), else the
+    /// manifest's.
+    pub fn prompts(&self) -> &Prompts {
+        &self.prompts
+    }
+
+    /// The text a call's prompt puts before each input: the prompt named (an error when the
+    /// model has no such prompt), else the model's default prompt; `None` when no prompt, or
+    /// an empty one, applies.
+    pub fn prompt_text(&self, name: Option<&str>) -> Result<Option<&str>, EmbedError> {
+        let Some(name) = name.or(self.prompts.default_name.as_deref()) else {
+            return Ok(None);
+        };
+        match self.prompts.prompts.get(name) {
+            Some(text) => Ok(Some(text.as_str()).filter(|text| !text.is_empty())),
+            None => Err(EmbedError::UnknownPrompt {
+                model: self.files.name.clone(),
+                prompt: name.to_string(),
+                known: self.prompts.prompts.keys().cloned().collect(),
+            }),
+        }
     }
 
     /// The tokenizer.
@@ -300,10 +362,10 @@ impl EmbeddingModel {
             return Ok(Vec::new());
         }
         let started = Instant::now();
-        let tokenized = match &options.prompt {
+        let prompt = self.prompt_text(options.prompt.as_deref())?;
+        let tokenized = match prompt {
             None => self.tokenizer.tokenize_with(texts, options.truncation)?,
-            Some(name) => {
-                let prompt = self.prompt(name)?;
+            Some(prompt) => {
                 let prompted: Vec<String> = texts.iter().map(|t| format!("{prompt}{}", t.as_ref())).collect();
                 self.tokenizer.tokenize_with(&prompted, options.truncation)?
             }
@@ -313,13 +375,19 @@ impl EmbeddingModel {
             && let Some(index) = tokenized.iter().position(|t| t.truncated)
         {
             let text = texts[index].as_ref();
-            let tokens = match &options.prompt {
+            let tokens = match prompt {
                 None => self.tokenizer.count_tokens(text)?,
-                Some(name) => self.tokenizer.count_tokens(&format!("{}{text}", self.prompt(name)?))?,
+                Some(prompt) => self.tokenizer.count_tokens(&format!("{prompt}{text}"))?,
             };
             return Err(EmbedError::TooLong { index, tokens, max: self.tokenizer.max_length() });
         }
-        self.embed_tokenized(tokenized, options)
+        // sentence-transformers leaves the prompt's tokens out of pooling when the Pooling
+        // module says `include_prompt: false`.
+        let prompt_tokens = match prompt {
+            Some(prompt) if !self.head.pooling.include_prompt => self.tokenizer.prompt_tokens(prompt)?,
+            _ => 0,
+        };
+        self.embed_tokenized(tokenized, options, prompt_tokens)
     }
 
     /// Embeds texts given as token ids (without special tokens, as the model's tokenizer
@@ -332,28 +400,22 @@ impl EmbeddingModel {
             let tokens = ids[index].len() + self.tokenizer.special_tokens_count();
             return Err(EmbedError::TooLong { index, tokens, max: self.tokenizer.max_length() });
         }
-        self.embed_tokenized(tokenized, options)
-    }
-
-    fn prompt(&self, name: &str) -> Result<&str, EmbedError> {
-        self.files.prompts.get(name).map(String::as_str).ok_or_else(|| EmbedError::UnknownPrompt {
-            model: self.files.name.clone(),
-            prompt: name.to_string(),
-            known: self.files.prompts.keys().cloned().collect(),
-        })
+        self.embed_tokenized(tokenized, options, 0)
     }
 
     /// Runs tokenized texts through the model: groups them by length, runs each batch,
-    /// pools and normalizes, and puts each vector back at its text's index.
+    /// pools (leaving out the first `prompt_tokens` positions), applies the Dense layers and
+    /// normalizes, and puts each vector back at its text's index.
     fn embed_tokenized(
         &self,
         tokenized: Vec<TokenizedText>,
         options: &EmbedOptions,
+        prompt_tokens: usize,
     ) -> Result<Vec<Embedding>, EmbedError> {
         let started = Instant::now();
         let texts = tokenized.len();
         let tokens: usize = tokenized.iter().map(TokenizedText::len).sum();
-        let result = self.run_batches(tokenized, options);
+        let result = self.run_batches(tokenized, options, prompt_tokens);
         match &result {
             // One line per call at debug; never the texts themselves.
             Ok(_) => tracing::debug!(
@@ -371,7 +433,12 @@ impl EmbeddingModel {
         result
     }
 
-    fn run_batches(&self, tokenized: Vec<TokenizedText>, options: &EmbedOptions) -> Result<Vec<Embedding>, EmbedError> {
+    fn run_batches(
+        &self,
+        tokenized: Vec<TokenizedText>,
+        options: &EmbedOptions,
+        prompt_tokens: usize,
+    ) -> Result<Vec<Embedding>, EmbedError> {
         if options.batch_size == 0 {
             return Err(EmbedError::Config("batch_size must be at least 1".into()));
         }
@@ -382,7 +449,7 @@ impl EmbeddingModel {
             length_groups(&order, |i| tokenized[i].len(), options.batch_size, self.backend.pads()).collect();
         let workers = self.backend.concurrent_runs().clamp(1, groups.len().max(1));
         let mut results: Vec<Option<Embedding>> = vec![None; tokenized.len()];
-        for (index, embedding) in self.run_groups(&groups, &tokenized, options, workers)? {
+        for (index, embedding) in self.run_groups(&groups, &tokenized, options, prompt_tokens, workers)? {
             results[index] = Some(embedding);
         }
         // Every index is in exactly one group, so every slot is filled.
@@ -401,6 +468,7 @@ impl EmbeddingModel {
         groups: &[&[usize]],
         tokenized: &[TokenizedText],
         options: &EmbedOptions,
+        prompt_tokens: usize,
         workers: usize,
     ) -> Result<Vec<(usize, Embedding)>, EmbedError> {
         let next = AtomicUsize::new(0);
@@ -408,9 +476,8 @@ impl EmbeddingModel {
             let mut batch = PackedTexts::default();
             let mut done = Vec::new();
             while let Some(group) = groups.get(next.fetch_add(1, Ordering::Relaxed)) {
-                if let Err(error) =
-                    self.run_group(group, tokenized, options, &mut batch, &mut |index, e| done.push((index, e)))
-                {
+                let mut emit = |index, embedding| done.push((index, embedding));
+                if let Err(error) = self.run_group(group, tokenized, options, prompt_tokens, &mut batch, &mut emit) {
                     next.store(groups.len(), Ordering::Relaxed);
                     return Err(error);
                 }
@@ -436,13 +503,15 @@ impl EmbeddingModel {
         Ok(all)
     }
 
-    /// Packs one group of texts, runs it, pools and normalizes each text's output, and hands
-    /// each text's embedding to `emit` with its index.
+    /// Packs one group of texts, runs it, pools (leaving out the first `prompt_tokens`
+    /// positions), applies the Dense layers and normalizes each text's output, and hands each
+    /// text's embedding to `emit` with its index.
     fn run_group(
         &self,
         group: &[usize],
         tokenized: &[TokenizedText],
         options: &EmbedOptions,
+        prompt_tokens: usize,
         batch: &mut PackedTexts,
         emit: &mut dyn FnMut(usize, Embedding),
     ) -> Result<(), EmbedError> {
@@ -456,13 +525,34 @@ impl EmbeddingModel {
             pad_to: self.tokenizer.pad_to(),
         })?;
         let infer_elapsed = infer_started.elapsed();
+        if output.kind() == OutputKind::Pooled && (!self.dense.is_empty() || prompt_tokens > 0) {
+            let message = "the file outputs pooled sentence embeddings (`sentence_embedding`), so embed cannot \
+                           apply the model's Dense modules or leave its prompt out of pooling; expected the \
+                           transformer alone (`last_hidden_state`), as `cargo xtask convert` exports it";
+            return Err(EmbedError::ModelConfig { path: self.files.onnx.clone(), message: message.into() });
+        }
         let pool_started = Instant::now();
         let hidden = output.hidden();
         for (row, &index) in group.iter().enumerate() {
             let mut vector = vec![0.0; hidden];
             match output.kind() {
-                OutputKind::TokenEmbeddings => pool_into(self.pooling, output.text(row), hidden, &mut vector),
+                OutputKind::TokenEmbeddings => {
+                    pool_into(self.head.pooling.mode, output.text(row), hidden, prompt_tokens, &mut vector);
+                }
                 OutputKind::Pooled => vector.copy_from_slice(output.text(row)),
+            }
+            for layer in &self.dense {
+                if vector.len() != layer.in_features() {
+                    return Err(EmbedError::ModelConfig {
+                        path: self.files.onnx.clone(),
+                        message: format!(
+                            "the pooled vector is {} wide, but the Dense module after it takes {}",
+                            vector.len(),
+                            layer.in_features()
+                        ),
+                    });
+                }
+                vector = layer.apply(&vector);
             }
             if options.normalize {
                 normalize(&mut vector);
@@ -501,7 +591,9 @@ impl PackedTexts {
 
 #[cfg(test)]
 mod tests {
-    use super::length_groups;
+    use embed_runtime::{BatchOutput, DeviceInUse, RuntimeError};
+
+    use super::*;
 
     #[test]
     fn groups_cap_both_size_and_padding() {
@@ -512,5 +604,44 @@ mod tests {
         // Without padding, only the size caps a batch.
         let groups: Vec<&[usize]> = length_groups(&order, |i| lengths[i], 3, false).collect();
         assert_eq!(groups, [&[0, 1, 2][..], &[3, 4, 5], &[6, 7, 8], &[9, 10]]);
+    }
+
+    /// A backend that answers pooled vectors, as an ONNX export with a `sentence_embedding`
+    /// output does (stands in for such a file: whether it applied the Dense layer is unknowable).
+    struct PooledBackend;
+
+    impl Backend for PooledBackend {
+        fn run(&self, batch: &TokenBatch<'_>) -> Result<BatchOutput, RuntimeError> {
+            Ok(BatchOutput::pooled(vec![0.5; batch.texts() * 32], 32, batch.texts()))
+        }
+
+        fn hidden_size(&self) -> Option<usize> {
+            Some(32)
+        }
+
+        fn device(&self) -> &DeviceInUse {
+            &DeviceInUse::Cpu
+        }
+
+        fn engine(&self) -> String {
+            "pooled stand-in".into()
+        }
+
+        fn pads(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_pooled_output_with_a_dense_module_is_refused() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/architectures/bert-cls-dense");
+        let files = ModelFiles::from_path(&dir).unwrap();
+        let tokenizer = Tokenizer::from_dir(&dir, &TokenizerOptions::default()).unwrap();
+        let model = EmbeddingModel::from_parts(files, tokenizer, Box::new(PooledBackend)).unwrap();
+        let err = model.embed(&["a text"], &EmbedOptions::default()).unwrap_err().to_string();
+        assert!(
+            err.contains("the file outputs pooled sentence embeddings (`sentence_embedding`), so embed cannot apply the model's Dense modules"),
+            "{err}"
+        );
     }
 }

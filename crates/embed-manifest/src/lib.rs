@@ -85,6 +85,8 @@ pub enum Pooling {
     MeanSqrtLen,
     /// The last token under the attention mask.
     LastToken,
+    /// Mean weighted by position (the i-th token counts i times) under the attention mask.
+    WeightedMean,
 }
 
 /// The whole manifest.
@@ -95,13 +97,17 @@ pub struct Manifest {
     pub variants: BTreeMap<String, String>,
     /// Files a model directory holds besides its ONNX files.
     pub support_files: SupportFiles,
+    /// Files fetched besides the support files when a repository has no ONNX file for a
+    /// variant: the checkpoint that conversion turns into ONNX.
+    #[serde(default)]
+    pub checkpoint_files: SupportFiles,
     /// Every known model.
     #[serde(rename = "model")]
     pub models: Vec<ModelSpec>,
 }
 
-/// Files a model directory holds besides its ONNX files.
-#[derive(Debug, Clone, Deserialize)]
+/// A list of files of a model repository, those it must have and those used when present.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SupportFiles {
     /// Files without which the model cannot be used.
@@ -342,6 +348,7 @@ mod tests {
         let e5 = manifest.model("e5-large-v2").unwrap();
         assert_eq!(e5.prompts["query"], "query: ");
         assert_eq!(e5.prompts["passage"], "passage: ");
+        assert_eq!(manifest.checkpoint_files.required, ["model.safetensors"]);
     }
 
     #[test]

@@ -184,7 +184,7 @@ fn info_of(model: &embed_core::EmbeddingModel) -> ModelInfo {
         dimension: model.dimension(),
         max_length: model.tokenizer().max_length(),
         vocab_size: model.tokenizer().vocab_size(),
-        prompts: model.files().prompts.keys().cloned().collect(),
+        prompts: model.prompts().prompts.keys().cloned().collect(),
     }
 }
 
@@ -737,17 +737,30 @@ async fn list_models(State(state): State<AppState>) -> Response {
     let default = service.model().files().name.clone();
     let loaded = |name: &str| stats.model(name).is_some_and(|m| m.state == embed_core::ModelState::Loaded);
     let manifest = embed_core::Manifest::builtin();
+    // Prompts and fetched variants as the model cache holds them (reading small files only).
+    let known = service.known_models();
+    let described = |name: &str| {
+        let model = known.iter().find(|k| k.name == name);
+        let prompts = model.map(|k| &k.prompts);
+        json!({
+            "prompts": prompts.map(|p| p.prompts.clone()).unwrap_or_default(),
+            "default_prompt_name": prompts.and_then(|p| p.default_name.clone()),
+            "fetched": model.map(|k| k.fetched.iter().map(|v| v.variant.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+        })
+    };
     // The registry names models `name:variant`; the list names a model by its plain name
     // (its default variant) and adds other variants only while they are loaded.
     let mut listed = Vec::new();
     let mut data: Vec<Value> = Vec::new();
     for m in &manifest.models {
         let full = manifest.resolve(&m.name).map(|r| r.display_name()).unwrap_or_else(|_| m.name.clone());
-        data.push(json!({
+        let mut entry = json!({
             "id": m.name, "object": "model", "created": 0, "owned_by": "embed",
             "dimension": m.dimension, "max_tokens": m.max_seq_length,
             "loaded": loaded(&full), "default": full == default,
-        }));
+        });
+        merge(&mut entry, described(&m.name));
+        data.push(entry);
         listed.push(full);
     }
     for model in &stats.models {
@@ -758,14 +771,25 @@ async fn list_models(State(state): State<AppState>) -> Response {
             continue;
         }
         let resolved = manifest.resolve(&model.name).ok();
-        data.push(json!({
+        let mut entry = json!({
             "id": model.name, "object": "model", "created": 0, "owned_by": "embed",
             "dimension": resolved.as_ref().map(|r| r.model.dimension),
             "max_tokens": resolved.as_ref().map(|r| r.model.max_seq_length),
             "loaded": true, "default": model.name == default,
-        }));
+        });
+        if let Some(resolved) = &resolved {
+            merge(&mut entry, described(&resolved.model.name));
+        }
+        data.push(entry);
     }
     axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+/// Adds the fields of `extra` (an object) to `entry` (an object).
+fn merge(entry: &mut Value, extra: Value) {
+    if let (Value::Object(entry), Value::Object(extra)) = (entry, extra) {
+        entry.extend(extra);
+    }
 }
 
 async fn health(State(state): State<AppState>) -> Response {

@@ -26,7 +26,7 @@
 //! | `POST /embed` | `{"inputs": str \| [str], "truncate"?, "truncation_direction"?: "Left" \| "Right", "normalize"?, "prompt_name"?, "dimensions"?, "model"?}` | `[[f32]]` | `{"error","error_type"}` |
 //! | `POST /api/v1/embed` | `{"text": str, "model"?}` | `{"embedding":[f32],"dimension","model"}` | `{"error","code"}` |
 //! | `POST /api/v1/embed/batch` | `{"texts": [str], "model"?}` | `{"embeddings":[[f32]],"dimension","model","count"}` | `{"error","code"}` |
-//! | `GET /v1/models` | | `{"object":"list","data":[{"id","object":"model","created","owned_by","dimension","loaded","default"}]}` | OpenAI's |
+//! | `GET /v1/models` | | `{"object":"list","data":[{"id","object":"model","created","owned_by","dimension","max_tokens","loaded","default","fetched":[variant],"prompts":{name: text},"default_prompt_name"}]}` | OpenAI's |
 //! | `GET /health` | | 200 `{"status":"ok",...}` once the default model has run; 503 before and while shutting down | |
 //! | `GET /metrics` | | Prometheus text | |
 //!

@@ -34,8 +34,12 @@ pub struct TokenizerOptions {
 /// `sentence_bert_config.json`, `tokenizer_config.json` and `config.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SentenceTransformersConfig {
-    /// `max_seq_length` of `sentence_bert_config.json`.
+    /// `max_seq_length` of `sentence_bert_config.json` (sentence-transformers before 5.0; 5.x
+    /// saves it as `tokenizer_config.json`'s `model_max_length`).
     pub max_seq_length: Option<usize>,
+    /// `do_lower_case` of `sentence_bert_config.json`: lowercase texts before the tokenizer's own
+    /// normalization.
+    pub do_lower_case: bool,
     /// `model_max_length` of `tokenizer_config.json`.
     pub model_max_length: Option<usize>,
     /// `max_position_embeddings` of `config.json`, less the position offset of RoBERTa-like
@@ -50,6 +54,8 @@ pub struct SentenceTransformersConfig {
 #[derive(Deserialize)]
 struct SentenceBertFile {
     max_seq_length: Option<usize>,
+    #[serde(default)]
+    do_lower_case: bool,
 }
 
 #[derive(Deserialize)]
@@ -92,7 +98,8 @@ impl SentenceTransformersConfig {
             positions.checked_sub(offset)
         });
         Ok(Self {
-            max_seq_length: sbert.and_then(|s| s.max_seq_length),
+            max_seq_length: sbert.as_ref().and_then(|s| s.max_seq_length),
+            do_lower_case: sbert.is_some_and(|s| s.do_lower_case),
             // Tokenizers without a limit write a huge float here (1e30).
             model_max_length: tok
                 .as_ref()

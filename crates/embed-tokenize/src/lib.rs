@@ -2,9 +2,10 @@
 //!
 //! A [`Tokenizer`] loads a model directory's `tokenizer.json` together with
 //! `sentence_bert_config.json` and `tokenizer_config.json`: sentence-transformers'
-//! `max_seq_length` overrides the truncation baked into `tokenizer.json`, padding goes to the
-//! longest text of a batch (or to the maximum on request; the engine pads, this crate says
-//! with what), and a batch of texts is tokenized in parallel into [`TokenizedText`]s.
+//! `max_seq_length` (where 5.x saves it, `model_max_length`) overrides the truncation baked into
+//! `tokenizer.json`, `do_lower_case` lowercases first, padding goes to the longest text of a
+//! batch (or to the maximum on request; the engine pads, this crate says with what), and a
+//! batch of texts is tokenized in parallel into [`TokenizedText`]s.
 //!
 //! This crate knows nothing of ONNX Runtime, pooling or the model manifest; no `tokenizers`
 //! type appears in its public API.
@@ -170,6 +171,15 @@ impl Tokenizer {
             TruncationSide::Right => tokenizers::TruncationDirection::Right,
             TruncationSide::Left => tokenizers::TruncationDirection::Left,
         };
+        if st_config.do_lower_case {
+            // As sentence-transformers does: lowercase first, then the tokenizer's own normalizer.
+            let lowercase = tokenizers::NormalizerWrapper::from(tokenizers::normalizers::Lowercase);
+            let normalizer = match inner.get_normalizer().cloned() {
+                Some(own) => tokenizers::normalizers::Sequence::new(vec![lowercase, own]).into(),
+                None => lowercase,
+            };
+            inner.with_normalizer(Some(normalizer));
+        }
         // Padding is done here, into flat buffers, not by the tokenizers library.
         let pad_id = inner
             .get_padding()
@@ -294,6 +304,18 @@ impl Tokenizer {
                 Ok(TokenizedText::from_encoding(encoding))
             })
             .collect()
+    }
+
+    /// Tokens a prompt takes at the start of a prompted text, as sentence-transformers counts
+    /// them to leave the prompt out of pooling (`include_prompt: false`): the prompt tokenized
+    /// alone with the model's special tokens, less the last token when it is a special one
+    /// (`[SEP]`, `</s>`).
+    pub fn prompt_tokens(&self, prompt: &str) -> Result<usize, TokenizeError> {
+        let encoding = self.inner.encode_fast(prompt, true).map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        let ids = encoding.get_ids();
+        let special = self.inner.get_added_tokens_decoder();
+        let ends_special = ids.last().is_some_and(|id| special.get(id).is_some_and(|token| token.special));
+        Ok(ids.len() - usize::from(ends_special))
     }
 
     /// Size of the vocabulary, added tokens included.

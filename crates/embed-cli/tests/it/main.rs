@@ -5,6 +5,7 @@ mod bad_input;
 mod faults;
 mod fetching;
 mod logging;
+mod models;
 mod security;
 
 use std::path::PathBuf;

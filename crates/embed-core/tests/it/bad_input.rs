@@ -2,19 +2,7 @@
 
 use embed_core::{Config, EmbedError, EmbedOptions, MetalConfig, RuntimeError, Service};
 
-use crate::support::{config, cosine, models_dir, service};
-
-/// The error with its causes, as the CLI prints it (`{:#}` of anyhow).
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
-}
+use crate::support::{chain, config, cosine, models_dir, service};
 
 #[test]
 fn an_empty_batch_gives_an_empty_result() {

@@ -45,6 +45,18 @@ pub fn fixture(model: &str) -> Fixture {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("invalid {}: {e}", path.display()))
 }
 
+/// The error with its causes, as the CLI prints it (`{:#}` of anyhow).
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len(), "vectors of different widths");
     let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();

@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
 
+mod seed_layouts;
+
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 

@@ -371,7 +371,13 @@ async fn models_health_and_metrics() {
     assert_eq!(minilm["loaded"], true);
     assert_eq!(minilm["default"], true);
     assert_eq!(minilm["dimension"], 384);
+    assert_eq!(minilm["prompts"], json!({}));
+    assert!(minilm["fetched"].as_array().unwrap().contains(&"fp32".into()), "{minilm}");
     assert!(models.iter().any(|m| m["id"] == "all-mpnet-base-v2"));
+    // Each model's prompts: its files' where fetched, else the manifest's.
+    let e5 = models.iter().find(|m| m["id"] == "e5-large-v2").unwrap();
+    assert_eq!(e5["prompts"], json!({"query": "query: ", "passage": "passage: "}), "{e5}");
+    assert_eq!(e5["default_prompt_name"], Value::Null);
 
     let health = server.client.get(server.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);

@@ -1,6 +1,7 @@
 //! Integration tests of embed-tokenize with a real model's tokenizer files (all-MiniLM-L6-v2,
-//! found under `$MODEL_CACHE_DIR` or the workspace's `models/`). Regression tests for what the
-//! fuzz targets in `fuzz/` found live here.
+//! found under `$MODEL_CACHE_DIR` or the workspace's `models/`) and the architecture fixtures'
+//! (`fixtures/architectures/`). Regression tests for what the fuzz targets in `fuzz/` found live
+//! here.
 
 use std::path::PathBuf;
 
@@ -53,4 +54,45 @@ fn the_smallest_maximum_keeps_one_token_of_text_on_either_side() {
         assert_eq!(ids[0].ids[1], if side == TruncationSide::Right { 1000 } else { 3000 });
         assert_eq!(ids[0].len(), 3);
     }
+}
+
+fn fixture_dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/architectures").join(name)
+}
+
+fn fixture_tokenizer(dir: &std::path::Path) -> Tokenizer {
+    Tokenizer::from_dir(dir, &TokenizerOptions::default()).expect("the fixture's tokenizer")
+}
+
+/// sentence-transformers leaves a prompt out of pooling by its length tokenized alone, less a
+/// trailing special token (21 for this prompt under this tokenizer, as sentence-transformers
+/// computed it when the fixture was made).
+#[test]
+fn a_prompt_s_length_drops_the_trailing_special_token() {
+    let prompt = "Represent the question for retrieving supporting documents: ";
+    let bert = fixture_tokenizer(&fixture_dir("bert-prompt-excluded"));
+    assert_eq!(bert.prompt_tokens(prompt).unwrap(), 21);
+    for fixture in ["roberta-bpe", "bert-unigram-xlmr", "mpnet"] {
+        let tokenizer = fixture_tokenizer(&fixture_dir(fixture));
+        let alone = tokenizer.tokenize(&[prompt]).unwrap()[0].len();
+        assert_eq!(tokenizer.prompt_tokens(prompt).unwrap(), alone - 1, "{fixture}: </s> is special");
+    }
+}
+
+/// `do_lower_case: true` in `sentence_bert_config.json` lowercases before a cased tokenizer.
+#[test]
+fn do_lower_case_lowercases_before_the_tokenizer() {
+    let cased = fixture_dir("bert-cls-dense");
+    let copy = tempfile::tempdir().unwrap();
+    for file in ["tokenizer.json", "tokenizer_config.json", "config.json"] {
+        std::fs::copy(cased.join(file), copy.path().join(file)).unwrap();
+    }
+    std::fs::write(copy.path().join("sentence_bert_config.json"), r#"{"max_seq_length": 256, "do_lower_case": true}"#)
+        .unwrap();
+    let as_saved = fixture_tokenizer(&cased);
+    let lowercasing = fixture_tokenizer(copy.path());
+    let ids = |tokenizer: &Tokenizer, text: &str| tokenizer.tokenize(&[text]).unwrap().remove(0).ids;
+    assert_ne!(ids(&as_saved, "The Cat SITS"), ids(&as_saved, "the cat sits"), "the fixture's tokenizer is cased");
+    assert_eq!(ids(&lowercasing, "The Cat SITS"), ids(&as_saved, "the cat sits"));
+    assert_eq!(lowercasing.max_length(), 256);
 }

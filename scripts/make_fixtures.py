@@ -1,0 +1,410 @@
+#!/usr/bin/env python3
+"""Make the architecture fixtures: tiny random-weight sentence-transformers models shaped like
+the model families embed serves, saved by the current sentence-transformers, with the vectors it
+gives.
+
+    make_fixtures.py --out fixtures/architectures [--only NAME ...]
+
+For each fixture (FIXTURES below) this script trains a tokenizer here with the `tokenizers` library
+(on the STS-B dev sentences of data/stsb plus the multi-script sentences below), builds a
+transformer with seeded random weights (hidden size 32, 2 layers, 4 heads, the real maximum
+lengths and special-token templates of the family it imitates), wraps it in sentence-transformers
+modules (Pooling, Dense, Normalize, prompts), saves it with `SentenceTransformer.save` into
+`<out>/<name>/` and writes `<out>/<name>/reference.json`: sentence-transformers' embeddings and
+token counts of scripts/reference_texts.json, without a prompt and with each prompt of the model.
+
+Everything is seeded, so a rerun writes the same files. The ONNX file of each fixture is not made
+here: `cargo xtask fixtures` runs this script, then converts each fixture with convert_model.py.
+This script knows nothing of ONNX or of the Rust engine the fixtures test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import embed_common as ec
+
+HIDDEN = 32
+LAYERS = 2
+HEADS = 4
+INTERMEDIATE = 64
+VOCAB = 1000
+# Wider than the usual 0.02, so that attention is far from uniform and different texts (and
+# different poolings of one text) give clearly different vectors: a wrong vector cannot pass
+# a cosine check by accident.
+INIT_RANGE = 0.2
+
+# Sentences in the scripts the reference texts use, so that the tokenizers have pieces for them.
+MULTI_SCRIPT = [
+    "Le café est chaud et la crème brûlée est délicieuse.",
+    "Où est la bibliothèque ? Elle est près de l'église.",
+    "Ça coûte trop cher, mais c'est très joli.",
+    "Die Straße ist nass, weil es geregnet hat.",
+    "Größere Häuser brauchen mehr Wärme im Winter.",
+    "El niño come una manzana en el jardín.",
+    "¿Dónde está la estación de tren? Está allí.",
+    "O coração do Brasil bate em São Paulo.",
+    "Zürich und Genève liegen in der Schweiz.",
+    "Привет, как дела? Это русский текст.",
+    "Москва — столица России, а Киев — столица Украины.",
+    "Я люблю читать книги и гулять в парке.",
+    "Το ελληνικό αλφάβητο έχει είκοσι τέσσερα γράμματα.",
+    "Η Αθήνα είναι η πρωτεύουσα της Ελλάδας.",
+    "مرحبا بالعالم",
+    "أنا أحب تعلم اللغة العربية كل يوم.",
+    "القاهرة هي عاصمة مصر.",
+    "東京は日本の首都です。",
+    "私は毎朝コーヒーを飲みます。",
+    "京都には古いお寺がたくさんあります。",
+    "我喜欢学习自然语言处理。",
+    "北京是中国的首都，上海是一个大城市。",
+    "今天天气很好，我们去公园散步吧。",
+    "한국어 문장도 포함합니다.",
+    "서울은 대한민국의 수도입니다.",
+    "नमस्ते, आप कैसे हैं?",
+    "שלום עולם, מה שלומך?",
+    "สวัสดีครับ ยินดีที่ได้รู้จัก",
+    "Emoji: 😀 🎉 👍 🏽 ❤️ 🇫🇷 👨‍👩‍👧‍👦 🚀 🌍",
+    "Naïve façade, résumé, jalapeño, Ångström, smörgåsbord.",
+]
+
+
+def tokenizer_corpus() -> list[str]:
+    s1, s2, _ = ec.load_stsb(ec.REPO_ROOT / "data" / "stsb" / "stsb-en-dev.csv")
+    # The multi-script sentences repeated, so that their pieces earn places in a small vocabulary.
+    return s1 + s2 + MULTI_SCRIPT * 20
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokenizers, each saved by its transformers class into a folder the Transformer module loads.
+
+
+def wordpiece_vocab(corpus: list[str], specials: list[str], unk: str, lowercase: bool) -> list[str]:
+    """A WordPiece vocabulary trained by the `tokenizers` library, the same every run.
+
+    `WordPieceTrainer` is the BPE trainer with `##` before the pieces inside a word, and it
+    numbers those pieces in hash-map order, so merges that tie fall differently on each run.
+    Here each character inside a word is first replaced by a private-use character of its own,
+    so every piece the BPE trainer starts from is in its alphabet (which it sorts), and the
+    pieces it learns are mapped back: the same training, made deterministic."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=None if lowercase else False)
+    splitter = pre_tokenizers.BertPreTokenizer()
+    words = [w for text in corpus for w, _ in splitter.pre_tokenize_str(normalizer.normalize_str(text))]
+    inner = sorted({c for w in words for c in w[1:]})
+    if len(inner) > 6400:
+        raise SystemExit(f"error: {len(inner)} characters inside words; the private-use area holds 6400")
+    marked = {c: chr(0xE000 + i) for i, c in enumerate(inner)}
+    unmarked = {m: c for c, m in marked.items()}
+    bpe = Tokenizer(models.BPE(unk_token=unk))
+    bpe.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=specials, show_progress=False)
+    bpe.train_from_iterator((w[0] + "".join(marked[c] for c in w[1:]) for w in words), trainer)
+    vocab = bpe.get_vocab()
+
+    def wordpiece(piece: str) -> str:
+        if piece in specials:
+            return piece
+        text = "".join(unmarked.get(c, c) for c in piece)
+        return f"##{text}" if piece[0] in unmarked else text
+
+    return [wordpiece(piece) for piece in sorted(vocab, key=vocab.__getitem__)]
+
+
+def write_vocab_txt(folder: Path, vocab: list[str]) -> Path:
+    path = folder / "vocab.txt"
+    path.write_text("".join(f"{token}\n" for token in vocab), encoding="utf-8")
+    return path
+
+
+def bert_wordpiece(corpus: list[str], folder: Path, lowercase: bool):
+    """BERT's WordPiece with [CLS] $A [SEP] (uncased like e5 and the MiniLMs, cased like LaBSE)."""
+    from transformers import BertTokenizerFast
+
+    vocab = wordpiece_vocab(corpus, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], "[UNK]", lowercase)
+    return BertTokenizerFast(vocab_file=str(write_vocab_txt(folder, vocab)), do_lower_case=lowercase)
+
+
+def mpnet_wordpiece(corpus: list[str], folder: Path):
+    """MPNet's tokenizer: uncased WordPiece under the <s> $A </s> template, as all-mpnet-base-v2."""
+    from transformers import MPNetTokenizerFast
+
+    vocab = wordpiece_vocab(corpus, ["<s>", "<pad>", "</s>", "<unk>", "[UNK]", "<mask>"], "[UNK]", True)
+    return MPNetTokenizerFast(vocab_file=str(write_vocab_txt(folder, vocab)), do_lower_case=True)
+
+
+def roberta_bpe(corpus: list[str], folder: Path):
+    """RoBERTa's byte-level BPE and RobertaProcessing (<s> $A </s>), as all-roberta-large-v1."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        corpus, vocab_size=VOCAB, min_frequency=2, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+        show_progress=False,
+    )
+    bpe.save_model(str(folder))
+    return RobertaTokenizerFast(vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"))
+
+
+def xlmr_unigram(corpus: list[str]):
+    """A SentencePiece-style Unigram (NFKC, Metaspace) under XLM-R's <s> $A </s> template, as
+    paraphrase-multilingual-MiniLM-L12-v2 (a BERT under XLM-R's tokenizer)."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import XLMRobertaTokenizerFast
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")])
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    trainer = trainers.UnigramTrainer(vocab_size=VOCAB, special_tokens=specials, unk_token="<unk>", show_progress=False)
+    tok.train_from_iterator(corpus, trainer)
+    tok = Tokenizer.from_str(json.dumps(canonical_unigram(json.loads(tok.to_str()), len(specials))))
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    return XLMRobertaTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+    )
+
+
+def canonical_unigram(model: dict, specials: int) -> dict:
+    """The trained Unigram model, the same every run. The trainer's scores vary in their last
+    digits from run to run, pieces of equal score come in hash-map order, and the characters it
+    must keep but did not learn it scores just above the lowest score, 1e-4 apart, in hash-map
+    order. So: scores rounded to 9 decimals; the single characters scored within 0.01 of the
+    lowest score sorted and scored 1e-4 apart in that order; ties ordered by piece."""
+    pieces = model["model"]["vocab"]
+    learned = [[piece, round(score, 9)] for piece, score in pieces[specials:]]
+    lowest = min(score for _, score in learned)
+    band = sorted(piece for piece, score in learned if len(piece) == 1 and score < lowest + 0.01)
+    rescored = {piece: round(lowest + 1e-4 * (len(band) - 1 - i), 9) for i, piece in enumerate(band)}
+    learned = [[piece, rescored.get(piece, score)] for piece, score in learned]
+    model["model"]["vocab"] = pieces[:specials] + sorted(learned, key=lambda p: (-p[1], p[0]))
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixtures.
+
+# name: tokenizer, architecture, sentence-transformers modules and prompts, and the real model
+# whose shape it copies.
+FIXTURES = {
+    "bert-uncased-prompts": {
+        "like": "intfloat/e5-large-v2",
+        "tokenizer": "wordpiece-uncased",
+        "architecture": "bert",
+        "max_seq_length": 512,
+        "pooling": "mean",
+        "normalize": True,
+        "prompts": {"query": "query: ", "passage": "passage: "},
+        "seed": 1,
+    },
+    "bert-uncased-normalized": {
+        "like": "sentence-transformers/multi-qa-MiniLM-L6-cos-v1",
+        "tokenizer": "wordpiece-uncased",
+        "architecture": "bert",
+        "max_seq_length": 512,
+        "pooling": "mean",
+        "normalize": True,
+        "seed": 2,
+    },
+    "roberta-bpe": {
+        "like": "sentence-transformers/all-roberta-large-v1",
+        "tokenizer": "bpe-roberta",
+        "architecture": "roberta",
+        "max_seq_length": 128,
+        "pooling": "mean",
+        "normalize": True,
+        "seed": 3,
+    },
+    "bert-unigram-xlmr": {
+        "like": "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2",
+        "tokenizer": "unigram-xlmr",
+        "architecture": "bert",
+        "max_seq_length": 128,
+        "pooling": "mean",
+        "normalize": False,
+        "seed": 4,
+    },
+    "bert-cls-dense": {
+        "like": "sentence-transformers/LaBSE",
+        "tokenizer": "wordpiece-cased",
+        "architecture": "bert",
+        "max_seq_length": 256,
+        "pooling": "cls",
+        "dense": {"out_features": 24, "activation": "tanh"},
+        "normalize": True,
+        "seed": 5,
+    },
+    "mpnet": {
+        "like": "sentence-transformers/all-mpnet-base-v2",
+        "tokenizer": "wordpiece-mpnet",
+        "architecture": "mpnet",
+        "max_seq_length": 384,
+        "pooling": "mean",
+        "normalize": True,
+        "seed": 6,
+    },
+    "bert-prompt-excluded": {
+        "like": "hkunlp/instructor-base (as sentence-transformers loads it: include_prompt false)",
+        "tokenizer": "wordpiece-uncased",
+        "architecture": "bert",
+        "max_seq_length": 512,
+        "pooling": "mean",
+        "include_prompt": False,
+        "normalize": True,
+        "prompts": {
+            "query": "Represent the question for retrieving supporting documents: ",
+            "document": "Represent the document for retrieval: ",
+        },
+        "default_prompt_name": "query",
+        "seed": 7,
+    },
+}
+
+
+def make_tokenizer(kind: str, corpus: list[str], folder: Path):
+    if kind == "wordpiece-uncased":
+        return bert_wordpiece(corpus, folder, lowercase=True)
+    if kind == "wordpiece-cased":
+        return bert_wordpiece(corpus, folder, lowercase=False)
+    if kind == "wordpiece-mpnet":
+        return mpnet_wordpiece(corpus, folder)
+    if kind == "bpe-roberta":
+        return roberta_bpe(corpus, folder)
+    if kind == "unigram-xlmr":
+        return xlmr_unigram(corpus)
+    raise SystemExit(f"error: unknown tokenizer kind {kind}")
+
+
+def make_transformer(architecture: str, tokenizer, max_seq_length: int):
+    from transformers import BertConfig, BertModel, MPNetConfig, MPNetModel, RobertaConfig, RobertaModel
+
+    common = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": HIDDEN,
+        "num_hidden_layers": LAYERS,
+        "num_attention_heads": HEADS,
+        "intermediate_size": INTERMEDIATE,
+        "initializer_range": INIT_RANGE,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    if architecture == "bert":
+        return BertModel(BertConfig(max_position_embeddings=512, **common))
+    if architecture == "roberta":
+        # Positions count from pad_token_id + 1: 514 positions hold 512 tokens, as in roberta-large.
+        config = RobertaConfig(max_position_embeddings=514, type_vocab_size=1, bos_token_id=0, eos_token_id=2, **common)
+        return RobertaModel(config)
+    if architecture == "mpnet":
+        config = MPNetConfig(max_position_embeddings=514, relative_attention_num_buckets=32, **common)
+        return MPNetModel(config)
+    raise SystemExit(f"error: unknown architecture {architecture}")
+
+
+def build(name: str, spec: dict, corpus: list[str], out: Path) -> None:
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Dense, Transformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
+
+    torch.manual_seed(spec["seed"])
+    with tempfile.TemporaryDirectory(prefix=f"fixture-{name}-") as tmp:
+        hf = Path(tmp)
+        tokenizer = make_tokenizer(spec["tokenizer"], corpus, hf)
+        tokenizer.model_max_length = spec["max_seq_length"]
+        tokenizer.save_pretrained(str(hf))
+        make_transformer(spec["architecture"], tokenizer, spec["max_seq_length"]).save_pretrained(str(hf))
+        modules = [Transformer(str(hf), max_seq_length=spec["max_seq_length"])]
+        modules.append(Pooling(HIDDEN, pooling_mode=spec["pooling"], include_prompt=spec.get("include_prompt", True)))
+        if "dense" in spec:
+            activation = {"tanh": torch.nn.Tanh(), "identity": torch.nn.Identity()}[spec["dense"]["activation"]]
+            modules.append(Dense(HIDDEN, spec["dense"]["out_features"], activation_function=activation))
+        if spec["normalize"]:
+            modules.append(Normalize())
+        model = SentenceTransformer(
+            modules=modules, device="cpu", prompts=spec.get("prompts"), default_prompt_name=spec.get("default_prompt_name")
+        )
+        target = out / name
+        if target.exists():
+            shutil.rmtree(target)
+        model.save(str(target), create_model_card=False)
+
+
+def reference(name: str, spec: dict, out: Path) -> dict:
+    """What sentence-transformers gives for the saved fixture, loaded as a user would load it."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(1)
+    folder = out / name
+    model = SentenceTransformer(str(folder), device="cpu")
+    if model.max_seq_length != spec["max_seq_length"]:
+        raise SystemExit(f"error: {name}: max_seq_length {model.max_seq_length}, expected {spec['max_seq_length']}")
+    texts = ec.load_texts()
+    cfg = ec.read_st_config(folder)
+
+    def encoded(prompt_name: str | None, prompt: str) -> dict:
+        embeddings = model.encode(texts, prompt_name=prompt_name, batch_size=32, convert_to_numpy=True, show_progress_bar=False)
+        return {
+            "token_counts": [len(ids) for ids in ec.st_token_ids(model, [prompt + t for t in texts])],
+            "embeddings": [[float(f"{x:.9g}") for x in row] for row in embeddings.tolist()],
+        }
+
+    default_prompt = model.prompts.get(model.default_prompt_name, "") if model.default_prompt_name else ""
+    plain = encoded(None, default_prompt)
+    versions = ec.versions()
+    return {
+        "fixture": name,
+        "like": spec["like"],
+        "made_by": "scripts/make_fixtures.py (cargo xtask fixtures)",
+        "sentence_transformers_version": versions.get("sentence-transformers"),
+        "transformers_version": versions.get("transformers"),
+        "torch_version": versions.get("torch"),
+        "architecture": spec["architecture"],
+        "tokenizer": spec["tokenizer"],
+        "max_seq_length": cfg.max_seq_length,
+        "pooling": cfg.pooling,
+        "include_prompt": cfg.include_prompt,
+        "dense": [{"path": d.path, "in_features": d.weight.shape[1], "out_features": d.weight.shape[0], "activation": d.activation} for d in cfg.dense],
+        "normalized": cfg.normalize,
+        "dimension": cfg.dimension,
+        "default_prompt_name": model.default_prompt_name,
+        "texts": texts,
+        "token_counts": plain["token_counts"],
+        "embeddings": plain["embeddings"],
+        "prompts": {
+            prompt_name: {"prompt": prompt} | encoded(prompt_name, prompt)
+            for prompt_name, prompt in sorted(model.prompts.items())
+            if prompt
+        },
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, required=True, help="folder of the fixtures (fixtures/architectures)")
+    p.add_argument("--only", action="append", choices=sorted(FIXTURES), help="make only this fixture (repeatable)")
+    args = p.parse_args()
+    corpus = tokenizer_corpus()
+    for name in args.only or list(FIXTURES):
+        spec = FIXTURES[name]
+        ec.log(f"{name}: like {spec['like']}")
+        build(name, spec, corpus, args.out)
+        fixture = reference(name, spec, args.out)
+        with open(args.out / name / "reference.json", "w", encoding="utf-8") as f:
+            f.write(ec.dump_json_rows(fixture))
+        print(f"{name}: wrote {args.out / name} (dimension {fixture['dimension']}, {len(fixture['texts'])} texts)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
