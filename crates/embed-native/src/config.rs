@@ -149,12 +149,21 @@ pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
         Architecture::Roberta => (file.type_vocab_size.unwrap_or(1), Some(pad), 0),
         Architecture::Mpnet => (0, Some(pad), file.relative_attention_num_buckets.unwrap_or(32)),
     };
+    if architecture == Architecture::Mpnet && relative_buckets < 4 {
+        return Err(format!(
+            "relative_attention_num_buckets {relative_buckets} is too few: MPNet's relative position bias needs at least 4"
+        ));
+    }
     let padding_id = padding_id.map(|pad| u32::try_from(pad).map_err(|_| format!("pad_token_id {pad} is too large")));
     let padding_id = padding_id.transpose()?;
     let default_eps = match architecture {
         Architecture::Bert => 1e-12,
         Architecture::Roberta | Architecture::Mpnet => 1e-5,
     };
+    let layer_norm_eps = file.layer_norm_eps.unwrap_or(default_eps) as f32;
+    if !(layer_norm_eps.is_finite() && layer_norm_eps >= 0.0) {
+        return Err(format!("layer_norm_eps {layer_norm_eps} is not a finite number ≥ 0"));
+    }
     let config = ModelConfig {
         architecture,
         hidden,
@@ -162,7 +171,7 @@ pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
         heads,
         intermediate: need(file.intermediate_size, "intermediate_size")?,
         gelu,
-        layer_norm_eps: file.layer_norm_eps.unwrap_or(default_eps) as f32,
+        layer_norm_eps,
         vocab_size: need(file.vocab_size, "vocab_size")?,
         max_positions: need(file.max_position_embeddings, "max_position_embeddings")?,
         type_vocab_size,

@@ -66,6 +66,17 @@ pub enum NativeError {
     /// than the model's positions, or lengths that do not add up.
     #[error("invalid batch: {0}")]
     InvalidBatch(String),
+    /// The forward pass produced NaN or infinity: the checkpoint holds such a weight, or a
+    /// value overflowed. Never handed on as a vector.
+    #[error(
+        "the model produced a non-finite value (NaN or infinity) at token {token} of sequence {sequence}: its weights hold one, or a value overflowed"
+    )]
+    NonFinite {
+        /// The sequence, counted from 0 in the batch.
+        sequence: usize,
+        /// The token, counted from 0 in its sequence.
+        token: usize,
+    },
     /// The engine's threads could not be started.
     #[error("cannot start the engine's threads")]
     Threads(#[source] std::io::Error),

@@ -16,6 +16,7 @@ mod error;
 mod kernels;
 mod model;
 mod probe;
+pub mod testing;
 mod threads;
 mod weights;
 
@@ -83,13 +84,31 @@ impl NativeModel {
     }
 
     /// Runs `batch` and hands `read` the last hidden state: one row of `hidden` floats per
-    /// token, sequence after sequence.
+    /// token, sequence after sequence, every value finite ([`NativeError::NonFinite`] if not).
     pub fn forward<R>(&self, batch: &PackedBatch<'_>, read: impl FnOnce(&[f32]) -> R) -> Result<R, NativeError> {
         self.model.check(batch)?;
         let mut scratch =
             self.scratch.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop().unwrap_or_default();
-        let result = self.threads.pass(|threads| read(self.model.forward(batch, threads, &mut scratch)));
+        let result = self.threads.pass(|threads| {
+            let hidden = self.model.forward(batch, threads, &mut scratch);
+            match hidden.iter().position(|v| !v.is_finite()) {
+                None => Ok(read(hidden)),
+                Some(at) => Err(non_finite(batch.lengths, at / self.model.config.hidden)),
+            }
+        });
         self.scratch.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(scratch);
-        Ok(result)
+        result
     }
+}
+
+/// The error for a non-finite value in row `row` of a batch of sequences of `lengths`.
+fn non_finite(lengths: &[usize], row: usize) -> NativeError {
+    let mut start = 0;
+    for (sequence, &len) in lengths.iter().enumerate() {
+        if row < start + len {
+            return NativeError::NonFinite { sequence, token: row - start };
+        }
+        start += len;
+    }
+    NativeError::NonFinite { sequence: lengths.len(), token: 0 }
 }

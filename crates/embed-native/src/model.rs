@@ -100,11 +100,18 @@ impl Model {
                     let b = weights.get(&format!("{}.bias", at(name)), &[n])?;
                     Ok(Panels::pack(isa, &w, n, k, k, Some(&b)))
                 };
+                // Every part is found and its shape checked before room for all three is taken.
+                let parts = [(names.query, scale), (names.key, 1.0), (names.value, 1.0)]
+                    .into_iter()
+                    .map(|(name, factor)| {
+                        let w = weights.get(&format!("{}.weight", at(name)), &[h, h])?;
+                        let b = weights.get(&format!("{}.bias", at(name)), &[h])?;
+                        Ok((w, b, factor))
+                    })
+                    .collect::<Result<Vec<_>, NativeError>>()?;
                 let mut qkv_w = Vec::with_capacity(3 * h * h);
                 let mut qkv_b = Vec::with_capacity(3 * h);
-                for (name, factor) in [(names.query, scale), (names.key, 1.0), (names.value, 1.0)] {
-                    let w = weights.get(&format!("{}.weight", at(name)), &[h, h])?;
-                    let b = weights.get(&format!("{}.bias", at(name)), &[h])?;
+                for (w, b, factor) in parts {
                     qkv_w.extend(w.iter().map(|v| v * factor));
                     qkv_b.extend(b.iter().map(|v| v * factor));
                 }
@@ -174,16 +181,16 @@ impl Model {
 }
 
 /// The names of one layer's tensors, relative to `encoder.layer.<i>.`.
-struct LayerNames {
-    query: &'static str,
-    key: &'static str,
-    value: &'static str,
-    attention_out: &'static str,
-    attention_norm: &'static str,
+pub(crate) struct LayerNames {
+    pub query: &'static str,
+    pub key: &'static str,
+    pub value: &'static str,
+    pub attention_out: &'static str,
+    pub attention_norm: &'static str,
 }
 
 impl LayerNames {
-    fn of(architecture: Architecture) -> Self {
+    pub fn of(architecture: Architecture) -> Self {
         match architecture {
             Architecture::Bert | Architecture::Roberta => Self {
                 query: "attention.self.query",

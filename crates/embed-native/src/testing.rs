@@ -1,0 +1,164 @@
+//! Tiny random checkpoints of each family the engine runs (`config.json` and
+//! `model.safetensors` with every tensor it reads, a few kilobytes), for tests and fuzzing of
+//! the loader: a test takes a valid one, breaks one thing (drops a tensor, changes a shape or
+//! an element type, puts a NaN in a weight) and checks the error that names it.
+//!
+//! Knows the tensor names of each architecture only through `model.rs`; nothing of kernels.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub use safetensors::tensor::Dtype;
+use safetensors::tensor::TensorView;
+
+use crate::config::Architecture;
+use crate::model::LayerNames;
+
+/// One tensor of a [`Checkpoint`]: little-endian bytes of `shape` elements of `dtype`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    /// Element type.
+    pub dtype: Dtype,
+    /// Dimensions.
+    pub shape: Vec<usize>,
+    /// The elements' bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl Tensor {
+    /// An `f32` tensor.
+    pub fn f32(shape: Vec<usize>, values: &[f32]) -> Self {
+        Self { dtype: Dtype::F32, shape, bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect() }
+    }
+
+    /// Its elements as `f32` (`f32` tensors only).
+    pub fn values(&self) -> Vec<f32> {
+        self.bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    }
+
+    /// The same values narrowed to F16 or BF16, or reinterpreted as another type's bytes (the
+    /// element count kept, the bytes filled with zeros) for any other type.
+    pub fn converted(&self, dtype: Dtype) -> Self {
+        let values = self.values();
+        let bytes = match dtype {
+            Dtype::F32 => self.bytes.clone(),
+            Dtype::F16 => values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect(),
+            Dtype::BF16 => values.iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect(),
+            other => vec![0; (values.len() * other.bitsize()).div_ceil(8)],
+        };
+        Self { dtype, shape: self.shape.clone(), bytes }
+    }
+}
+
+/// A checkpoint as files: `config.json`'s keys and the tensors of `model.safetensors`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// The keys of `config.json`.
+    pub config: serde_json::Map<String, serde_json::Value>,
+    /// The tensors by name.
+    pub tensors: BTreeMap<String, Tensor>,
+}
+
+/// Sizes of [`Checkpoint::tiny`]: 8 wide, 2 heads, 2 layers, 16 words, 12 positions.
+const HIDDEN: usize = 8;
+const HEADS: usize = 2;
+const LAYERS: usize = 2;
+const INTERMEDIATE: usize = 16;
+const VOCAB: usize = 16;
+const POSITIONS: usize = 12;
+const BUCKETS: usize = 8;
+
+impl Checkpoint {
+    /// A valid checkpoint of `architecture` with weights drawn from `seed`.
+    pub fn tiny(architecture: Architecture, seed: u64) -> Self {
+        let mut random = Random(seed | 1);
+        let mut tensors = BTreeMap::new();
+        let mut add = |name: String, shape: Vec<usize>, around: f32, spread: f32| {
+            let values: Vec<f32> =
+                (0..shape.iter().product()).map(|_| around + spread * random.next_symmetric()).collect();
+            tensors.insert(name, Tensor::f32(shape, &values));
+        };
+        let norm = |add: &mut dyn FnMut(String, Vec<usize>, f32, f32), base: &str| {
+            add(format!("{base}.weight"), vec![HIDDEN], 1.0, 0.1);
+            add(format!("{base}.bias"), vec![HIDDEN], 0.0, 0.1);
+        };
+        let (model_type, types) = match architecture {
+            Architecture::Bert => ("bert", 2),
+            Architecture::Roberta => ("roberta", 1),
+            Architecture::Mpnet => ("mpnet", 0),
+        };
+        add("embeddings.word_embeddings.weight".into(), vec![VOCAB, HIDDEN], 0.0, 1.0);
+        add("embeddings.position_embeddings.weight".into(), vec![POSITIONS, HIDDEN], 0.0, 0.5);
+        if types > 0 {
+            add("embeddings.token_type_embeddings.weight".into(), vec![types, HIDDEN], 0.0, 0.5);
+        }
+        norm(&mut add, "embeddings.LayerNorm");
+        let names = LayerNames::of(architecture);
+        for layer in 0..LAYERS {
+            let at = |suffix: &str| format!("encoder.layer.{layer}.{suffix}");
+            for name in [names.query, names.key, names.value, names.attention_out] {
+                add(at(&format!("{name}.weight")), vec![HIDDEN, HIDDEN], 0.0, 0.5);
+                add(at(&format!("{name}.bias")), vec![HIDDEN], 0.0, 0.1);
+            }
+            norm(&mut add, &at(names.attention_norm));
+            add(at("intermediate.dense.weight"), vec![INTERMEDIATE, HIDDEN], 0.0, 0.5);
+            add(at("intermediate.dense.bias"), vec![INTERMEDIATE], 0.0, 0.1);
+            add(at("output.dense.weight"), vec![HIDDEN, INTERMEDIATE], 0.0, 0.3);
+            add(at("output.dense.bias"), vec![HIDDEN], 0.0, 0.1);
+            norm(&mut add, &at("output.LayerNorm"));
+        }
+        if architecture == Architecture::Mpnet {
+            add("encoder.relative_attention_bias.weight".into(), vec![BUCKETS, HEADS], 0.0, 0.5);
+        }
+        let config = serde_json::json!({
+            "model_type": model_type,
+            "hidden_size": HIDDEN,
+            "num_hidden_layers": LAYERS,
+            "num_attention_heads": HEADS,
+            "intermediate_size": INTERMEDIATE,
+            "hidden_act": "gelu",
+            "vocab_size": VOCAB,
+            "max_position_embeddings": POSITIONS,
+            "type_vocab_size": types,
+            "pad_token_id": 1,
+            "relative_attention_num_buckets": BUCKETS,
+        });
+        let serde_json::Value::Object(config) = config else { unreachable!("a JSON object literal") };
+        Self { config, tensors }
+    }
+
+    /// The text of `config.json`.
+    pub fn config_json(&self) -> String {
+        serde_json::Value::Object(self.config.clone()).to_string()
+    }
+
+    /// The bytes of `model.safetensors`.
+    pub fn safetensors(&self) -> Result<Vec<u8>, safetensors::SafeTensorError> {
+        let views = self
+            .tensors
+            .iter()
+            .map(|(name, t)| Ok((name.as_str(), TensorView::new(t.dtype, t.shape.clone(), &t.bytes)?)))
+            .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
+        safetensors::serialize(views, None)
+    }
+
+    /// Writes `config.json` and `model.safetensors` into `dir`.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        let weights = self.safetensors().map_err(std::io::Error::other)?;
+        std::fs::write(dir.join("config.json"), self.config_json())?;
+        std::fs::write(dir.join("model.safetensors"), weights)
+    }
+}
+
+/// xorshift64: reproducible weights without a dependency.
+struct Random(u64);
+
+impl Random {
+    /// Uniform in [-1, 1).
+    fn next_symmetric(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}

@@ -1,0 +1,193 @@
+//! Broken checkpoints and batches: every one is an error naming the file and the tensor (or
+//! the key, or the sequence), never a panic and never a vector. Each case takes a valid tiny
+//! checkpoint of `embed_native::testing` and breaks one thing.
+
+use std::path::Path;
+
+use embed_native::testing::{Checkpoint, Dtype, Tensor};
+use embed_native::{Architecture, NativeError, NativeModel, NativeOptions, PackedBatch};
+
+const FAMILIES: [Architecture; 3] = [Architecture::Bert, Architecture::Roberta, Architecture::Mpnet];
+
+fn load(dir: &Path) -> Result<NativeModel, NativeError> {
+    let mut options = NativeOptions::default();
+    options.threads = Some(1);
+    NativeModel::load(dir, &options)
+}
+
+fn load_checkpoint(checkpoint: &Checkpoint) -> (tempfile::TempDir, Result<NativeModel, NativeError>) {
+    let dir = tempfile::tempdir().unwrap();
+    checkpoint.write(dir.path()).unwrap();
+    let model = load(dir.path());
+    (dir, model)
+}
+
+fn run(model: &NativeModel, ids: &[u32], lengths: &[usize]) -> Result<Vec<f32>, NativeError> {
+    model.forward(&PackedBatch { ids, type_ids: &[], lengths }, <[f32]>::to_vec)
+}
+
+#[test]
+fn the_tiny_checkpoints_load_and_run() {
+    for family in FAMILIES {
+        let (_dir, model) = load_checkpoint(&Checkpoint::tiny(family, 7));
+        let model = model.unwrap();
+        let hidden = run(&model, &[0, 5, 9, 2, 3, 4, 5], &[3, 4]).unwrap();
+        assert_eq!(hidden.len(), 7 * model.config().hidden);
+        assert!(hidden.iter().all(|v| v.is_finite()));
+    }
+}
+
+#[test]
+fn a_missing_tensor_is_named() {
+    for family in FAMILIES {
+        let mut checkpoint = Checkpoint::tiny(family, 1);
+        let name = checkpoint.tensors.keys().find(|k| k.contains("layer.1.") && k.ends_with(".bias")).unwrap().clone();
+        checkpoint.tensors.remove(&name);
+        let (dir, model) = load_checkpoint(&checkpoint);
+        match model.unwrap_err() {
+            NativeError::MissingTensor { path, name: missing } => {
+                assert_eq!((path, missing), (dir.path().join("model.safetensors"), name));
+            }
+            other => panic!("{family:?}: {other}"),
+        }
+    }
+}
+
+#[test]
+fn a_misshapen_tensor_is_named_with_both_shapes() {
+    let mut checkpoint = Checkpoint::tiny(Architecture::Bert, 2);
+    let name = "encoder.layer.0.intermediate.dense.weight";
+    checkpoint.tensors.insert(name.into(), Tensor::f32(vec![16, 4], &[0.5; 64]));
+    let (_dir, model) = load_checkpoint(&checkpoint);
+    let error = model.unwrap_err();
+    assert!(
+        matches!(&error, NativeError::TensorShape { name: n, expected, found, .. }
+            if n == name && expected == &[16, 8] && found == &[16, 4]),
+        "{error}"
+    );
+    assert!(error.to_string().contains("model.safetensors"), "{error}");
+}
+
+#[test]
+fn an_unsupported_element_type_is_named() {
+    for dtype in [Dtype::I64, Dtype::F64, Dtype::U8, Dtype::F8_E4M3] {
+        let mut checkpoint = Checkpoint::tiny(Architecture::Roberta, 3);
+        let name = "embeddings.LayerNorm.weight";
+        let tensor = checkpoint.tensors[name].converted(dtype);
+        checkpoint.tensors.insert(name.into(), tensor);
+        let (_dir, model) = load_checkpoint(&checkpoint);
+        let error = model.unwrap_err();
+        assert!(matches!(&error, NativeError::TensorDtype { name: n, .. } if n == name), "{dtype:?}: {error}");
+        assert!(error.to_string().contains("expected F32, F16 or BF16"), "{error}");
+    }
+}
+
+#[test]
+fn half_precision_checkpoints_are_widened_to_the_same_model() {
+    for family in FAMILIES {
+        let checkpoint = Checkpoint::tiny(family, 4);
+        for dtype in [Dtype::F16, Dtype::BF16] {
+            let mut narrowed = checkpoint.clone();
+            narrowed.tensors.values_mut().for_each(|tensor| *tensor = tensor.converted(dtype));
+            let (_a, full) = load_checkpoint(&checkpoint);
+            let (_b, half) = load_checkpoint(&narrowed);
+            let (full, half) =
+                (run(&full.unwrap(), &[3, 4, 5], &[3]).unwrap(), run(&half.unwrap(), &[3, 4, 5], &[3]).unwrap());
+            let worst = full.iter().zip(&half).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(worst < 0.1, "{family:?} {dtype:?}: {worst}");
+        }
+    }
+}
+
+#[test]
+fn truncated_and_corrupt_files_are_refused_by_path() {
+    let bytes = Checkpoint::tiny(Architecture::Mpnet, 5).safetensors().unwrap();
+    let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("shorter than its length field", bytes[..5].to_vec()),
+        ("cut inside the header", bytes[..8 + header / 2].to_vec()),
+        ("cut inside the data", bytes[..bytes.len() - 10].to_vec()),
+        ("a header length past the end", [&u64::MAX.to_le_bytes()[..], &bytes[8..]].concat()),
+    ];
+    let mut garbled = bytes.clone();
+    garbled[8..8 + header].iter_mut().step_by(7).for_each(|b| *b = b'}');
+    cases.push(("a garbled header", garbled));
+    for (what, contents) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoint = Checkpoint::tiny(Architecture::Mpnet, 5);
+        std::fs::write(dir.path().join("config.json"), checkpoint.config_json()).unwrap();
+        std::fs::write(dir.path().join("model.safetensors"), contents).unwrap();
+        let error = load(dir.path()).unwrap_err();
+        assert!(matches!(error, NativeError::Safetensors { .. }), "{what}: {error}");
+        assert!(error.to_string().contains(&dir.path().join("model.safetensors").display().to_string()), "{error}");
+    }
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    Checkpoint::tiny(Architecture::Bert, 6).write(dir.path()).unwrap();
+    std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
+    assert!(
+        matches!(load(dir.path()).unwrap_err(), NativeError::Io { path, .. } if path.ends_with("model.safetensors"))
+    );
+    std::fs::remove_file(dir.path().join("config.json")).unwrap();
+    assert!(matches!(load(dir.path()).unwrap_err(), NativeError::Io { path, .. } if path.ends_with("config.json")));
+}
+
+#[test]
+fn an_unsupported_config_is_refused_by_key() {
+    let cases: [(&str, serde_json::Value, &str); 6] = [
+        ("model_type", "distilbert".into(), "model_type `distilbert` is not supported"),
+        ("hidden_act", "relu".into(), "hidden_act `relu` is not supported"),
+        ("position_embedding_type", "relative_key_query".into(), "relative_key_query"),
+        ("relative_attention_num_buckets", 2.into(), "relative_attention_num_buckets 2 is too few"),
+        ("layer_norm_eps", (-1.0).into(), "layer_norm_eps -1 is not a finite number"),
+        ("num_attention_heads", 3.into(), "hidden_size 8 is not a multiple of num_attention_heads 3"),
+    ];
+    for (key, value, expected) in cases {
+        let mut checkpoint = Checkpoint::tiny(Architecture::Mpnet, 8);
+        checkpoint.config.insert(key.into(), value);
+        let (dir, model) = load_checkpoint(&checkpoint);
+        let error = model.unwrap_err();
+        assert!(
+            matches!(&error, NativeError::Config { path, .. } if path == &dir.path().join("config.json")),
+            "{error}"
+        );
+        assert!(error.to_string().contains(expected), "{key}: {error}");
+    }
+}
+
+#[test]
+fn a_nan_weight_is_an_error_not_a_vector() {
+    for family in FAMILIES {
+        let mut checkpoint = Checkpoint::tiny(family, 9);
+        let name = "encoder.layer.1.output.dense.bias";
+        let mut values = checkpoint.tensors[name].values();
+        values[3] = f32::NAN;
+        checkpoint.tensors.insert(name.into(), Tensor::f32(vec![values.len()], &values));
+        let (_dir, model) = load_checkpoint(&checkpoint);
+        let error = run(&model.unwrap(), &[2, 3, 4, 5, 6], &[2, 3]).unwrap_err();
+        assert!(matches!(error, NativeError::NonFinite { sequence: 0, token: 0 }), "{family:?}: {error}");
+    }
+}
+
+#[test]
+fn batches_the_model_cannot_take_are_refused() {
+    let (_dir, model) = load_checkpoint(&Checkpoint::tiny(Architecture::Roberta, 10));
+    let model = model.unwrap();
+    // RoBERTa's positions start after the padding id (1): 12 rows leave 10 positions.
+    for (ids, lengths, expected) in [
+        (vec![1, 2, 3], vec![2], "add up to 2 tokens, but 3 token ids"),
+        (vec![1, 2], vec![0, 2], "sequence 0 has 0 tokens; the model takes 1 to 10"),
+        (vec![3; 11], vec![11], "sequence 0 has 11 tokens; the model takes 1 to 10"),
+        (vec![3, 16], vec![2], "token id 16 is outside the vocabulary (0..16)"),
+    ] {
+        let error = run(&model, &ids, &lengths).unwrap_err();
+        assert!(matches!(error, NativeError::InvalidBatch(_)) && error.to_string().contains(expected), "{error}");
+    }
+    let error = model.forward(&PackedBatch { ids: &[3, 4], type_ids: &[0, 1], lengths: &[2] }, |_| ()).unwrap_err();
+    assert!(error.to_string().contains("token type id 1 is outside 0..1"), "{error}");
+    assert_eq!(run(&model, &[3; 10], &[10]).unwrap().len(), 10 * 8);
+}
