@@ -83,10 +83,11 @@ impl Threads {
             wake: Condvar::new(),
             stop: std::sync::atomic::AtomicBool::new(false),
         });
+        let start = shared.generation.load(Ordering::SeqCst);
         let helpers = (1..width)
             .map(|i| {
                 let shared = Arc::clone(&shared);
-                std::thread::Builder::new().name(format!("embed-native-{i}")).spawn(move || helper(&shared))
+                std::thread::Builder::new().name(format!("embed-native-{i}")).spawn(move || helper(&shared, start))
             })
             .collect::<std::io::Result<Vec<_>>>()?;
         Ok(Self { shared, helpers, width, region: Mutex::new(()), active: AtomicUsize::new(0) })
@@ -147,12 +148,15 @@ impl Drop for Threads {
 }
 
 /// A helper: waits for each new job (spinning, then asleep), works on it, repeats.
-fn helper(shared: &Shared) {
-    let mut seen = shared.generation.load(Ordering::SeqCst);
+///
+/// `seen` is the generation when the pool was made, before any job: a helper that starts late
+/// must not take a job's or the drop's generation, which it would then wait past forever.
+fn helper(shared: &Shared, mut seen: u64) {
     loop {
         let started = Instant::now();
         let mut spins = 0u32;
-        while shared.generation.load(Ordering::SeqCst) == seen {
+        let mut now = shared.generation.load(Ordering::SeqCst);
+        while now == seen {
             std::hint::spin_loop();
             spins = spins.wrapping_add(1);
             if spins.is_multiple_of(256) && started.elapsed() > SPIN {
@@ -163,11 +167,14 @@ fn helper(shared: &Shared) {
                 }
                 *sleeping -= 1;
             }
+            now = shared.generation.load(Ordering::SeqCst);
         }
+        // The generation seen is the one observed here, never a later one: a bump that comes
+        // after this point (the next job's, or the drop's) ends the next wait at once.
+        seen = now;
         if shared.stop.load(Ordering::SeqCst) {
             return;
         }
-        seen = shared.generation.load(Ordering::SeqCst);
         shared.inside.fetch_add(1, Ordering::SeqCst);
         let job = shared.job.load(Ordering::SeqCst);
         if !job.is_null() {
@@ -244,5 +251,22 @@ mod tests {
             })
         });
         assert_eq!(after_sleep.load(Ordering::Relaxed), 16);
+    }
+
+    #[test]
+    fn dropping_right_after_a_pass_never_waits_forever() {
+        // A helper that started after the pass and the drop once took the drop's generation
+        // as its starting point and waited for the next one forever; repeat the race.
+        for round in 0..2_000 {
+            let threads = Threads::new(2 + round % 2).unwrap();
+            let ran = AtomicUsize::new(0);
+            threads.pass(|parallel| {
+                parallel.run(4, &|_| {
+                    ran.fetch_add(1, Ordering::Relaxed);
+                })
+            });
+            drop(threads);
+            assert_eq!(ran.load(Ordering::Relaxed), 4);
+        }
     }
 }
