@@ -187,16 +187,17 @@ fn a_checkpoint_in_the_cache_names_the_conversion_for_onnx() {
         .output()
         .unwrap();
     let err = stderr(&out);
-    assert!(
-        err.starts_with(&format!(
+    assert_eq!(
+        err,
+        format!(
             "error: cannot load model `all-roberta-large-v1`: model `all-roberta-large-v1:fp32` in {} has a checkpoint \
-             (model.safetensors) but no onnx/model.onnx for ONNX Runtime: the native engine runs the checkpoint's fp32 \
-             variant, and an ONNX file is made from it with Python, which embed does not have: convert it in a clone \
-             of embed with `cargo xtask convert --from {}`\n",
+             (model.safetensors) but no onnx/model.onnx for ONNX Runtime: expected an ONNX file converted from the \
+             checkpoint, which takes Python (the native engine runs the checkpoint's fp32 variant itself)\n\
+             hint: convert it in a clone of embed's repository with `cargo xtask convert --from {}`, or run its fp32 \
+             variant on the native engine (--backend native)\n",
             roberta.display(),
             roberta.display()
-        )),
-        "{err}"
+        )
     );
 }
 

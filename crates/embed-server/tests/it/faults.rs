@@ -9,39 +9,28 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use embed_core::{Config, MemoryConfig, OrtLibrary, Service};
+use embed_core::{Config, MemoryConfig, Service};
 use embed_server::ServerConfig;
 use serde_json::{Value, json};
 
 use super::{
-    MODEL, TOLERANCE, TestServer, assert_close, cosine, floats, library, metric, service, walk, workspace_root,
+    MODEL, TOLERANCE, TestServer, assert_close, config, cosine, floats, library, metric, models_dir, new_service,
+    service, walk,
 };
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("MODEL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("models"))
-}
 
 /// A service of its own (not the shared one), over `model` in `cache_dir`, with the embedding
 /// cache off so every request is computed.
 fn own_service(model: &str, cache_dir: &Path, memory: MemoryConfig) -> Service {
-    let config = Config {
-        model: model.to_string(),
-        model_cache_dir: cache_dir.to_path_buf(),
-        onnxruntime: OrtLibrary {
-            path: std::env::var_os("ONNXRUNTIME_LIB_PATH").filter(|p| !p.is_empty()).map(PathBuf::from),
-            search_dirs: vec![workspace_root().join("libs")],
-        },
-        memory: MemoryConfig { cache: embed_core::CacheLimits { max_entries: 0, ..Default::default() }, ..memory },
-        ..Config::default()
-    };
-    Service::new(config).unwrap_or_else(|e| panic!("cannot load {model}: {e}"))
+    let mut config = Config { model_cache_dir: cache_dir.to_path_buf(), ..config(model) };
+    config.memory = MemoryConfig { cache: config.memory.cache, ..memory };
+    new_service(config)
 }
 
 /// The manifest name's files, resolved in the real model directory.
 fn estimate(model: &str) -> u64 {
     let files = embed_core::ModelFiles::resolve(
         model,
-        &models_dir(),
+        &embed_test_support::models_dir(),
         &embed_core::Manifest::builtin(),
         embed_core::BackendChoice::Auto,
     )
@@ -69,10 +58,10 @@ async fn models_evicted_while_in_use_never_change_an_answer() {
     let budget = pinned + estimate(&fp32) + estimate(&int8) / 2;
     let budgeted = own_service(
         int8_file.to_str().unwrap(),
-        &models_dir(),
+        &embed_test_support::models_dir(),
         MemoryConfig { model_memory_limit: Some(budget), ..MemoryConfig::default() },
     );
-    let config = ServerConfig { workers: 2, ..ServerConfig::default() };
+    let config = ServerConfig { workers: Some(2), ..ServerConfig::default() };
     let server = TestServer::start_with(budgeted.clone(), config).await;
 
     let texts: Vec<String> =
