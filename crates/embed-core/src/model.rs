@@ -87,6 +87,25 @@ impl std::fmt::Debug for EmbeddingModel {
     }
 }
 
+/// What a model's directory says runs after the transformer, and its prompts.
+struct AfterTransformer {
+    head: Head,
+    prompts: Prompts,
+    dense: Vec<DenseLayer>,
+}
+
+impl AfterTransformer {
+    /// Reads `modules.json` and its modules' configs (else `1_Pooling/config.json`, else the
+    /// manifest's pooling), the Dense layers' weights, and `config_sentence_transformers.json`
+    /// (else the manifest's prompts).
+    fn read(files: &ModelFiles) -> Result<Self, EmbedError> {
+        let head = read_head_or(&files.dir, files.pooling)?;
+        let prompts = read_prompts(&files.dir)?.or_manifest(&files.prompts);
+        let dense = head.dense.iter().map(DenseLayer::load).collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { head, prompts, dense })
+    }
+}
+
 impl EmbeddingModel {
     /// Loads a model into the engine `options` choose, recording its work into `metrics`.
     pub(crate) fn load(
@@ -97,8 +116,11 @@ impl EmbeddingModel {
     ) -> Result<Self, EmbedError> {
         let tokenizer_dir = options.tokenizer_dir.as_deref().unwrap_or(&files.dir);
         let tokenizer = Tokenizer::from_dir(tokenizer_dir, &options.tokenizer)?;
+        // What runs after the transformer is read and checked before the engine loads the
+        // weights: a broken configuration fails without loading (and dropping) an engine.
+        let after = AfterTransformer::read(&files)?;
         let backend = load_backend(&files, &options.engine, ort)?;
-        let mut model = Self::from_parts(files, tokenizer, backend)?;
+        let mut model = Self::assemble(files, tokenizer, backend, after)?;
         model.metrics = metrics;
         Ok(model)
     }
@@ -107,14 +129,25 @@ impl EmbeddingModel {
     /// transformer and the prompts from the model's directory: `modules.json` and its modules'
     /// configs (else `1_Pooling/config.json`, else the manifest's pooling) and
     /// `config_sentence_transformers.json` (else the manifest's prompts).
+    #[cfg(test)]
     pub(crate) fn from_parts(
         files: ModelFiles,
         tokenizer: Tokenizer,
         backend: Box<dyn Backend>,
     ) -> Result<Self, EmbedError> {
-        let head = read_head_or(&files.dir, files.pooling)?;
-        let prompts = read_prompts(&files.dir)?.or_manifest(&files.prompts);
-        let dense = head.dense.iter().map(DenseLayer::load).collect::<Result<Vec<_>, _>>()?;
+        let after = AfterTransformer::read(&files)?;
+        Self::assemble(files, tokenizer, backend, after)
+    }
+
+    /// Puts a model together, checking that the engine's output, the pooling, the Dense
+    /// layers and the manifest agree on the widths.
+    fn assemble(
+        files: ModelFiles,
+        tokenizer: Tokenizer,
+        backend: Box<dyn Backend>,
+        after: AfterTransformer,
+    ) -> Result<Self, EmbedError> {
+        let AfterTransformer { head, prompts, dense } = after;
         let hidden = backend.hidden_size();
         if let (Some(hidden), Some(stated), Some(config)) = (hidden, head.pooling.width, &head.pooling.config)
             && hidden != stated

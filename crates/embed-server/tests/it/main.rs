@@ -9,7 +9,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod bad_input;
+mod batching;
 mod faults;
+mod openapi;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
