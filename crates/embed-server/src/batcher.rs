@@ -443,6 +443,34 @@ mod tests {
         assert_eq!(take_batch(&mut q, &run(64, 100)).len(), 1);
     }
 
+    /// A run that fails is run again part by part, so that a failure reaches only its part:
+    /// here the run fails for real (the service refuses to run inputs of two options together)
+    /// and each part, run alone, gets its own rows.
+    #[test]
+    fn a_failed_run_is_run_again_part_by_part() {
+        let metrics = Arc::new(Metrics::new());
+        let shared = Shared {
+            queue: Mutex::new(queue(Vec::new())),
+            wake: Condvar::new(),
+            config: BatchConfig {
+                run: BatchPolicy::default(),
+                batch_wait: Duration::ZERO,
+                max_queued_inputs: 16,
+                workers: 1,
+            },
+            service: service().clone(),
+            metrics: Arc::clone(&metrics),
+        };
+        let (normalized, normalized_rows) = Part::new(prepared(&["a text"], true));
+        let (raw, raw_rows) = Part::new(prepared(&["a text", "another"], false));
+        run_batch(&shared, vec![normalized, raw]);
+        let normalized = normalized_rows.blocking_recv().map(|rows| rows.map(|r| r.len()));
+        let raw = raw_rows.blocking_recv().map(|rows| rows.map(|r| r.len()));
+        assert!(matches!(normalized, Ok(Ok(1))), "{normalized:?}");
+        assert!(matches!(raw, Ok(Ok(2))), "{raw:?}");
+        assert_eq!(metrics.batch_retries.load(Ordering::Relaxed), 1);
+    }
+
     #[test]
     fn parts_whose_client_left_are_purged() {
         let (kept, _receiver) = Part::new(prepared(&["x"], true));

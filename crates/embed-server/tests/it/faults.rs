@@ -188,11 +188,11 @@ async fn a_model_that_fails_to_load_is_503_then_loads_once_fixed() {
 const TEXTS_ONE: &str = "The quick brown fox jumps over the lazy dog.";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn one_bad_request_in_a_batch_fails_alone() {
+async fn a_too_long_request_is_refused_before_it_queues_and_the_others_batch() {
     // The batcher waits up to 500 ms for more work, so the concurrent requests share a batch.
-    // The long text with `truncate: false` makes the batch's inference call fail (a real
-    // error from the tokenizing step of the batch, not an injected one); the batch is then run
-    // part by part and only its request gets the error.
+    // The long text with `truncate: false` is refused as it is prepared (tokenized and counted
+    // on arrival), before it queues: it never reaches a batch, and the batch of the seven
+    // others runs once, without a retry.
     let config = ServerConfig { batch_wait: Duration::from_millis(500), ..ServerConfig::default() };
     let server = TestServer::start(config).await;
     let before = server.metrics().await;
@@ -220,8 +220,9 @@ async fn one_bad_request_in_a_batch_fails_alone() {
     }
     let after = server.metrics().await;
     let delta = |name: &str| metric(&after, name) - metric(&before, name);
-    assert!(delta("embed_server_batch_retries_total") >= 1.0, "the requests were not batched together:\n{after}");
-    assert!(delta("embed_server_batches_total") < 8.0, "no batch held several requests:\n{after}");
+    assert_eq!(delta("embed_server_batch_texts_total"), 7.0, "only the good texts ran:\n{after}");
+    assert_eq!(delta("embed_server_batch_retries_total"), 0.0, "a batch failed:\n{after}");
+    assert!(delta("embed_server_batches_total") < 7.0, "no batch held several requests:\n{after}");
 }
 
 /// Sends one `POST /v1/embeddings` over a raw socket and leaves it open, unread.
