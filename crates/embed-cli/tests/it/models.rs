@@ -5,16 +5,14 @@
 
 #![allow(clippy::unwrap_used, reason = "tests: a failed unwrap is a failed test")]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use expect_test::expect;
 
-use crate::{embed, stderr, stdout, workspace_root};
+use embed_test_support::fixture_dir;
 
-fn fixture_dir(name: &str) -> PathBuf {
-    workspace_root().join("fixtures/architectures").join(name)
-}
+use crate::{cosine, embed, stderr, stdout};
 
 /// A file of `bytes` bytes (sparse: nothing is written).
 fn sized_file(path: &Path, bytes: u64) {
@@ -199,10 +197,4 @@ fn a_checkpoint_in_the_cache_names_the_conversion_for_onnx() {
             roberta.display()
         )
     );
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (norm(a) * norm(b)).max(1e-12)
 }
