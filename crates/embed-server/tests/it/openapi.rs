@@ -64,5 +64,15 @@ async fn schemathesis_finds_no_5xx_and_no_response_outside_the_document() {
         ]);
     let output = tokio::task::spawn_blocking(move || command.output()).await.unwrap().unwrap();
     let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    eprintln!("{report}");
     assert!(output.status.success(), "schemathesis failed ({}):\n{report}", output.status);
+    // Every operation of the document was tested (schemathesis 4 reports `Selected: <n>/<n>`
+    // and `Tested: <n>`), and there are at least the eight of the embedding and ops routes.
+    let total = report
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Selected: ").and_then(|s| s.split('/').nth(1)))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("no operation count in the report:\n{report}"));
+    assert!(total >= 8, "{total} operations in the document:\n{report}");
+    assert!(report.contains(&format!("Tested: {total}")), "not every one of {total} operations ran:\n{report}");
 }
