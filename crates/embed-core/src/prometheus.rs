@@ -66,8 +66,8 @@ impl Histogram {
 /// text.gauge_samples("loaded", "Loaded models.", &[(label.as_str(), 1.0)]);
 /// assert_eq!(
 ///     text.finish(),
-///     "# HELP jobs_total Jobs done.\n# TYPE jobs_total counter\njobs_total 3\n\
-///      # HELP loaded Loaded models.\n# TYPE loaded gauge\nloaded{model=\"a\\\"b\"} 1\n"
+///     "# HELP jobs_total Jobs done.\n# TYPE jobs_total counter\njobs_total 3\n# HELP loaded \
+///      Loaded models.\n# TYPE loaded gauge\nloaded{model=\"a\\\"b\"} 1\n"
 /// );
 /// ```
 #[derive(Debug, Default)]
