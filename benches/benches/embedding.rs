@@ -35,7 +35,9 @@ fn library(c: &mut Criterion) {
     let sentences = benches::stsb_sentences();
     let mut group = c.benchmark_group(MODEL);
 
-    let tokenize = || service.model().tokenizer().tokenize(&sentences[..32]).expect("tokenize");
+    // Step one alone (prompt, tokens, counts; the embedding cache is off by default).
+    let model = service.default_model();
+    let tokenize = || service.prepare(&model, &sentences[..32], service.default_options()).expect("tokenize");
     record("tokenize_32", || drop(tokenize()));
     group.throughput(Throughput::Elements(32));
     group.bench_function("tokenize_32", |b| b.iter(tokenize));

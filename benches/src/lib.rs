@@ -1,5 +1,6 @@
-//! Shared helpers for the criterion benchmarks in `benches/benches/`: where the models and
-//! ONNX Runtime are, and the STS-B sentences used as the corpus.
+//! Shared helpers for the criterion benchmarks in `benches/benches/`: a service configuration
+//! over the test models and ONNX Runtime (found where `embed-test-support` says), and the
+//! STS-B sentences used as the corpus.
 
 use std::path::PathBuf;
 
@@ -7,31 +8,23 @@ pub mod alloc;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    embed_test_support::workspace_root()
 }
 
 /// A service configuration for `model`, with models and ONNX Runtime where xtask puts them.
 pub fn config(model: &str) -> embed_core::Config {
     embed_core::Config {
         model: model.to_string(),
-        model_cache_dir: std::env::var_os("MODEL_CACHE_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace_root().join("models")),
+        model_cache_dir: embed_test_support::models_dir(),
         onnxruntime: embed_core::OrtLibrary {
-            path: std::env::var_os("ONNXRUNTIME_LIB_PATH").map(PathBuf::from),
-            search_dirs: vec![workspace_root().join("libs")],
+            path: embed_test_support::ort_library_path(),
+            search_dirs: embed_test_support::ort_search_dirs(),
         },
         ..embed_core::Config::default()
     }
 }
 
-/// The first sentence of each STS-B test pair, in file order (quoted fields are skipped, which
-/// is fine for a timing corpus).
+/// The first sentence of each STS-B test pair, in file order.
 pub fn stsb_sentences() -> Vec<String> {
-    let path = workspace_root().join("data/stsb/stsb-en-test.csv");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    text.lines()
-        .filter(|line| !line.contains('"'))
-        .filter_map(|line| line.split(',').next().map(str::to_string))
-        .collect()
+    embed_test_support::stsb_test().into_iter().map(|pair| pair.first).collect()
 }

@@ -13,7 +13,8 @@
 
 mod common;
 
-use embed_core::{Chunking, EmbedError, chunk_document};
+use embed_core::fuzzing::chunk_document;
+use embed_core::{Chunking, EmbedError};
 use embed_tokenize::TokenizerOptions;
 use libfuzzer_sys::fuzz_target;
 

@@ -29,7 +29,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Both engines are tested: the checkpoint (native) and the ONNX files (ONNX Runtime).
     fetch.args(["--backend", "all", "--variant", "fp32", "--variant", "int8"]);
     run_step(&mut fetch)?;
-    // The server tests drive the real Python clients (openai, huggingface_hub) with it.
+    // The server tests drive the real Python clients (openai, huggingface_hub) and schemathesis with it.
     let clients_python = crate::venv::ensure_clients()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     run_step(

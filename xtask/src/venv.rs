@@ -1,6 +1,6 @@
 //! The Python venvs of the project: `convert-venv` runs `scripts/*.py` (conversion and golden
-//! references), `clients-venv` holds the HTTP clients the server tests drive (`openai`,
-//! `huggingface_hub`).
+//! references), `clients-venv` what the server tests drive the server with (`openai`,
+//! `huggingface_hub`, and `schemathesis`, which fuzzes the server from its OpenAPI document).
 //!
 //! Each is created once under the cache dir from its requirements file in `scripts/` (every
 //! package pinned) and reused while a stamp file in it holds that file's sha256; a changed

@@ -151,7 +151,7 @@ fn run() -> Result<()> {
     let service = embed_core::Service::new(embed_core::Config {
         model: spec,
         model_cache_dir: args.models_dir.clone(),
-        batch_size: args.batch_size,
+        batching: embed_core::BatchPolicy { max_texts: args.batch_size, ..Default::default() },
         runtime: embed_core::RuntimeConfig {
             intra_op_threads: Some((args.threads / args.sessions.max(1)).max(1)),
             sessions: Some(args.sessions),

@@ -50,7 +50,7 @@ pub fn run(args: &ConfigArgs, matches: &clap::ArgMatches, from_dotenv: &BTreeSet
     if args.check {
         let service = crate::fetch::open_service(config, &args.settings)?;
         let library = match service.onnxruntime() {
-            Some(runtime) => format!("ONNX Runtime {} at {}", runtime.version(), runtime.path().display()),
+            Some(runtime) => format!("ONNX Runtime {} at {}", runtime.version, runtime.path.display()),
             None => "no ONNX Runtime needed".to_string(),
         };
         println!(

@@ -43,6 +43,11 @@ pub fn for_error(err: &anyhow::Error) -> Option<String> {
              so that embed finds or fetches one",
             embed_core::REQUIRED_ORT_MINOR
         )),
+        EmbedError::NeedsConversion { dir, .. } => Some(format!(
+            "convert it in a clone of embed's repository with `cargo xtask convert --from {}`, or run its fp32 \
+             variant on the native engine (--backend native)",
+            dir.display()
+        )),
         EmbedError::ConfiguredDimension { .. } => {
             Some("EMBEDDING_DIMENSION (--embedding-dimension) must be the model's, or unset".to_string())
         }

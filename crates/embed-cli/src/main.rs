@@ -138,7 +138,7 @@ fn progress_bar(texts: usize, quiet: bool) -> Option<indicatif::ProgressBar> {
 /// 100 MiB more with all-MiniLM-L6-v2); fewer keep one session with every thread, which
 /// answers a single batch soonest. `INTRA_OP_THREADS`, when set, is then the threads in all.
 fn prefer_sessions_for_many_texts(config: &mut embed_core::Config, texts: usize) {
-    if config.runtime.sessions.is_some() || texts <= config.batch_size {
+    if config.runtime.sessions.is_some() || texts <= config.batching.max_texts {
         return;
     }
     let threads = config

@@ -26,38 +26,38 @@ pub struct ServeArgs {
 #[derive(clap::Args, Debug)]
 struct ServerFlags {
     /// Address to listen on (loopback by default; 0.0.0.0 for every interface).
-    #[arg(long, env = "EMBED_HOST", default_value = "127.0.0.1")]
+    #[arg(long, env = "EMBED_HOST", default_value_t = defaults().addr.ip())]
     host: IpAddr,
     /// Port to listen on.
-    #[arg(long, env = "EMBED_PORT", default_value_t = 8080)]
+    #[arg(long, env = "EMBED_PORT", default_value_t = defaults().addr.port())]
     port: u16,
-    /// Most tokens in one batch, padding included (estimated as bytes/4 per text).
-    #[arg(long, env = "MAX_BATCH_TOKENS", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
-    max_batch_tokens: u32,
-    /// Most texts in one batch across requests (1 with --batch-wait-ms 0: one request per inference).
-    #[arg(long, env = "MAX_BATCH_SIZE", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
-    max_batch_size: u32,
-    /// Longest wait, in milliseconds, for more requests while the queue holds less than a batch.
-    #[arg(long, env = "BATCH_WAIT_MS", default_value_t = 2)]
+    /// Most texts the batcher gathers across requests into one run, which then runs as
+    /// inference calls of at most --batch-size texts (default: --batch-size, one call per run;
+    /// 1 with --batch-wait-ms 0: one request per inference).
+    #[arg(long, env = "MAX_BATCH_SIZE", value_parser = clap::value_parser!(u32).range(1..))]
+    max_batch_size: Option<u32>,
+    /// Longest wait, in milliseconds, for more requests while the queue holds less than a run.
+    #[arg(long, env = "BATCH_WAIT_MS", default_value_t = defaults().batch_wait.as_millis() as u64)]
     batch_wait_ms: u64,
     /// Most inputs in one request (more: 413).
-    #[arg(long, env = "MAX_INPUTS_PER_REQUEST", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "MAX_INPUTS_PER_REQUEST", default_value_t = defaults().max_inputs_per_request as u32, value_parser = clap::value_parser!(u32).range(1..))]
     max_inputs_per_request: u32,
     /// Most inputs waiting in the queue (more: 429 with Retry-After).
-    #[arg(long, env = "MAX_QUEUED_INPUTS", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "MAX_QUEUED_INPUTS", default_value_t = defaults().max_queued_inputs as u32, value_parser = clap::value_parser!(u32).range(1..))]
     max_queued_inputs: u32,
     /// Largest request body, e.g. 2MiB (more: 413).
-    #[arg(long, env = "MAX_BODY_SIZE", default_value = "2MiB", value_parser = parse_size)]
+    #[arg(long, env = "MAX_BODY_SIZE", default_value_t = defaults().max_body_bytes as u64, value_parser = parse_size)]
     max_body_size: u64,
     /// Seconds a request may take, queueing included (more: 504, and its work is dropped).
-    #[arg(long, env = "REQUEST_TIMEOUT", default_value_t = 60.0, value_parser = parse_seconds)]
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value_t = defaults().request_timeout.as_secs_f64(), value_parser = parse_seconds)]
     request_timeout: f64,
     /// Seconds requests already accepted get to finish after SIGINT or SIGTERM.
-    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value_t = 30.0, value_parser = parse_seconds)]
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value_t = defaults().shutdown_timeout.as_secs_f64(), value_parser = parse_seconds)]
     shutdown_timeout: f64,
-    /// Threads running inference (each runs one batch at a time).
-    #[arg(long, env = "INFERENCE_WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    workers: u32,
+    /// Threads running inference, each one run at a time (default: as many runs as the model's
+    /// engine runs side by side).
+    #[arg(long, env = "INFERENCE_WORKERS", value_parser = clap::value_parser!(u32).range(1..))]
+    workers: Option<u32>,
     /// An accepted API key (`Authorization: Bearer KEY`); repeatable. /health and /metrics stay open.
     #[arg(long = "api-key", env = "EMBED_API_KEYS", value_delimiter = ',', hide_env_values = true)]
     api_keys: Vec<String>,
@@ -65,6 +65,11 @@ struct ServerFlags {
     /// `truncate: true`, as text-embeddings-inference does without --auto-truncate.
     #[arg(long)]
     no_auto_truncate: bool,
+}
+
+/// The server's defaults, written once in embed-server.
+fn defaults() -> embed_server::ServerConfig {
+    embed_server::ServerConfig::default()
 }
 
 fn parse_size(value: &str) -> Result<u64, String> {
@@ -126,15 +131,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let flags = args.server;
     let server = embed_server::ServerConfig {
         addr: SocketAddr::new(flags.host, flags.port),
-        max_batch_tokens: flags.max_batch_tokens as usize,
-        max_batch_size: flags.max_batch_size as usize,
+        max_batch_size: flags.max_batch_size.map(|size| size as usize),
         batch_wait: Duration::from_millis(flags.batch_wait_ms),
         max_inputs_per_request: flags.max_inputs_per_request as usize,
         max_queued_inputs: flags.max_queued_inputs as usize,
         max_body_bytes: usize::try_from(flags.max_body_size).context("--max-body-size is too large")?,
         request_timeout: Duration::from_secs_f64(flags.request_timeout),
         shutdown_timeout: Duration::from_secs_f64(flags.shutdown_timeout),
-        workers: flags.workers as usize,
+        workers: flags.workers.map(|workers| workers as usize),
         api_keys: flags.api_keys.into_iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect(),
         auto_truncate: !flags.no_auto_truncate,
     };

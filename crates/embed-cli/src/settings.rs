@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use clap::builder::BoolishValueParser;
 use embed_core::{
-    ArenaStrategy, BackendChoice, CacheLimits, Config, MemoryConfig, MetalConfig, OrtLibrary, RuntimeConfig,
-    TruncationSide, VectorOptions,
+    ArenaStrategy, BackendChoice, BatchPolicy, CacheLimits, Config, MemoryConfig, MetalConfig, OrtLibrary,
+    RuntimeConfig, TruncationSide, VectorOptions,
 };
 
 /// Model and runtime settings.
@@ -27,8 +27,12 @@ pub struct Settings {
     #[arg(long, value_name = "DIR")]
     pub tokenizer_path: Option<PathBuf>,
     /// Most texts per inference call.
-    #[arg(long, env = "BATCH_SIZE", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "BATCH_SIZE", default_value_t = embed_core::DEFAULT_BATCH_SIZE as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
+    /// Most tokens per inference call, counted as the engine computes them (padding included
+    /// where it pads); a longer text still runs, alone.
+    #[arg(long, env = "MAX_BATCH_TOKENS", default_value_t = embed_core::DEFAULT_MAX_BATCH_TOKENS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_batch_tokens: u32,
     /// Maximum tokens per text (default: the model's max_seq_length).
     #[arg(long, env = "MAX_SEQUENCE_LENGTH", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_length: Option<u32>,
@@ -90,7 +94,7 @@ pub struct Settings {
     #[arg(long, env = "PRELOAD_MODELS", value_delimiter = ',')]
     pub preload_models: Vec<String>,
     /// Embeddings kept in the in-process LRU cache (0 turns it off).
-    #[arg(long, env = "EMBEDDING_CACHE_SIZE", default_value_t = 10_000)]
+    #[arg(long, env = "EMBEDDING_CACHE_SIZE", default_value_t = embed_core::DEFAULT_CACHE_ENTRIES)]
     pub cache_size: usize,
     /// Log level: off, error, warn, info, debug or trace (or directives such as
     /// `warn,embed_core=debug`).
@@ -189,7 +193,7 @@ impl Settings {
             model: self.model.clone(),
             model_cache_dir: self.cache.model_cache_dir.clone(),
             tokenizer_path: self.tokenizer_path.clone(),
-            batch_size: self.batch_size as usize,
+            batching: BatchPolicy { max_texts: self.batch_size as usize, max_tokens: self.max_batch_tokens as usize },
             options: VectorOptions {
                 max_sequence_length: self.max_length.map(|m| m as usize),
                 pad_to_max_length: self.pad_to_max_length,

@@ -21,6 +21,12 @@ pub(crate) struct CacheKey {
     pub text: Box<str>,
 }
 
+/// Vectors the embedding cache keeps unless configured (`EMBEDDING_CACHE_SIZE`).
+pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
+
+/// Bytes the embedding cache keeps at most unless configured.
+pub const DEFAULT_CACHE_BYTES: usize = 256 * 1024 * 1024;
+
 /// Limits of the cache. Zero entries turns it off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheLimits {
@@ -30,9 +36,14 @@ pub struct CacheLimits {
     pub max_bytes: usize,
 }
 
+impl CacheLimits {
+    /// No cache at all.
+    pub const OFF: Self = Self { max_entries: 0, max_bytes: 0 };
+}
+
 impl Default for CacheLimits {
     fn default() -> Self {
-        Self { max_entries: 0, max_bytes: 256 * 1024 * 1024 }
+        Self { max_entries: DEFAULT_CACHE_ENTRIES, max_bytes: DEFAULT_CACHE_BYTES }
     }
 }
 
@@ -193,7 +204,7 @@ mod tests {
 
     #[test]
     fn a_disabled_cache_holds_nothing() {
-        let cache = EmbeddingCache::new(CacheLimits::default());
+        let cache = EmbeddingCache::new(CacheLimits::OFF);
         cache.put(key("a"), emb(1.0));
         assert_eq!(cache.get(&key("a")), None);
         assert_eq!(cache.stats(), CacheStats::default());

@@ -148,8 +148,22 @@ impl Chunk {
 /// chunk. Together they cover every non-whitespace character of the document (token windows
 /// with overlap cover some twice). A document that is empty or only whitespace gives one chunk
 /// of the whole text, so that it still gets the embedding an empty text gets.
-pub fn chunk_document(text: &str, chunking: &Chunking, tokenizer: &Tokenizer) -> Result<Vec<Chunk>, EmbedError> {
+pub(crate) fn chunk_document(text: &str, chunking: &Chunking, tokenizer: &Tokenizer) -> Result<Vec<Chunk>, EmbedError> {
     chunk_with_prompt(text, chunking, tokenizer, "")
+}
+
+impl crate::EmbeddingModel {
+    /// Cuts `text` into chunks as `chunking` says, each within this model's maximum length
+    /// (special tokens included).
+    ///
+    /// Chunks come in document order, trimmed of surrounding whitespace; whitespace alone makes
+    /// no chunk. Together they cover every non-whitespace character of the document (token
+    /// windows with overlap cover some twice). A document that is empty or only whitespace
+    /// gives one chunk of the whole text, so that it still gets the embedding an empty text
+    /// gets.
+    pub fn chunk(&self, text: &str, chunking: &Chunking) -> Result<Vec<Chunk>, EmbedError> {
+        chunk_document(text, chunking, &self.tokenizer)
+    }
 }
 
 /// [`chunk_document`] leaving room for `prompt`, which the model puts before every chunk.

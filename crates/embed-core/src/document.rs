@@ -1,8 +1,8 @@
 //! Embedding a long document: cut it into chunks that fit the model ([`crate::chunk`]), embed
 //! the chunks, and pool them into one document vector.
 //!
-//! Built only on [`Service`]'s public API (its tokenizer and `embed_with`), so chunks go
-//! through the embedding cache like any text. Nothing here knows ONNX Runtime.
+//! Chunks are embedded through [`Service::embed_with`], so they go through the embedding cache
+//! like any text. Nothing here knows ONNX Runtime.
 
 use crate::chunk::{Chunking, chunk_with_prompt};
 use crate::model::{EmbedOptions, Embedding};
@@ -55,7 +55,7 @@ impl Service {
     ) -> Result<DocumentEmbedding, EmbedError> {
         let model = self.model();
         let prompt = model.prompt_text(options.prompt.as_deref())?.unwrap_or("");
-        let chunks = chunk_with_prompt(text, chunking, model.tokenizer(), prompt)?;
+        let chunks = chunk_with_prompt(text, chunking, &model.tokenizer, prompt)?;
         let texts: Vec<&str> = chunks.iter().map(|chunk| chunk.text(text)).collect();
         let embeddings = self.embed_with(&texts, options)?;
         let width = embeddings.first().map_or(0, |e| e.vector.len());

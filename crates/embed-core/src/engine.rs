@@ -13,11 +13,11 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use embed_runtime::{Backend, Device, NativeBackend, OnnxRuntime, OrtBackend, SessionOptions};
+use embed_runtime::{Backend, Device, NativeBackend, OnnxRuntime, OrtBackend, RuntimeError, SessionOptions};
 
 use crate::EmbedError;
-use crate::model::ModelFiles;
-use crate::service::OrtLibrary;
+use crate::config::OrtLibrary;
+use crate::files::ModelFiles;
 
 /// The engine a caller asks for (`--backend`, `EMBED_BACKEND`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -92,24 +92,42 @@ impl std::fmt::Display for Engine {
     }
 }
 
-/// Why the native engine cannot run a model, or `None` when it can.
-pub fn native_unsupported(files: &ModelFiles, on_coreml: bool) -> Option<String> {
-    native_unsupported_in(&files.dir, &files.variant, on_coreml)
+/// Why the native engine cannot run a model.
+#[derive(Debug)]
+struct NativeRefusal {
+    reason: String,
+    source: Option<Box<RuntimeError>>,
 }
 
-fn native_unsupported_in(dir: &Path, variant: &str, on_coreml: bool) -> Option<String> {
+impl NativeRefusal {
+    fn because(reason: String) -> Self {
+        Self { reason, source: None }
+    }
+
+    fn into_error(self, model: &str) -> EmbedError {
+        EmbedError::NativeUnsupported { model: model.to_string(), reason: self.reason, source: self.source }
+    }
+}
+
+/// Why the native engine cannot run the `variant` of the model in `dir`, or `None` when it can.
+fn native_unsupported_in(dir: &Path, variant: &str, on_coreml: bool) -> Option<NativeRefusal> {
     if on_coreml {
-        return Some("CoreML was asked for, and the native engine runs on the CPU only".into());
+        return Some(NativeRefusal::because("CoreML was asked for, and the native engine runs on the CPU only".into()));
     }
     if variant != embed_manifest::DEFAULT_VARIANT {
-        return Some(format!("the `{variant}` variant is an ONNX file; the native engine runs the fp32 checkpoint"));
+        return Some(NativeRefusal::because(format!(
+            "the `{variant}` variant is an ONNX file; the native engine runs the fp32 checkpoint"
+        )));
     }
     if !dir.join("model.safetensors").is_file() {
-        return Some(format!("{} has no model.safetensors", dir.display()));
+        return Some(NativeRefusal::because(format!("{} has no model.safetensors", dir.display())));
     }
     match embed_runtime::read_native_config(dir) {
         Ok(_) => None,
-        Err(error) => Some(error.to_string()),
+        Err(error) => Some(NativeRefusal {
+            reason: format!("its {} is not one it runs", dir.join("config.json").display()),
+            source: Some(Box::new(error.into())),
+        }),
     }
 }
 
@@ -133,10 +151,11 @@ pub(crate) fn has_checkpoint(dir: &Path) -> bool {
 /// The engine for `files` under `choice`; `on_coreml` when the caller asked for CoreML.
 pub fn choose_engine(files: &ModelFiles, choice: BackendChoice, on_coreml: bool) -> Result<Engine, EmbedError> {
     let onnx_present = files.onnx.is_file();
+    let native_refusal = || native_unsupported_in(&files.dir, &files.variant, on_coreml);
     match choice {
-        BackendChoice::Native => match native_unsupported(files, on_coreml) {
+        BackendChoice::Native => match native_refusal() {
             None => Ok(Engine::Native),
-            Some(reason) => Err(EmbedError::NativeUnsupported { model: files.name.clone(), reason }),
+            Some(refusal) => Err(refusal.into_error(&files.name)),
         },
         BackendChoice::Onnx if onnx_present => Ok(Engine::Onnx),
         BackendChoice::Onnx if has_checkpoint(&files.dir) => Err(EmbedError::NeedsConversion {
@@ -145,13 +164,13 @@ pub fn choose_engine(files: &ModelFiles, choice: BackendChoice, on_coreml: bool)
             onnx: files.onnx.strip_prefix(&files.dir).unwrap_or(&files.onnx).display().to_string(),
         }),
         BackendChoice::Onnx => Err(EmbedError::OnnxFileMissing { model: files.name.clone(), path: files.onnx.clone() }),
-        BackendChoice::Auto => match native_unsupported(files, on_coreml) {
+        BackendChoice::Auto => match native_refusal() {
             None => Ok(Engine::Native),
             Some(_) if onnx_present => Ok(Engine::Onnx),
-            Some(reason) => Err(EmbedError::NativeUnsupported {
-                model: files.name.clone(),
-                reason: format!("{reason}, and there is no ONNX file ({})", files.onnx.display()),
-            }),
+            Some(mut refusal) => {
+                refusal.reason = format!("{}, and there is no ONNX file ({})", refusal.reason, files.onnx.display());
+                Err(refusal.into_error(&files.name))
+            }
         },
     }
 }
@@ -187,7 +206,7 @@ impl OrtLoader {
 
 /// How the engines load a model.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EngineOptions {
+pub(crate) struct EngineOptions {
     /// Which engine.
     pub choice: BackendChoice,
     /// ONNX Runtime's session options (its device says whether CoreML was asked for).

@@ -1,4 +1,6 @@
-//! The one error type of embed-core.
+//! The one error type of embed-core. Every variant says what was expected and what was found,
+//! and keeps its cause as a source; internal faults have variants of their own. No message
+//! names a command or an environment variable: the binaries add that advice.
 
 use std::path::PathBuf;
 
@@ -22,7 +24,7 @@ pub enum EmbedError {
     },
     /// A model directory that holds a checkpoint but not the ONNX file asked for: no engine
     /// can run it until it is converted.
-    #[error("model `{model}` in {} has a checkpoint (model.safetensors) but no {onnx} for ONNX Runtime: the native engine runs the checkpoint's fp32 variant, and an ONNX file is made from it with Python, which embed does not have: convert it in a clone of embed with `cargo xtask convert --from {}`", dir.display(), dir.display())]
+    #[error("model `{model}` in {} has a checkpoint (model.safetensors) but no {onnx} for ONNX Runtime: expected an ONNX file converted from the checkpoint, which takes Python (the native engine runs the checkpoint's fp32 variant itself)", dir.display())]
     NeedsConversion {
         /// The model.
         model: String,
@@ -63,9 +65,47 @@ pub enum EmbedError {
     /// The model registry could not provide the model (budget, load failure).
     #[error(transparent)]
     Pool(#[from] embed_pool::PoolError),
-    /// A configuration value is invalid.
-    #[error("invalid configuration: {0}")]
-    Config(String),
+    /// A configuration value is out of range.
+    #[error("invalid setting `{setting}`: expected {expected}, found {found}")]
+    InvalidSetting {
+        /// The setting.
+        setting: &'static str,
+        /// What it takes.
+        expected: String,
+        /// What it was given.
+        found: String,
+    },
+    /// Prepared inputs of different models or options, given to one run.
+    #[error("prepared inputs of different models or options cannot run together: expected {expected}, found {found}")]
+    MixedRun {
+        /// The first input's model and options.
+        expected: String,
+        /// Another input's.
+        found: String,
+    },
+    /// A thread the work needs could not be started.
+    #[error("cannot start the {name} thread")]
+    ThreadStart {
+        /// The thread's name.
+        name: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Internal fault: the work panicked. The panic's message is on stderr.
+    #[error("internal error: {during} panicked")]
+    Panicked {
+        /// What was running.
+        during: &'static str,
+    },
+    /// Internal fault: a run gave fewer embeddings than it had inputs.
+    #[error("internal error: expected {inputs} embeddings, found {embeddings}")]
+    LostEmbeddings {
+        /// Inputs run.
+        inputs: usize,
+        /// Embeddings found.
+        embeddings: usize,
+    },
     /// The model's vectors do not have the width the caller expects.
     #[error("model `{model}` gives {actual}-dimensional embeddings, but its manifest entry says {expected}")]
     DimensionMismatch {
@@ -121,6 +161,9 @@ pub enum EmbedError {
         model: String,
         /// What is missing or unsupported.
         reason: String,
+        /// The engine's own error, where it gave one.
+        #[source]
+        source: Option<Box<embed_runtime::RuntimeError>>,
     },
     /// ONNX Runtime was asked for but the model has no ONNX file for its variant.
     #[error("model `{model}` has no ONNX file {} for ONNX Runtime to run", path.display())]

@@ -1,12 +1,16 @@
 //! Performance monitoring: counters and histograms of the embedding pipeline (texts, tokens,
 //! batches and their sizes, padding, latency by stage), as a snapshot and as Prometheus text.
 //!
-//! Recording is lock-free (atomics). This file knows nothing of how the work is done; the
-//! pipeline calls it.
+//! Recording is lock-free (atomics); the text is written by `prometheus.rs`. This file knows
+//! nothing of how the work is done; the pipeline calls it.
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use embed_pool::{ModelState, PoolStats};
+
+use crate::cache::CacheStats;
+use crate::prometheus::{Histogram, HistogramSnapshot, PrometheusText};
 
 /// Upper bounds of the latency buckets, in seconds.
 const LATENCY_BOUNDS: [f64; 14] =
@@ -14,58 +18,9 @@ const LATENCY_BOUNDS: [f64; 14] =
 /// Upper bounds of the batch-size buckets, in texts.
 const BATCH_BOUNDS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
-/// A histogram with fixed buckets.
-#[derive(Debug)]
-pub struct Histogram {
-    bounds: &'static [f64],
-    /// One count per bound, plus the overflow bucket.
-    counts: Vec<AtomicU64>,
-    /// Sum of observations in millionths (of seconds or of texts).
-    sum_micros: AtomicU64,
-}
-
-/// A histogram's values at one moment.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistogramSnapshot {
-    /// Upper bounds of the buckets (the last, implicit bucket is +Inf).
-    pub bounds: Vec<f64>,
-    /// Observations per bucket (not cumulative), one more than `bounds`.
-    pub counts: Vec<u64>,
-    /// Sum of the observations.
-    pub sum: f64,
-}
-
-impl HistogramSnapshot {
-    /// Number of observations.
-    pub fn count(&self) -> u64 {
-        self.counts.iter().sum()
-    }
-}
-
-impl Histogram {
-    fn new(bounds: &'static [f64]) -> Self {
-        Self { bounds, counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(), sum_micros: AtomicU64::new(0) }
-    }
-
-    /// Records one observation.
-    pub fn observe(&self, value: f64) {
-        let bucket = self.bounds.iter().position(|&b| value <= b).unwrap_or(self.bounds.len());
-        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
-        self.sum_micros.fetch_add((value * 1e6).round() as u64, Ordering::Relaxed);
-    }
-
-    fn snapshot(&self) -> HistogramSnapshot {
-        HistogramSnapshot {
-            bounds: self.bounds.to_vec(),
-            counts: self.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect(),
-            sum: self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
-        }
-    }
-}
-
 /// The pipeline's counters, shared by every model of a service.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     texts: AtomicU64,
     tokens: AtomicU64,
     padded_tokens: AtomicU64,
@@ -150,7 +105,7 @@ impl Metrics {
     }
 
     /// The counters now.
-    pub fn snapshot(&self) -> MetricsSnapshot {
+    pub(crate) fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {
             texts: self.texts.load(Ordering::Relaxed),
             tokens: self.tokens.load(Ordering::Relaxed),
@@ -165,71 +120,51 @@ impl Metrics {
     }
 }
 
-/// Writes one counter or gauge in the Prometheus text format.
-pub(crate) fn write_metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str, f64)]) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-    for (labels, value) in samples {
-        let _ = if labels.is_empty() {
-            writeln!(out, "{name} {value}")
-        } else {
-            writeln!(out, "{name}{{{labels}}} {value}")
-        };
-    }
-}
-
-/// Writes a histogram in the Prometheus text format (cumulative buckets).
-pub(crate) fn write_histogram(out: &mut String, name: &str, help: &str, h: &HistogramSnapshot) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} histogram");
-    let mut cumulative = 0;
-    for (bound, count) in h.bounds.iter().zip(&h.counts) {
-        cumulative += count;
-        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-    }
-    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count());
-    let _ = writeln!(out, "{name}_sum {}", h.sum);
-    let _ = writeln!(out, "{name}_count {}", h.count());
-}
-
 impl MetricsSnapshot {
     /// Appends the pipeline's metrics in the Prometheus text format.
-    pub fn write_prometheus(&self, out: &mut String) {
-        write_metric(
-            out,
-            "embed_texts_total",
-            "counter",
-            "Texts embedded (cache hits excluded).",
-            &[("", self.texts as f64)],
-        );
-        write_metric(out, "embed_tokens_total", "counter", "Tokens that carried text.", &[("", self.tokens as f64)]);
-        write_metric(
-            out,
+    pub fn write_prometheus(&self, out: &mut PrometheusText) {
+        out.counter("embed_texts_total", "Texts embedded (cache hits excluded).", self.texts as f64);
+        out.counter("embed_tokens_total", "Tokens that carried text.", self.tokens as f64);
+        out.counter(
             "embed_padded_tokens_total",
-            "counter",
             "Positions run through the model, padding included.",
-            &[("", self.padded_tokens as f64)],
+            self.padded_tokens as f64,
         );
-        write_metric(out, "embed_batches_total", "counter", "Inference calls.", &[("", self.batches as f64)]);
-        write_metric(
-            out,
-            "embed_failures_total",
-            "counter",
-            "Embedding calls that failed.",
-            &[("", self.failures as f64)],
-        );
-        write_metric(
-            out,
+        out.counter("embed_batches_total", "Inference calls.", self.batches as f64);
+        out.counter("embed_failures_total", "Embedding calls that failed.", self.failures as f64);
+        out.gauge(
             "embed_padding_ratio",
-            "gauge",
             "Share of the positions run through the model that were padding.",
-            &[("", self.padding_ratio())],
+            self.padding_ratio(),
         );
-        write_histogram(out, "embed_batch_size", "Texts per inference call.", &self.batch_size);
-        write_histogram(out, "embed_tokenize_seconds", "Tokenization time per call.", &self.tokenize_seconds);
-        write_histogram(out, "embed_infer_seconds", "Inference time per batch.", &self.infer_seconds);
-        write_histogram(out, "embed_pool_seconds", "Pooling and normalization time per batch.", &self.pool_seconds);
+        out.histogram("embed_batch_size", "Texts per inference call.", &self.batch_size);
+        out.histogram("embed_tokenize_seconds", "Tokenization time per call.", &self.tokenize_seconds);
+        out.histogram("embed_infer_seconds", "Inference time per batch.", &self.infer_seconds);
+        out.histogram("embed_pool_seconds", "Pooling and normalization time per batch.", &self.pool_seconds);
     }
+}
+
+/// Appends the embedding cache's and the model registry's metrics in the Prometheus text
+/// format.
+pub(crate) fn write_registry_metrics(out: &mut PrometheusText, cache: &CacheStats, pool: &PoolStats) {
+    out.counter("embed_cache_hits_total", "Embedding cache hits.", cache.hits as f64);
+    out.counter("embed_cache_misses_total", "Embedding cache misses.", cache.misses as f64);
+    out.gauge("embed_cache_entries", "Vectors in the embedding cache.", cache.entries as f64);
+    out.gauge("embed_cache_bytes", "Bytes held by the embedding cache.", cache.bytes as f64);
+    out.counter("embed_model_loads_total", "Model loads.", pool.loads as f64);
+    out.counter("embed_model_load_failures_total", "Failed model loads.", pool.load_failures as f64);
+    out.counter("embed_model_evictions_total", "Models evicted to stay within the budget.", pool.evictions as f64);
+    out.gauge("embed_model_bytes_in_use", "Memory taken by loaded models (estimated).", pool.bytes_in_use as f64);
+    if let Some(budget) = pool.budget_bytes {
+        out.gauge("embed_model_memory_budget_bytes", "Memory budget of the loaded models.", budget as f64);
+    }
+    let loaded: Vec<(String, f64)> = pool
+        .models
+        .iter()
+        .map(|m| (PrometheusText::label("model", &m.name), if m.state == ModelState::Loaded { 1.0 } else { 0.0 }))
+        .collect();
+    let samples: Vec<(&str, f64)> = loaded.iter().map(|(labels, value)| (labels.as_str(), *value)).collect();
+    out.gauge_samples("embed_model_loaded", "Whether each model is loaded.", &samples);
 }
 
 #[cfg(test)]
@@ -246,8 +181,9 @@ mod tests {
         assert!((snap.padding_ratio() - (1.0 - 430.0 / 440.0)).abs() < 1e-12);
         assert_eq!(snap.batch_size.counts[2], 1, "3 texts fall in the <= 4 bucket");
         assert_eq!(snap.batch_size.counts[6], 1, "40 texts fall in the <= 64 bucket");
-        let mut text = String::new();
+        let mut text = PrometheusText::default();
         snap.write_prometheus(&mut text);
+        let text = text.finish();
         assert!(text.contains("embed_batch_size_bucket{le=\"4\"} 1\n"), "{text}");
         assert!(text.contains("embed_batch_size_bucket{le=\"64\"} 2\n"), "{text}");
         assert!(text.contains("embed_batch_size_bucket{le=\"+Inf\"} 2\n"), "{text}");

@@ -11,7 +11,7 @@ use embed_manifest::Pooling;
 /// prompt the model excludes from pooling). As sentence-transformers does, `cls` takes the
 /// first token kept, weighted mean weighs the token at position `i` (from 1, prompt counted)
 /// `i` times, and a text with no token kept pools to zeros.
-pub fn pool_into(mode: Pooling, tokens: &[f32], hidden: usize, skip: usize, out: &mut [f32]) {
+pub(crate) fn pool_into(mode: Pooling, tokens: &[f32], hidden: usize, skip: usize, out: &mut [f32]) {
     debug_assert_eq!(out.len(), hidden);
     let count = tokens.len() / hidden;
     let row = |position: usize| &tokens[position * hidden..(position + 1) * hidden];

@@ -8,26 +8,22 @@
 use std::path::PathBuf;
 
 use embed_core::{
-    BackendChoice, Config, EmbedOptions, MemoryConfig, ModelFiles, OrtLibrary, Service, estimate_model_bytes,
+    BackendChoice, CacheLimits, Config, EmbedOptions, MemoryConfig, ModelFiles, OrtLibrary, Service,
+    estimate_model_bytes,
 };
+use embed_test_support::{cosine, models_dir};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("MODEL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("models"))
-}
-
+/// A service over `model` with `memory`'s budget, without an embedding cache (its vectors would
+/// count as the models' growth).
 fn config(model: &str, memory: MemoryConfig) -> Config {
     Config {
         model: model.to_string(),
         model_cache_dir: models_dir(),
         onnxruntime: OrtLibrary {
-            path: std::env::var_os("ONNXRUNTIME_LIB_PATH").filter(|p| !p.is_empty()).map(PathBuf::from),
-            search_dirs: vec![root().join("libs")],
+            path: embed_test_support::ort_library_path(),
+            search_dirs: embed_test_support::ort_search_dirs(),
         },
-        memory,
+        memory: MemoryConfig { cache: CacheLimits::OFF, ..memory },
         ..Config::default()
     }
 }
@@ -52,13 +48,6 @@ fn golden_first_text() -> String {
     fixture["texts"][0].as_str().expect("text").to_string()
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
-    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
-}
-
 const MIB: f64 = 1024.0 * 1024.0;
 
 #[test]
@@ -70,7 +59,10 @@ fn estimates_track_measured_growth_and_the_budget_holds_under_load() {
     for model in ["all-MiniLM-L6-v2:fp32", "all-mpnet-base-v2:fp32", "all-mpnet-base-v2:int8"] {
         let (handle, growth) = embed_pool_growth(|| {
             let handle = service.model_handle(model).expect("load");
-            handle.embed(&["warm up the arena with a sentence of ordinary length"], &options).expect("run");
+            let prepared = service
+                .prepare(&handle, &["warm up the arena with a sentence of ordinary length"], &options)
+                .expect("prepare");
+            service.run(&[&prepared]).expect("run");
             handle
         });
         drop(handle);

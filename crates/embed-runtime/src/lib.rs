@@ -24,6 +24,10 @@ pub use session::{ArenaStrategy, GraphOptimization, OrtBackend, SessionOptions};
 
 use std::path::PathBuf;
 
+/// An error of ONNX Runtime (through `ort`), kept as the source of a [`RuntimeError`]: boxed, so
+/// that no `ort` type appears in this crate's API (nor in those that re-export its error).
+pub type OrtFault = Box<dyn std::error::Error + Send + Sync>;
+
 /// Errors from loading ONNX Runtime, loading a model or running it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -64,7 +68,7 @@ pub enum RuntimeError {
         path: PathBuf,
         /// ONNX Runtime's error.
         #[source]
-        source: ort::Error,
+        source: OrtFault,
     },
     /// The model's inputs or outputs are not those of a sentence-embedding transformer.
     #[error("model {} is not a supported embedding model: {message}", path.display())]
@@ -81,7 +85,7 @@ pub enum RuntimeError {
         message: String,
         /// ONNX Runtime's error, where it gave one.
         #[source]
-        source: Option<ort::Error>,
+        source: Option<OrtFault>,
     },
     /// The requested device cannot run here.
     #[error("{device} is not available: {reason}")]
@@ -96,7 +100,7 @@ pub enum RuntimeError {
     InvalidBatch(String),
     /// ONNX Runtime failed while running the model.
     #[error("inference failed")]
-    Inference(#[source] ort::Error),
+    Inference(#[source] OrtFault),
     /// The native engine could not load or run the model.
     #[error(transparent)]
     Native(#[from] embed_native::NativeError),

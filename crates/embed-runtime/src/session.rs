@@ -112,7 +112,7 @@ impl std::fmt::Debug for OrtBackend {
 
 fn option_error(message: impl Into<String>) -> impl FnOnce(ort::Error) -> RuntimeError {
     let message = message.into();
-    move |source| RuntimeError::InvalidOption { message, source: Some(source) }
+    move |source| RuntimeError::InvalidOption { message, source: Some(source.into()) }
 }
 
 impl OrtBackend {
@@ -186,9 +186,9 @@ impl OrtBackend {
         if self.takes_token_type_ids {
             inputs.push(("token_type_ids".into(), tensor(shape, &padded.token_type_ids)?.into()));
         }
-        let outputs = session.run(inputs).map_err(RuntimeError::Inference)?;
+        let outputs = session.run(inputs).map_err(|e| RuntimeError::Inference(e.into()))?;
         let (out_shape, values) =
-            outputs[self.output_index].try_extract_tensor::<f32>().map_err(RuntimeError::Inference)?;
+            outputs[self.output_index].try_extract_tensor::<f32>().map_err(|e| RuntimeError::Inference(e.into()))?;
         let dims: Vec<usize> = out_shape.iter().map(|&d| usize::try_from(d).unwrap_or(0)).collect();
         match (self.output_kind, dims.as_slice()) {
             (OutputKind::TokenEmbeddings, &[r, s, h]) if r == padded.rows && s == padded.seq_len => {
@@ -331,7 +331,9 @@ fn build_session(
             .with_prepacked_weights(prepacked)
             .map_err(|e| option_error("shared pre-packed weights")(e.into()))?;
     }
-    builder.commit_from_file(path).map_err(|source| RuntimeError::ModelLoad { path: path.to_path_buf(), source })
+    builder
+        .commit_from_file(path)
+        .map_err(|source| RuntimeError::ModelLoad { path: path.to_path_buf(), source: source.into() })
 }
 
 /// Picks the output to read: token embeddings by name or shape, else a pooled output.

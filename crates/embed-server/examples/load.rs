@@ -154,7 +154,7 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let batching = ServerConfig { addr: ([127, 0, 0, 1], 0).into(), ..ServerConfig::default() };
-        let single = ServerConfig { max_batch_size: 1, batch_wait: Duration::ZERO, ..batching.clone() };
+        let single = ServerConfig { max_batch_size: Some(1), batch_wait: Duration::ZERO, ..batching.clone() };
         println!("{} requests per level, one text each (7 to 70 words), all-MiniLM-L6-v2", total);
         run_mode("batching", batching, &levels, total, &service).await;
         run_mode("single", single, &levels, total, &service).await;

@@ -1,22 +1,19 @@
 //! Dynamic batching across requests.
 //!
-//! Handlers split each request into parts of at most `max_batch_size` inputs and push the
-//! parts onto one queue ([`Batcher::submit`]), each with a oneshot sender for its rows. Worker
-//! threads (plain `std::thread`s, never the async runtime's) take the oldest part, add other
-//! parts with the same [`GroupKey`] (same model and options that change vectors) of similar
-//! length while the batch stays under `max_batch_tokens` and `max_batch_size`, run the batch
-//! synchronously on the service, and send every part its own rows in order.
+//! Handlers prepare each request first (step one of embed-core: tokenized, counted, a text over
+//! the maximum refused before it queues), split it into parts of at most a run's texts, and
+//! push the parts onto one queue ([`Batcher::submit`]), each with a oneshot sender for its rows.
+//! Worker threads (plain `std::thread`s, never the async runtime's) take the oldest part, add
+//! other parts that may run with it (same model and options, [`embed_core::Prepared::runs_with`])
+//! of similar length while the run still fits the run's [`BatchPolicy`] (real token counts:
+//! every part knows its own), run it synchronously on the service (step two, which splits a
+//! run into inference calls by the same policy), and send every part its own rows in order.
 //!
-//! When the queue holds less than a full batch, a worker waits up to `batch_wait` after the
+//! When the queue holds less than a full run, a worker waits up to `batch_wait` after the
 //! oldest part arrived for more. Parts whose client is gone (the receiver was dropped with the
-//! handler's future: disconnect or timeout) are skipped, never run. A batch that fails is run
-//! again part by part, so one request's bad input (a text over the limit with truncation off)
-//! fails only that request.
-//!
-//! The token count used for the budget is an estimate, `bytes / 4 + 2` for texts (capped at
-//! the model's maximum length), exact for token ids: tokenizing twice would cost more than the
-//! estimate's error. The cost of a batch is rows × its longest part's estimate, padding
-//! included. This file knows nothing of HTTP.
+//! handler's future: disconnect or timeout) are skipped, never run. A run that fails is run
+//! again part by part, so one request's failure reaches only that request. This file knows
+//! nothing of HTTP.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -25,63 +22,21 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use embed_core::{EmbedError, EmbedOptions, Embedding, Service, TruncationSide};
+use embed_core::{BatchPolicy, CallShape, EmbedError, Embedding, Prepared, Service};
 use tokio::sync::oneshot;
 
-use crate::ServerConfig;
 use crate::error::ServerError;
 use crate::metrics::Metrics;
 
 /// The batcher's limits.
 #[derive(Debug, Clone)]
 pub(crate) struct BatchConfig {
-    pub(crate) max_batch_tokens: usize,
-    pub(crate) max_batch_size: usize,
+    /// What one run may hold: `MAX_BATCH_SIZE` texts, and the tokens of the inference calls
+    /// those make room for.
+    pub(crate) run: BatchPolicy,
     pub(crate) batch_wait: Duration,
     pub(crate) max_queued_inputs: usize,
     pub(crate) workers: usize,
-}
-
-impl From<&ServerConfig> for BatchConfig {
-    fn from(config: &ServerConfig) -> Self {
-        Self {
-            max_batch_tokens: config.max_batch_tokens,
-            max_batch_size: config.max_batch_size,
-            batch_wait: config.batch_wait,
-            max_queued_inputs: config.max_queued_inputs,
-            workers: config.workers,
-        }
-    }
-}
-
-/// What must be equal for two parts to share a batch: the model and every option that changes
-/// the vectors or the outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct GroupKey {
-    /// The model's resolved name.
-    pub(crate) model: String,
-    pub(crate) normalize: bool,
-    pub(crate) prompt: Option<String>,
-    pub(crate) truncation: Option<TruncationSide>,
-    pub(crate) truncate: bool,
-    /// Token ids rather than texts.
-    pub(crate) token_ids: bool,
-}
-
-/// The inputs of one part.
-#[derive(Debug)]
-pub(crate) enum Inputs {
-    Texts(Vec<String>),
-    TokenIds(Vec<Vec<u32>>),
-}
-
-impl Inputs {
-    fn len(&self) -> usize {
-        match self {
-            Self::Texts(texts) => texts.len(),
-            Self::TokenIds(ids) => ids.len(),
-        }
-    }
 }
 
 /// The result a part receives: one embedding per input, in order.
@@ -90,24 +45,23 @@ pub(crate) type PartResult = Result<Vec<Embedding>, EmbedError>;
 /// One part of a request waiting in the queue.
 #[derive(Debug)]
 pub(crate) struct Part {
-    key: GroupKey,
-    inputs: Inputs,
-    /// Estimated tokens of the longest input.
-    longest: usize,
+    prepared: Prepared,
+    /// The part as one call: its texts still to compute and their real token counts.
+    shape: CallShape,
     reply: oneshot::Sender<PartResult>,
     enqueued: Instant,
 }
 
 impl Part {
-    /// A part of `inputs` for `key`; `max_length` is the model's maximum tokens per input.
-    pub(crate) fn new(key: GroupKey, inputs: Inputs, max_length: usize) -> (Self, oneshot::Receiver<PartResult>) {
-        let longest = match &inputs {
-            Inputs::Texts(texts) => texts.iter().map(|t| t.len() / 4 + 2).max().unwrap_or(0),
-            Inputs::TokenIds(ids) => ids.iter().map(Vec::len).max().unwrap_or(0),
-        }
-        .min(max_length.max(1));
+    /// A part of `prepared` inputs, and where its rows will come.
+    pub(crate) fn new(prepared: Prepared) -> (Self, oneshot::Receiver<PartResult>) {
         let (reply, receiver) = oneshot::channel();
-        (Self { key, inputs, longest, reply, enqueued: Instant::now() }, receiver)
+        let shape = prepared.shape();
+        (Self { prepared, shape, reply, enqueued: Instant::now() }, receiver)
+    }
+
+    fn inputs(&self) -> usize {
+        self.prepared.len()
     }
 
     fn gone(&self) -> bool {
@@ -124,8 +78,18 @@ pub(crate) struct QueueFull {
 
 struct Queue {
     parts: VecDeque<Part>,
+    /// Inputs of the queued parts.
     inputs: usize,
+    /// Tokens of the queued parts' inputs to compute.
+    tokens: usize,
     stopping: bool,
+}
+
+impl Queue {
+    fn remove_counts(&mut self, part: &Part) {
+        self.inputs -= part.inputs();
+        self.tokens -= part.shape.tokens;
+    }
 }
 
 struct Shared {
@@ -149,22 +113,17 @@ impl Shared {
 
 /// Drops parts whose client is gone; returns how many.
 fn purge(queue: &mut Queue, metrics: &Metrics) -> usize {
-    let before = queue.parts.len();
-    let mut freed = 0;
-    queue.parts.retain(|part| {
-        let gone = part.gone();
-        if gone {
-            freed += part.inputs.len();
-        }
-        !gone
-    });
-    queue.inputs -= freed;
-    let dropped = before - queue.parts.len();
-    if dropped > 0 {
-        metrics.cancelled.fetch_add(dropped as u64, Ordering::Relaxed);
-        tracing::debug!(parts = dropped, inputs = freed, "dropped queued work of clients that left");
+    let (kept, gone): (VecDeque<Part>, VecDeque<Part>) =
+        std::mem::take(&mut queue.parts).into_iter().partition(|p| !p.gone());
+    queue.parts = kept;
+    for part in &gone {
+        queue.remove_counts(part);
     }
-    dropped
+    if !gone.is_empty() {
+        metrics.cancelled.fetch_add(gone.len() as u64, Ordering::Relaxed);
+        tracing::debug!(parts = gone.len(), "dropped queued work of clients that left");
+    }
+    gone.len()
 }
 
 /// The queue and its worker threads.
@@ -178,27 +137,27 @@ impl Batcher {
     pub(crate) fn start(service: Service, config: BatchConfig, metrics: Arc<Metrics>) -> Result<Self, ServerError> {
         let workers = config.workers;
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue { parts: VecDeque::new(), inputs: 0, stopping: false }),
+            queue: Mutex::new(Queue { parts: VecDeque::new(), inputs: 0, tokens: 0, stopping: false }),
             wake: Condvar::new(),
             config,
             service,
             metrics,
         });
-        let mut handles = Vec::with_capacity(workers);
+        let batcher = Self { shared: Arc::clone(&shared), workers: Mutex::new(Vec::with_capacity(workers)) };
         for i in 0..workers {
             let shared = Arc::clone(&shared);
             let handle = std::thread::Builder::new()
                 .name(format!("embed-batch-{i}"))
                 .spawn(move || worker(&shared))
-                .map_err(|e| ServerError::Config(format!("cannot start a batching thread: {e}")))?;
-            handles.push(handle);
+                .map_err(|source| ServerError::ThreadStart { name: "batching", source })?;
+            batcher.workers.lock().unwrap_or_else(PoisonError::into_inner).push(handle);
         }
-        Ok(Self { shared, workers: Mutex::new(handles) })
+        Ok(batcher)
     }
 
     /// Queues the parts of one request, all or none.
     pub(crate) fn submit(&self, parts: Vec<Part>) -> Result<(), QueueFull> {
-        let count: usize = parts.iter().map(|p| p.inputs.len()).sum();
+        let count: usize = parts.iter().map(Part::inputs).sum();
         let limit = self.shared.config.max_queued_inputs;
         let mut queue = self.shared.lock();
         if queue.stopping {
@@ -212,6 +171,7 @@ impl Batcher {
             }
         }
         queue.inputs += count;
+        queue.tokens += parts.iter().map(|p| p.shape.tokens).sum::<usize>();
         queue.parts.extend(parts);
         self.shared.publish_depth(&queue);
         drop(queue);
@@ -245,7 +205,7 @@ fn worker(shared: &Shared) {
     }
 }
 
-/// Waits for work and forms the next batch; `None` when stopping and the queue is empty.
+/// Waits for work and forms the next run; `None` when stopping and the queue is empty.
 fn next_batch(shared: &Shared) -> Option<Vec<Part>> {
     let config = &shared.config;
     let mut queue = shared.lock();
@@ -260,10 +220,9 @@ fn next_batch(shared: &Shared) -> Option<Vec<Part>> {
             continue;
         };
         let waited = oldest.enqueued.elapsed();
-        let full = queue.inputs >= config.max_batch_size
-            || queue.parts.iter().map(|p| p.inputs.len() * p.longest).sum::<usize>() >= config.max_batch_tokens;
+        let full = queue.inputs >= config.run.max_texts || queue.tokens >= config.run.max_tokens;
         if full || queue.stopping || waited >= config.batch_wait {
-            let batch = take_batch(&mut queue, config);
+            let batch = take_batch(&mut queue, &config.run);
             shared.publish_depth(&queue);
             return Some(batch);
         }
@@ -273,31 +232,32 @@ fn next_batch(shared: &Shared) -> Option<Vec<Part>> {
     }
 }
 
-/// Takes the oldest part and the compatible parts closest to it in length that fit.
-fn take_batch(queue: &mut Queue, config: &BatchConfig) -> Vec<Part> {
+/// Takes the oldest part and the parts that may run with it, closest to it in length first,
+/// while the run fits `run`.
+fn take_batch(queue: &mut Queue, run: &BatchPolicy) -> Vec<Part> {
     let Some(first) = queue.parts.pop_front() else { return Vec::new() };
-    let mut rows = first.inputs.len();
-    let mut longest = first.longest;
+    queue.remove_counts(&first);
+    let mut shape = first.shape;
     let mut candidates: Vec<(usize, usize)> = queue
         .parts
         .iter()
         .enumerate()
-        .filter(|(_, part)| part.key == first.key)
-        .map(|(i, part)| (i, part.longest.abs_diff(first.longest)))
+        .filter(|(_, part)| part.prepared.runs_with(&first.prepared))
+        .map(|(i, part)| (i, part.shape.longest.abs_diff(first.shape.longest)))
         .collect();
     candidates.sort_by_key(|&(i, distance)| (distance, i));
+    let mut texts = first.inputs();
     let mut chosen = Vec::new();
     for (i, _) in candidates {
         let part = &queue.parts[i];
-        let new_rows = rows + part.inputs.len();
-        let new_longest = longest.max(part.longest);
-        if new_rows > config.max_batch_size || new_rows * new_longest > config.max_batch_tokens {
+        let grown = shape.merge(&part.shape);
+        if texts + part.inputs() > run.max_texts || !run.admits(&grown) {
             continue;
         }
-        rows = new_rows;
-        longest = new_longest;
+        shape = grown;
+        texts += part.inputs();
         chosen.push(i);
-        if rows == config.max_batch_size {
+        if texts == run.max_texts {
             break;
         }
     }
@@ -306,27 +266,17 @@ fn take_batch(queue: &mut Queue, config: &BatchConfig) -> Vec<Part> {
     let mut batch = Vec::with_capacity(chosen.len() + 1);
     for &i in chosen.iter().rev() {
         if let Some(part) = queue.parts.remove(i) {
+            queue.remove_counts(&part);
             batch.push(part);
         }
     }
     batch.push(first);
     batch.reverse();
-    queue.inputs -= batch.iter().map(|p| p.inputs.len()).sum::<usize>();
     batch
 }
 
-fn options_for(shared: &Shared, key: &GroupKey) -> EmbedOptions {
-    EmbedOptions {
-        normalize: key.normalize,
-        prompt: key.prompt.clone(),
-        truncation: key.truncation,
-        truncate: key.truncate,
-        ..shared.service.default_options().clone()
-    }
-}
-
-/// Runs the parts of one batch in one call; on failure of a batch of several parts, runs each
-/// part alone so an error reaches only the part that caused it.
+/// Runs the parts of one run together; on failure of a run of several parts, runs each part
+/// alone so an error reaches only the part that caused it.
 fn run_batch(shared: &Shared, batch: Vec<Part>) {
     let batch: Vec<Part> = batch.into_iter().filter(|part| !part.gone()).collect();
     if batch.is_empty() {
@@ -336,16 +286,15 @@ fn run_batch(shared: &Shared, batch: Vec<Part>) {
     for part in &batch {
         metrics.queue_wait.observe(part.enqueued.elapsed().as_secs_f64());
     }
-    let key = batch[0].key.clone();
-    let options = options_for(shared, &key);
-    let rows: usize = batch.iter().map(|p| p.inputs.len()).sum();
+    let rows: usize = batch.iter().map(Part::inputs).sum();
     metrics.batches.fetch_add(1, Ordering::Relaxed);
     metrics.texts.fetch_add(rows as u64, Ordering::Relaxed);
     metrics.batch_texts.observe(rows as f64);
     let started = Instant::now();
-    let result = run(shared, &key, &options, batch.iter().map(|p| &p.inputs));
+    let prepared: Vec<&Prepared> = batch.iter().map(|part| &part.prepared).collect();
+    let result = run(shared, &prepared);
     tracing::debug!(
-        model = %key.model,
+        model = %batch[0].prepared.model().name(),
         parts = batch.len(),
         rows,
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -353,12 +302,10 @@ fn run_batch(shared: &Shared, batch: Vec<Part>) {
         "batch run"
     );
     match result {
-        Ok(embeddings) => {
-            metrics.tokens.fetch_add(embeddings.iter().map(|e| e.tokens as u64).sum(), Ordering::Relaxed);
-            let mut rest = embeddings.into_iter();
-            for part in batch {
-                let rows: Vec<Embedding> = rest.by_ref().take(part.inputs.len()).collect();
-                let _ = part.reply.send(Ok(rows));
+        Ok(answers) => {
+            for (part, embeddings) in batch.into_iter().zip(answers) {
+                count_tokens(metrics, &embeddings);
+                let _ = part.reply.send(Ok(embeddings));
             }
         }
         Err(error) if batch.len() == 1 => {
@@ -372,9 +319,11 @@ fn run_batch(shared: &Shared, batch: Vec<Part>) {
                 if part.gone() {
                     continue;
                 }
-                let result = run(shared, &key, &options, std::iter::once(&part.inputs));
+                let result = run(shared, &[&part.prepared]).and_then(|mut answers| {
+                    answers.pop().ok_or(EmbedError::LostEmbeddings { inputs: part.inputs(), embeddings: 0 })
+                });
                 if let Ok(embeddings) = &result {
-                    metrics.tokens.fetch_add(embeddings.iter().map(|e| e.tokens as u64).sum(), Ordering::Relaxed);
+                    count_tokens(metrics, embeddings);
                 }
                 let _ = part.reply.send(result);
             }
@@ -382,100 +331,86 @@ fn run_batch(shared: &Shared, batch: Vec<Part>) {
     }
 }
 
-/// One call to the service over the inputs of several parts, concatenated in order. A panic
-/// becomes an error: a worker thread never dies of one batch.
-fn run<'a>(
-    shared: &Shared,
-    key: &GroupKey,
-    options: &EmbedOptions,
-    inputs: impl Iterator<Item = &'a Inputs> + Clone,
-) -> PartResult {
-    let expected: usize = inputs.clone().map(Inputs::len).sum();
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        if key.token_ids {
-            let ids: Vec<Vec<u32>> = inputs
-                .flat_map(|i| match i {
-                    Inputs::TokenIds(ids) => ids.clone(),
-                    Inputs::Texts(_) => Vec::new(),
-                })
-                .collect();
-            shared.service.embed_tokens_with_model(&key.model, &ids, options)
-        } else {
-            let texts: Vec<&str> = inputs
-                .flat_map(|i| match i {
-                    Inputs::Texts(texts) => texts.iter().map(String::as_str).collect::<Vec<_>>(),
-                    Inputs::TokenIds(_) => Vec::new(),
-                })
-                .collect();
-            shared.service.embed_with_model(&key.model, &texts, options)
-        }
-    }));
-    match outcome {
-        Ok(Ok(embeddings)) if embeddings.len() == expected => Ok(embeddings),
-        Ok(Ok(embeddings)) => {
-            Err(EmbedError::Config(format!("internal error: {} embeddings for {expected} inputs", embeddings.len())))
-        }
-        Ok(Err(error)) => Err(error),
-        Err(_) => {
-            tracing::error!(model = %key.model, "a batch panicked");
-            Err(EmbedError::Config("internal error: the batch panicked".into()))
-        }
-    }
+fn count_tokens(metrics: &Metrics, embeddings: &[Embedding]) {
+    metrics.tokens.fetch_add(embeddings.iter().map(|e| e.tokens as u64).sum(), Ordering::Relaxed);
+}
+
+/// Step two on the service. A panic becomes an error: a worker thread never dies of one run.
+fn run(shared: &Shared, prepared: &[&Prepared]) -> Result<Vec<Vec<Embedding>>, EmbedError> {
+    catch_unwind(AssertUnwindSafe(|| shared.service.run(prepared))).unwrap_or_else(|_| {
+        tracing::error!("a server batch panicked");
+        Err(EmbedError::Panicked { during: "a server batch" })
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::OnceLock;
+
+    use embed_core::{CacheLimits, Config, EmbedOptions, OrtLibrary};
+
     use super::*;
 
-    fn key(model: &str) -> GroupKey {
-        GroupKey {
-            model: model.into(),
-            normalize: true,
-            prompt: None,
-            truncation: None,
-            truncate: true,
-            token_ids: false,
-        }
+    /// The real all-MiniLM-L6-v2 (native engine, no padding cost) whose tokenizer prepares the
+    /// parts.
+    fn service() -> &'static Service {
+        static SERVICE: OnceLock<Service> = OnceLock::new();
+        SERVICE.get_or_init(|| {
+            let mut config = Config {
+                model_cache_dir: embed_test_support::models_dir(),
+                onnxruntime: OrtLibrary {
+                    path: embed_test_support::ort_library_path(),
+                    search_dirs: embed_test_support::ort_search_dirs(),
+                },
+                ..Config::default()
+            };
+            config.memory.cache = CacheLimits::OFF;
+            Service::new(config)
+                .unwrap_or_else(|e| panic!("cannot load the default model: {e} (run `cargo xtask test`)"))
+        })
     }
 
-    fn part(model: &str, texts: &[&str]) -> Part {
-        Part::new(key(model), Inputs::Texts(texts.iter().map(|t| t.to_string()).collect()), 256).0
+    fn prepared(texts: &[&str], normalize: bool) -> Prepared {
+        let options = EmbedOptions { normalize, ..EmbedOptions::default() };
+        service().prepare(&service().default_model(), texts, &options).unwrap_or_else(|e| panic!("prepare: {e}"))
+    }
+
+    fn part(texts: &[&str]) -> Part {
+        Part::new(prepared(texts, true)).0
     }
 
     fn queue(parts: Vec<Part>) -> Queue {
-        let inputs = parts.iter().map(|p| p.inputs.len()).sum();
-        Queue { parts: parts.into(), inputs, stopping: false }
+        let inputs = parts.iter().map(Part::inputs).sum();
+        let tokens = parts.iter().map(|p| p.shape.tokens).sum();
+        Queue { parts: parts.into(), inputs, tokens, stopping: false }
     }
 
-    fn config(max_batch_size: usize, max_batch_tokens: usize) -> BatchConfig {
-        BatchConfig {
-            max_batch_tokens,
-            max_batch_size,
-            batch_wait: Duration::ZERO,
-            max_queued_inputs: 1000,
-            workers: 1,
-        }
+    fn run(max_texts: usize, max_tokens: usize) -> BatchPolicy {
+        BatchPolicy { max_texts, max_tokens }
+    }
+
+    fn first_texts(batch: &[Part]) -> Vec<usize> {
+        batch.iter().map(|p| p.shape.longest).collect()
     }
 
     #[test]
-    fn a_batch_takes_only_parts_of_the_same_key() {
-        let mut q = queue(vec![part("a", &["x"]), part("b", &["y"]), part("a", &["z"])]);
-        let batch = take_batch(&mut q, &config(64, 10_000));
+    fn a_batch_takes_only_parts_that_may_run_together() {
+        let raw = Part::new(prepared(&["y"], false)).0;
+        let mut q = queue(vec![part(&["x"]), raw, part(&["z"])]);
+        let batch = take_batch(&mut q, &run(64, 10_000));
         assert_eq!(batch.len(), 2);
-        assert!(batch.iter().all(|p| p.key.model == "a"));
-        assert_eq!(q.parts.len(), 1);
-        assert_eq!(q.inputs, 1);
+        assert!(batch.iter().all(|p| p.prepared.runs_with(&batch[0].prepared)));
+        assert_eq!((q.parts.len(), q.inputs, q.tokens), (1, 1, 3));
     }
 
     #[test]
-    fn a_batch_respects_size_and_token_budget_and_always_takes_the_oldest() {
+    fn a_batch_respects_the_run_and_always_takes_the_oldest() {
         let long = "word ".repeat(200);
-        let mut q = queue(vec![part("a", &[&long, &long]), part("a", &["short"]), part("a", &[&long])]);
+        let mut q = queue(vec![part(&[&long, &long]), part(&["short"]), part(&[&long])]);
         // The oldest part alone exceeds the budget: it still runs, alone.
-        let batch = take_batch(&mut q, &config(64, 100));
-        assert_eq!(batch.len(), 1);
-        assert_eq!(batch[0].inputs.len(), 2);
-        let batch = take_batch(&mut q, &config(1, 100_000));
+        let batch = take_batch(&mut q, &run(64, 100));
+        assert_eq!((batch.len(), batch[0].inputs()), (1, 2));
+        let batch = take_batch(&mut q, &run(1, 100_000));
         assert_eq!(batch.len(), 1);
         assert_eq!(q.parts.len(), 1);
     }
@@ -483,28 +418,68 @@ mod tests {
     #[test]
     fn a_batch_prefers_parts_of_similar_length_and_keeps_queue_order() {
         let long = "word ".repeat(100);
-        let mut q = queue(vec![part("a", &["hi"]), part("a", &[&long]), part("a", &["yo"]), part("a", &["ok"])]);
-        let batch = take_batch(&mut q, &config(3, 100_000));
-        let texts: Vec<&str> = batch
-            .iter()
-            .map(|p| match &p.inputs {
-                Inputs::Texts(t) => t[0].as_str(),
-                Inputs::TokenIds(_) => "",
-            })
-            .collect();
-        assert_eq!(texts, ["hi", "yo", "ok"]);
+        let mut q = queue(vec![part(&["hi"]), part(&[&long]), part(&["yo"]), part(&["ok"])]);
+        let batch = take_batch(&mut q, &run(3, 100_000));
+        assert_eq!(first_texts(&batch), [3, 3, 3]);
         assert_eq!(q.parts.len(), 1);
+    }
+
+    /// The budget counts real tokens: texts whose byte length says otherwise are batched by
+    /// what the model will compute (an estimate of bytes / 4 would have taken 2,002 bytes of
+    /// spaces for 502 tokens, and 55 CJK characters, 165 bytes, for 43).
+    #[test]
+    fn the_budget_counts_real_tokens_whatever_the_bytes_say() {
+        let spaced = format!("a{}b", " ".repeat(2000));
+        let cjk = "東京は大きい都市です。".repeat(5);
+        let spaced_part = part(&[&spaced]);
+        let cjk_part = part(&[&cjk]);
+        assert_eq!(spaced_part.shape.tokens, 4, "[CLS] a b [SEP]");
+        assert!(cjk_part.shape.tokens > 50, "{} tokens for {} bytes", cjk_part.shape.tokens, cjk.len());
+        // Ten parts of 2,000 bytes fit a budget of 40 tokens.
+        let mut q = queue((0..10).map(|_| part(&[&spaced])).collect());
+        assert_eq!(take_batch(&mut q, &run(64, 40)).len(), 10);
+        // Two parts of 150 bytes of CJK do not fit a budget of 100 tokens.
+        let mut q = queue(vec![part(&[&cjk]), part(&[&cjk])]);
+        assert_eq!(take_batch(&mut q, &run(64, 100)).len(), 1);
+    }
+
+    /// A run that fails is run again part by part, so that a failure reaches only its part:
+    /// here the run fails for real (the service refuses to run inputs of two options together)
+    /// and each part, run alone, gets its own rows.
+    #[test]
+    fn a_failed_run_is_run_again_part_by_part() {
+        let metrics = Arc::new(Metrics::new());
+        let shared = Shared {
+            queue: Mutex::new(queue(Vec::new())),
+            wake: Condvar::new(),
+            config: BatchConfig {
+                run: BatchPolicy::default(),
+                batch_wait: Duration::ZERO,
+                max_queued_inputs: 16,
+                workers: 1,
+            },
+            service: service().clone(),
+            metrics: Arc::clone(&metrics),
+        };
+        let (normalized, normalized_rows) = Part::new(prepared(&["a text"], true));
+        let (raw, raw_rows) = Part::new(prepared(&["a text", "another"], false));
+        run_batch(&shared, vec![normalized, raw]);
+        let normalized = normalized_rows.blocking_recv().map(|rows| rows.map(|r| r.len()));
+        let raw = raw_rows.blocking_recv().map(|rows| rows.map(|r| r.len()));
+        assert!(matches!(normalized, Ok(Ok(1))), "{normalized:?}");
+        assert!(matches!(raw, Ok(Ok(2))), "{raw:?}");
+        assert_eq!(metrics.batch_retries.load(Ordering::Relaxed), 1);
     }
 
     #[test]
     fn parts_whose_client_left_are_purged() {
-        let (kept, _receiver) = Part::new(key("a"), Inputs::Texts(vec!["x".into()]), 256);
-        let (dropped, receiver) = Part::new(key("a"), Inputs::Texts(vec!["y".into(), "z".into()]), 256);
+        let (kept, _receiver) = Part::new(prepared(&["x"], true));
+        let (dropped, receiver) = Part::new(prepared(&["y", "z"], true));
         drop(receiver);
         let metrics = Metrics::new();
         let mut q = queue(vec![kept, dropped]);
         assert_eq!(purge(&mut q, &metrics), 1);
-        assert_eq!((q.parts.len(), q.inputs), (1, 1));
+        assert_eq!((q.parts.len(), q.inputs, q.tokens), (1, 1, 3));
         assert_eq!(metrics.cancelled.load(Ordering::Relaxed), 1);
     }
 }

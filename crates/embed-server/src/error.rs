@@ -9,8 +9,9 @@ use std::net::SocketAddr;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use embed_core::{EmbedError, PoolError};
-use serde_json::json;
+use embed_core::{EmbedError, PoolError, TokenizeError};
+
+use crate::wire::{LegacyError, OpenAiError, OpenAiErrorDetail, TeiError};
 
 /// Errors from starting or running the server.
 #[derive(Debug, thiserror::Error)]
@@ -28,9 +29,28 @@ pub enum ServerError {
     /// The server stopped on an I/O error.
     #[error("the server failed")]
     Serve(#[source] std::io::Error),
-    /// A configuration value is invalid.
-    #[error("invalid server configuration: {0}")]
-    Config(String),
+    /// A configuration value is out of range.
+    #[error("invalid server setting `{setting}`: expected {expected}, found {found}")]
+    InvalidSetting {
+        /// The setting.
+        setting: &'static str,
+        /// What it takes.
+        expected: String,
+        /// What it was given.
+        found: String,
+    },
+    /// A thread the server needs could not be started.
+    #[error("cannot start the {name} thread")]
+    ThreadStart {
+        /// The thread's name.
+        name: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Internal fault: the warm-up panicked. The panic's message is on stderr.
+    #[error("internal error: the warm-up panicked")]
+    WarmUpPanicked,
     /// The service failed (warm-up, model loading).
     #[error(transparent)]
     Embed(#[from] EmbedError),
@@ -148,8 +168,8 @@ impl ApiError {
     }
 
     /// An internal failure: the cause is logged, the client is told only "internal error".
-    pub(crate) fn internal(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
+    pub(crate) fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!(error = cause, "internal error");
         Self::new(Kind::Internal, StatusCode::INTERNAL_SERVER_ERROR, "internal error")
     }
 
@@ -165,13 +185,14 @@ impl ApiError {
                 Self::unknown_model(model)
             }
             EmbedError::UnknownPrompt { .. } => Self::invalid(error.to_string()).with_param("prompt_name"),
+            EmbedError::Tokenize(TokenizeError::OutOfVocabulary { .. }) => Self::invalid(error.to_string()),
             EmbedError::TooLong { tokens, max, .. } => Self::too_large(format!(
                 "Input validation error: `inputs` must have less than {max} tokens. Given: {tokens}; send `truncate: true` to cut it instead"
             )),
             // The registry tries a failed load again on the next request, and room in the
             // budget frees up as other models are released: both are worth a retry.
             EmbedError::Pool(PoolError::Load { .. } | PoolError::LoaderPanicked { .. }) => {
-                tracing::error!(model, error = %DisplayChain(error), "a model could not be loaded");
+                tracing::error!(model, error = error as &dyn std::error::Error, "a model could not be loaded");
                 let mut unavailable = Self::unavailable(format!(
                     "the model `{model}` could not be loaded; the cause is in the server's log; retry later"
                 ));
@@ -179,21 +200,20 @@ impl ApiError {
                 unavailable
             }
             EmbedError::Pool(PoolError::BudgetExhausted { .. }) => {
-                tracing::warn!(model, error = %DisplayChain(error), "no room in the model memory budget");
+                tracing::warn!(model, error = error as &dyn std::error::Error, "no room in the model memory budget");
                 let mut busy = Self::unavailable(format!(
                     "the model `{model}` cannot be loaded now: the memory budget is held by models in use; retry later"
                 ));
                 busy.retry_after = Some(1);
                 busy
             }
-            other => Self::internal(&DisplayChain(other)),
+            other => Self::internal(other),
         }
     }
 
     /// The response in `shape`.
     pub(crate) fn into_shaped_response(self, shape: Shape) -> Response {
-        let body = self.body(shape);
-        let mut response = (self.status, axum::Json(body)).into_response();
+        let mut response = (self.status, self.body(shape)).into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
@@ -204,23 +224,24 @@ impl ApiError {
     }
 
     /// The JSON body in `shape`.
-    fn body(&self, shape: Shape) -> serde_json::Value {
-        match shape {
+    fn body(&self, shape: Shape) -> axum::Json<serde_json::Value> {
+        let body = match shape {
             Shape::OpenAi => {
                 let (kind, code) = match self.kind {
-                    Kind::Invalid | Kind::Empty => ("invalid_request_error", serde_json::Value::Null),
-                    Kind::UnknownModel => ("invalid_request_error", json!("model_not_found")),
-                    Kind::TooLarge => ("invalid_request_error", json!("request_too_large")),
-                    Kind::Overloaded => ("rate_limit_error", json!("rate_limit_exceeded")),
-                    Kind::Timeout => ("timeout_error", json!("timeout")),
-                    Kind::Unauthorized => ("invalid_request_error", json!("invalid_api_key")),
-                    Kind::Unavailable => ("server_error", json!("unavailable")),
-                    Kind::Internal => ("server_error", serde_json::Value::Null),
+                    Kind::Invalid | Kind::Empty => ("invalid_request_error", None),
+                    Kind::UnknownModel => ("invalid_request_error", Some("model_not_found")),
+                    Kind::TooLarge => ("invalid_request_error", Some("request_too_large")),
+                    Kind::Overloaded => ("rate_limit_error", Some("rate_limit_exceeded")),
+                    Kind::Timeout => ("timeout_error", Some("timeout")),
+                    Kind::Unauthorized => ("invalid_request_error", Some("invalid_api_key")),
+                    Kind::Unavailable => ("server_error", Some("unavailable")),
+                    Kind::Internal => ("server_error", None),
                 };
-                json!({"error": {"message": self.message, "type": kind, "param": self.param, "code": code}})
+                let detail = OpenAiErrorDetail { message: self.message.clone(), kind, param: self.param, code };
+                serde_json::to_value(OpenAiError { error: detail })
             }
             Shape::Tei => {
-                let kind = match self.kind {
+                let error_type = match self.kind {
                     Kind::Invalid | Kind::UnknownModel | Kind::TooLarge => "validation",
                     Kind::Empty => "empty",
                     Kind::Overloaded => "overloaded",
@@ -229,10 +250,14 @@ impl ApiError {
                     Kind::Unavailable => "unhealthy",
                     Kind::Internal => "backend",
                 };
-                json!({"error": self.message, "error_type": kind})
+                serde_json::to_value(TeiError { error: self.message.clone(), error_type })
             }
-            Shape::Legacy => json!({"error": self.message, "code": self.status.as_u16()}),
-        }
+            Shape::Legacy => {
+                serde_json::to_value(LegacyError { error: self.message.clone(), code: self.status.as_u16() })
+            }
+        };
+        // These bodies are strings and numbers only: serializing them cannot fail.
+        axum::Json(body.unwrap_or_default())
     }
 }
 
@@ -242,7 +267,7 @@ impl ApiError {
 pub(crate) fn shutting_down_response(path: &str) -> Vec<u8> {
     let mut error = ApiError::unavailable("the server is shutting down; retry on another instance or later");
     error.retry_after = Some(1);
-    let body = error.body(Shape::for_path(path)).to_string();
+    let body = error.body(Shape::for_path(path)).0.to_string();
     let mut response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
         body.len()
@@ -250,19 +275,4 @@ pub(crate) fn shutting_down_response(path: &str) -> Vec<u8> {
     .into_bytes();
     response.extend_from_slice(body.as_bytes());
     response
-}
-
-/// Writes an error with its sources, for logs only.
-struct DisplayChain<'a>(&'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for DisplayChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            write!(f, ": {cause}")?;
-            source = cause.source();
-        }
-        Ok(())
-    }
 }

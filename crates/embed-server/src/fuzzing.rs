@@ -2,8 +2,8 @@
 //! the `fuzzing` feature: the same parser the handlers call, with no model, queue or runtime.
 //! Not a stable API; nothing else should use it.
 
-use crate::api::{Endpoint, decode};
-use crate::batcher::Inputs;
+use crate::decode::{Endpoint, decode};
+use crate::wire::Input;
 
 /// The inputs a request body decoded to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub struct Refused {
 /// Decodes `body` as the server decodes a `POST` to `path` (one of the input endpoints:
 /// `None` for any other path), with the default configuration.
 pub fn decode_request(path: &str, body: &[u8]) -> Option<Result<DecodedInputs, Refused>> {
-    // The paths `api::router` routes to each endpoint's handler.
+    // The paths `routes::router` routes to each endpoint's handler.
     let endpoint = match path {
         "/v1/embeddings" => Endpoint::OpenAi,
         "/embed" | "/" => Endpoint::Tei,
@@ -36,9 +36,11 @@ pub fn decode_request(path: &str, body: &[u8]) -> Option<Result<DecodedInputs, R
     };
     let auto_truncate = crate::ServerConfig::default().auto_truncate;
     Some(match decode(endpoint, body, auto_truncate) {
-        Ok(decoded) => Ok(match decoded.into_inputs() {
-            Inputs::Texts(texts) => DecodedInputs::Texts(texts),
-            Inputs::TokenIds(ids) => DecodedInputs::TokenIds(ids),
+        Ok(job) => Ok(match job.inputs {
+            Input::Text(text) => DecodedInputs::Texts(vec![text]),
+            Input::Texts(texts) => DecodedInputs::Texts(texts),
+            Input::TokenIds(ids) => DecodedInputs::TokenIds(vec![ids]),
+            Input::TokenIdLists(lists) => DecodedInputs::TokenIds(lists),
         }),
         Err(error) => {
             let response = error.into_shaped_response(endpoint.shape());

@@ -20,34 +20,50 @@
 //!
 //! # Endpoints
 //!
-//! | endpoint | request | response | error body |
-//! | --- | --- | --- | --- |
-//! | `POST /v1/embeddings` | `{"input": str \| [str] \| [int] \| [[int]], "model"?, "encoding_format"?: "float" \| "base64", "dimensions"?, "user"?}` | `{"object":"list","data":[{"object":"embedding","index","embedding"}],"model","usage":{"prompt_tokens","total_tokens"}}` | `{"error":{"message","type","param","code"}}` |
-//! | `POST /embed` | `{"inputs": str \| [str], "truncate"?, "truncation_direction"?: "Left" \| "Right", "normalize"?, "prompt_name"?, "dimensions"?, "model"?}` | `[[f32]]` | `{"error","error_type"}` |
-//! | `POST /api/v1/embed` | `{"text": str, "model"?}` | `{"embedding":[f32],"dimension","model"}` | `{"error","code"}` |
-//! | `POST /api/v1/embed/batch` | `{"texts": [str], "model"?}` | `{"embeddings":[[f32]],"dimension","model","count"}` | `{"error","code"}` |
-//! | `GET /v1/models` | | `{"object":"list","data":[{"id","object":"model","created","owned_by","dimension","max_tokens","loaded","default","fetched":[variant],"prompts":{name: text},"default_prompt_name"}]}` | OpenAI's |
-//! | `GET /health` | | 200 `{"status":"ok",...}` once the default model has run; 503 before and while shutting down | |
-//! | `GET /metrics` | | Prometheus text | |
+//! `POST /v1/embeddings` (OpenAI's), `POST /embed` and `POST /` (text-embeddings-inference's),
+//! `POST /api/v1/embed` and `POST /api/v1/embed/batch` (the Go original's), `GET /v1/models`,
+//! `GET /health`, `GET /metrics`, and `GET /openapi.json`: the OpenAPI 3 document of all of
+//! them, generated from the request and response types the server uses (`wire.rs`), with each
+//! status code and error shape.
 //!
 //! Status codes: 400 malformed JSON, a wrong field, empty input, an unknown prompt, `dimensions`
-//! out of range; 401 a missing or wrong API key; 404 an unknown model; 413 a body over the
-//! size limit, more inputs than allowed in one request, a text over the model's maximum length
-//! when truncation is off; 429 the queue is full (with `Retry-After`); 504 the request took
-//! longer than the request timeout (its work is dropped); 503 (with `Retry-After`) a model that
-//! could not be loaded (the next request tries again), no room in the model memory budget, or a
-//! request cut short by shutdown; 500 an internal error, whose body never says more than
-//! "internal error".
+//! out of range, a token id outside the vocabulary; 401 a missing or wrong API key; 404 an
+//! unknown model; 413 a body over the size limit, more inputs than allowed in one request, a
+//! text over the model's maximum length when truncation is off (refused before it queues);
+//! 429 the queue is full (with `Retry-After`); 504 the request took longer than the request
+//! timeout (its work is dropped); 503 (with `Retry-After`) a model that could not be loaded (the
+//! next request tries again), no room in the model memory budget, or a request cut short by
+//! shutdown; 500 an internal error, whose body never says more than "internal error".
+//!
+//! # Batching
+//!
+//! A request is prepared as soon as it arrives (tokenized, counted, refused if too long), then
+//! queued in parts of at most [`ServerConfig::max_batch_size`] texts (`MAX_BATCH_SIZE`). A
+//! worker gathers parts of the same model and options into one run of at most that many texts
+//! and as many tokens as its inference calls hold; embed-core's batching policy then splits the
+//! run into inference calls of at most `BATCH_SIZE` texts and `MAX_BATCH_TOKENS` tokens
+//! (`embed_core::BatchPolicy`). By default a run is one inference call, and as many runs go at
+//! once as the default model's engine runs side by side.
 
-mod api;
 mod auth;
 mod batcher;
+mod decode;
+mod embedding;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod legacy;
 mod listener;
 mod metrics;
+mod middleware;
+mod models;
+mod openai;
+mod openapi;
+mod ops;
+mod routes;
+mod tei;
+mod wire;
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -55,8 +71,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-pub use api::router;
 pub use error::ServerError;
+pub use routes::router;
 
 use crate::batcher::Batcher;
 use crate::metrics::Metrics;
@@ -66,11 +82,11 @@ use crate::metrics::Metrics;
 pub struct ServerConfig {
     /// Address to listen on; loopback by default. Port 0 picks a free port.
     pub addr: SocketAddr,
-    /// Most tokens a batch may hold, counted as rows × the longest row's estimated tokens
-    /// (padding included). A single request that is larger still runs, alone.
-    pub max_batch_tokens: usize,
-    /// Most texts in one batch; larger requests are split into batches of this size.
-    pub max_batch_size: usize,
+    /// Most texts in one run of the batcher (`MAX_BATCH_SIZE`); larger requests are split into
+    /// parts of this size. A run becomes inference calls as the service's batching policy says
+    /// (`BATCH_SIZE` texts and `MAX_BATCH_TOKENS` tokens each). `None`: the service's
+    /// `BATCH_SIZE`, so that a run is one inference call.
+    pub max_batch_size: Option<usize>,
     /// How long the batcher waits for more requests while the queue holds less than a full
     /// batch. Zero runs whatever is queued at once.
     pub batch_wait: Duration,
@@ -84,9 +100,10 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// After the shutdown signal, how long requests already accepted may take to finish.
     pub shutdown_timeout: Duration,
-    /// Threads running inference. Each runs one batch at a time; ONNX Runtime uses its own
-    /// intra-op threads inside a batch, so one is usually right for a CPU.
-    pub workers: usize,
+    /// Threads running inference (`INFERENCE_WORKERS`), each one run at a time. `None`: as
+    /// many as the default model's engine runs side by side (the native engine's threads, ONNX
+    /// Runtime's sessions), so that runs go side by side as a library call's batches do.
+    pub workers: Option<usize>,
     /// Bearer tokens accepted; empty: no authentication. `/health` and `/metrics` stay open.
     pub api_keys: Vec<String>,
     /// Whether `/embed` truncates texts over the model's maximum length when the request does
@@ -98,15 +115,14 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            max_batch_tokens: 16_384,
-            max_batch_size: 64,
+            max_batch_size: None,
             batch_wait: Duration::from_millis(2),
             max_inputs_per_request: 2048,
             max_queued_inputs: 16_384,
             max_body_bytes: 2 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
-            workers: 1,
+            workers: None,
             api_keys: Vec::new(),
             auto_truncate: true,
         }
@@ -116,26 +132,33 @@ impl Default for ServerConfig {
 impl ServerConfig {
     fn validate(&self) -> Result<(), ServerError> {
         let positive = [
-            ("max_batch_tokens", self.max_batch_tokens),
-            ("max_batch_size", self.max_batch_size),
+            ("max_batch_size", self.max_batch_size.unwrap_or(1)),
             ("max_inputs_per_request", self.max_inputs_per_request),
             ("max_queued_inputs", self.max_queued_inputs),
             ("max_body_bytes", self.max_body_bytes),
-            ("workers", self.workers),
+            ("workers", self.workers.unwrap_or(1)),
         ];
-        for (name, value) in positive {
+        for (setting, value) in positive {
             if value == 0 {
-                return Err(ServerError::Config(format!("{name} must be at least 1, found 0")));
+                return Err(ServerError::InvalidSetting { setting, expected: "at least 1".into(), found: "0".into() });
             }
         }
         if self.max_queued_inputs < self.max_inputs_per_request {
-            return Err(ServerError::Config(format!(
-                "max_queued_inputs ({}) must be at least max_inputs_per_request ({}), or a request that fits could never be queued",
-                self.max_queued_inputs, self.max_inputs_per_request
-            )));
+            return Err(ServerError::InvalidSetting {
+                setting: "max_queued_inputs",
+                expected: format!(
+                    "at least max_inputs_per_request ({}), or a request that fits could never be queued",
+                    self.max_inputs_per_request
+                ),
+                found: self.max_queued_inputs.to_string(),
+            });
         }
         if self.api_keys.iter().any(|key| key.is_empty()) {
-            return Err(ServerError::Config("an API key is empty".into()));
+            return Err(ServerError::InvalidSetting {
+                setting: "api_keys",
+                expected: "non-empty keys".into(),
+                found: "an empty key".into(),
+            });
         }
         Ok(())
     }
@@ -152,9 +175,10 @@ struct StateInner {
     config: ServerConfig,
     batcher: Batcher,
     metrics: Arc<Metrics>,
+    /// Most texts in one run of the batcher: requests are queued in parts of this size.
+    run_texts: usize,
     ready: AtomicBool,
     stopping: AtomicBool,
-    models: api::ModelCache,
 }
 
 impl std::fmt::Debug for AppState {
@@ -169,16 +193,24 @@ impl AppState {
     pub fn new(service: embed_core::Service, config: ServerConfig) -> Result<Self, ServerError> {
         config.validate()?;
         let metrics = Arc::new(Metrics::new());
-        let batcher = Batcher::start(service.clone(), batcher::BatchConfig::from(&config), Arc::clone(&metrics))?;
+        let run_texts = config.max_batch_size.unwrap_or(service.batching().max_texts);
+        let batching = batcher::BatchConfig {
+            run: service.batching().for_runs_of(run_texts),
+            batch_wait: config.batch_wait,
+            max_queued_inputs: config.max_queued_inputs,
+            workers: config.workers.unwrap_or_else(|| service.model().concurrent_runs()),
+        };
+        tracing::debug!(run_texts, workers = batching.workers, "batching");
+        let batcher = Batcher::start(service.clone(), batching, Arc::clone(&metrics))?;
         Ok(Self {
             inner: Arc::new(StateInner {
                 service,
                 config,
                 batcher,
                 metrics,
+                run_texts,
                 ready: AtomicBool::new(false),
                 stopping: AtomicBool::new(false),
-                models: api::ModelCache::default(),
             }),
         })
     }
@@ -189,7 +221,7 @@ impl AppState {
         let service = self.inner.service.clone();
         tokio::task::spawn_blocking(move || service.embed("warm up"))
             .await
-            .map_err(|_| ServerError::Config("the warm-up task panicked".into()))??;
+            .map_err(|_| ServerError::WarmUpPanicked)??;
         self.inner.ready.store(true, Ordering::SeqCst);
         tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "warm-up done; ready");
         Ok(())
@@ -241,7 +273,7 @@ pub async fn serve_on(
     let warm = state.clone();
     let warm_up = tokio::spawn(async move {
         if let Err(error) = warm.warm_up().await {
-            tracing::error!(error = %error, "warm-up failed; /health stays 503");
+            tracing::error!(error = &error as &dyn std::error::Error, "warm-up failed; /health stays 503");
         }
     });
 

@@ -16,6 +16,10 @@ use std::path::{Path, PathBuf};
 
 pub use config::{SentenceTransformersConfig, TokenizerOptions, TruncationSide};
 
+/// The error type of the tokenizers library's failures, kept as the source of a
+/// [`TokenizeError`] (a boxed error: no `tokenizers` type appears in this crate's API).
+pub type TokenizerFault = Box<dyn std::error::Error + Send + Sync>;
+
 /// Errors from loading a tokenizer or encoding text.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -45,22 +49,47 @@ pub enum TokenizeError {
         source: serde_json::Error,
     },
     /// `tokenizer.json` does not parse.
-    #[error("invalid tokenizer file {}: {message}", path.display())]
+    #[error("invalid tokenizer file {}", path.display())]
     Load {
         /// The file.
         path: PathBuf,
         /// What the tokenizers library reported.
-        message: String,
+        #[source]
+        source: TokenizerFault,
     },
-    /// The options contradict each other or the model.
-    #[error("invalid tokenizer options: {0}")]
-    Options(String),
-    /// An input the caller gave cannot be used.
-    #[error("invalid input: {0}")]
-    InvalidInput(String),
+    /// A maximum length the model cannot take.
+    #[error("invalid max_length: expected {expected}, found {found}")]
+    MaxLength {
+        /// The maximum asked for.
+        found: usize,
+        /// What the model takes.
+        expected: String,
+    },
+    /// Neither the caller nor the model's files state a maximum length.
+    #[error("the model states no max_seq_length or model_max_length: expected a max_length to be given")]
+    NoMaxLength,
+    /// The tokenizers library refused the truncation settings.
+    #[error("cannot set the truncation to {max_length} tokens")]
+    Truncation {
+        /// The maximum length asked for.
+        max_length: usize,
+        /// What the tokenizers library reported.
+        #[source]
+        source: TokenizerFault,
+    },
+    /// A token id given by the caller that the vocabulary does not have.
+    #[error("token id {id} of input {index} is outside the vocabulary: expected an id below {vocab_size}")]
+    OutOfVocabulary {
+        /// Position of the input.
+        index: usize,
+        /// The id.
+        id: u32,
+        /// Size of the vocabulary, added tokens included.
+        vocab_size: usize,
+    },
     /// The tokenizers library failed on an input.
-    #[error("cannot tokenize text: {0}")]
-    Encode(String),
+    #[error("cannot tokenize text")]
+    Encode(#[source] TokenizerFault),
 }
 
 /// One text's tokens after truncation, special tokens included, before padding.
@@ -132,7 +161,7 @@ impl Tokenizer {
         }
         let st_config = SentenceTransformersConfig::from_dir(dir)?;
         let inner = tokenizers::Tokenizer::from_file(&tokenizer_file)
-            .map_err(|e| TokenizeError::Load { path: tokenizer_file.clone(), message: e.to_string() })?;
+            .map_err(|source| TokenizeError::Load { path: tokenizer_file.clone(), source })?;
         Self::new(inner, &st_config, options)
     }
 
@@ -143,7 +172,7 @@ impl Tokenizer {
         options: &TokenizerOptions,
     ) -> Result<Self, TokenizeError> {
         let inner = tokenizers::Tokenizer::from_bytes(tokenizer_json)
-            .map_err(|e| TokenizeError::Load { path: PathBuf::from("tokenizer.json"), message: e.to_string() })?;
+            .map_err(|source| TokenizeError::Load { path: PathBuf::from("tokenizer.json"), source })?;
         Self::new(inner, st_config, options)
     }
 
@@ -153,18 +182,17 @@ impl Tokenizer {
         options: &TokenizerOptions,
     ) -> Result<Self, TokenizeError> {
         let max_length = match options.max_length {
-            Some(0) => return Err(TokenizeError::Options("max_length must be at least 1".into())),
+            Some(0) => return Err(TokenizeError::MaxLength { found: 0, expected: "at least 1".into() }),
             Some(requested) => match st_config.position_limit() {
                 Some(limit) if requested > limit => {
-                    return Err(TokenizeError::Options(format!(
-                        "max_length {requested} exceeds the {limit} positions the model accepts"
-                    )));
+                    return Err(TokenizeError::MaxLength {
+                        found: requested,
+                        expected: format!("at most {limit}, the positions the model accepts"),
+                    });
                 }
                 _ => requested,
             },
-            None => st_config.max_length().ok_or_else(|| {
-                TokenizeError::Options("the model states no max_seq_length or model_max_length; give max_length".into())
-            })?,
+            None => st_config.max_length().ok_or(TokenizeError::NoMaxLength)?,
         };
         let truncation = options.truncation.unwrap_or(st_config.truncation_side);
         let direction = match truncation {
@@ -187,18 +215,19 @@ impl Tokenizer {
             .or_else(|| st_config.pad_token.as_deref().and_then(|t| inner.token_to_id(t)));
         inner.with_padding(None);
         let mut untruncated = inner.clone();
-        untruncated.with_truncation(None).map_err(|e| TokenizeError::Options(e.to_string()))?;
+        untruncated.with_truncation(None).map_err(|source| TokenizeError::Truncation { max_length: 0, source })?;
         // What the template adds around a single text: the tokens of an empty text.
-        let special_tokens =
-            untruncated.encode_fast("", true).map_err(|e| TokenizeError::Encode(e.to_string()))?.get_ids().len();
+        let special_tokens = untruncated.encode_fast("", true).map_err(TokenizeError::Encode)?.get_ids().len();
         // The tokenizers library subtracts the special tokens from the maximum without checking:
         // a smaller maximum overflows (a panic in debug builds, no truncation at all in release).
         if max_length <= special_tokens {
-            return Err(TokenizeError::Options(format!(
-                "max_length {max_length} leaves no room for text after the {special_tokens} special tokens the model adds; \
-                 give at least {}",
-                special_tokens + 1
-            )));
+            return Err(TokenizeError::MaxLength {
+                found: max_length,
+                expected: format!(
+                    "at least {}, to leave room for text after the {special_tokens} special tokens the model adds",
+                    special_tokens + 1
+                ),
+            });
         }
         inner
             .with_truncation(Some(tokenizers::TruncationParams {
@@ -207,7 +236,7 @@ impl Tokenizer {
                 strategy: tokenizers::TruncationStrategy::LongestFirst,
                 stride: 0,
             }))
-            .map_err(|e| TokenizeError::Options(e.to_string()))?;
+            .map_err(|source| TokenizeError::Truncation { max_length, source })?;
         let vocab_size = inner.get_vocab_size(true);
         Ok(Self {
             inner,
@@ -254,15 +283,12 @@ impl Tokenizer {
         let mut windows: Vec<usize> = texts.iter().map(|_| first).collect();
         let inputs: Vec<tokenizers::EncodeInput<'_>> =
             texts.iter().map(|t| window(t.as_ref(), first, side).into()).collect();
-        let mut encodings =
-            tokenizer.encode_batch_fast(inputs, true).map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        let mut encodings = tokenizer.encode_batch_fast(inputs, true).map_err(TokenizeError::Encode)?;
         for ((text, encoding), size) in texts.iter().zip(&mut encodings).zip(&mut windows) {
             let text = text.as_ref();
             while encoding.get_overflowing().is_empty() && window(text, *size, side).len() < text.len() {
                 *size = size.saturating_mul(4);
-                *encoding = tokenizer
-                    .encode_fast(window(text, *size, side), true)
-                    .map_err(|e| TokenizeError::Encode(e.to_string()))?;
+                *encoding = tokenizer.encode_fast(window(text, *size, side), true).map_err(TokenizeError::Encode)?;
             }
         }
         Ok(encodings.into_iter().map(TokenizedText::from_encoding).collect())
@@ -282,10 +308,8 @@ impl Tokenizer {
             .iter()
             .enumerate()
             .map(|(index, ids)| {
-                if let Some(bad) = ids.iter().find(|&&id| id as usize >= vocab) {
-                    return Err(TokenizeError::InvalidInput(format!(
-                        "token id {bad} of input {index} is outside the vocabulary (0..{vocab})"
-                    )));
+                if let Some(&id) = ids.iter().find(|&&id| id as usize >= vocab) {
+                    return Err(TokenizeError::OutOfVocabulary { index, id, vocab_size: vocab });
                 }
                 let n = ids.len();
                 let encoding = tokenizers::Encoding::new(
@@ -299,8 +323,7 @@ impl Tokenizer {
                     Vec::new(),
                     Default::default(),
                 );
-                let encoding =
-                    tokenizer.post_process(encoding, None, true).map_err(|e| TokenizeError::Encode(e.to_string()))?;
+                let encoding = tokenizer.post_process(encoding, None, true).map_err(TokenizeError::Encode)?;
                 Ok(TokenizedText::from_encoding(encoding))
             })
             .collect()
@@ -311,7 +334,7 @@ impl Tokenizer {
     /// alone with the model's special tokens, less the last token when it is a special one
     /// (`[SEP]`, `</s>`).
     pub fn prompt_tokens(&self, prompt: &str) -> Result<usize, TokenizeError> {
-        let encoding = self.inner.encode_fast(prompt, true).map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        let encoding = self.inner.encode_fast(prompt, true).map_err(TokenizeError::Encode)?;
         let ids = encoding.get_ids();
         let special = self.inner.get_added_tokens_decoder();
         let ends_special = ids.last().is_some_and(|id| special.get(id).is_some_and(|token| token.special));
@@ -342,7 +365,7 @@ impl Tokenizer {
                         strategy: tokenizers::TruncationStrategy::LongestFirst,
                         stride: 0,
                     }))
-                    .map_err(|e| TokenizeError::Options(e.to_string()))?;
+                    .map_err(|source| TokenizeError::Truncation { max_length: self.max_length, source })?;
                 Ok(self.opposite.get_or_init(|| opposite))
             }
         }
@@ -361,7 +384,7 @@ impl Tokenizer {
 
     /// Tokens of `text` before truncation, special tokens included.
     pub fn count_tokens(&self, text: &str) -> Result<usize, TokenizeError> {
-        let encoding = self.untruncated.encode_fast(text, true).map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        let encoding = self.untruncated.encode_fast(text, true).map_err(TokenizeError::Encode)?;
         Ok(encoding.get_ids().len())
     }
 
@@ -377,13 +400,13 @@ impl Tokenizer {
     /// accents of uncased models) belong to no range.
     pub fn token_spans(&self, text: &str) -> Result<Vec<(usize, usize)>, TokenizeError> {
         // `encode` reports byte offsets into the original text (`encode_fast` reports none).
-        let encoding = self.untruncated.encode(text, false).map_err(|e| TokenizeError::Encode(e.to_string()))?;
+        let encoding = self.untruncated.encode(text, false).map_err(TokenizeError::Encode)?;
         Ok(encoding
             .get_offsets()
             .iter()
             .map(|&(start, end)| {
-                let start = floor_char_boundary(text, start);
-                let end = ceil_char_boundary(text, end.max(start));
+                let start = text.floor_char_boundary(start);
+                let end = text.ceil_char_boundary(end.max(start));
                 (start, end)
             })
             .collect())
@@ -409,38 +432,20 @@ fn window(text: &str, size: usize, side: TruncationSide) -> &str {
     }
     match side {
         TruncationSide::Right => {
-            let from = ceil_char_boundary(text, size);
+            let from = text.ceil_char_boundary(size);
             match text[from..].find(char::is_whitespace) {
                 Some(at) => &text[..from + at],
                 None => text,
             }
         }
         TruncationSide::Left => {
-            let to = floor_char_boundary(text, text.len() - size);
+            let to = text.floor_char_boundary(text.len() - size);
             match text[..to].rfind(char::is_whitespace) {
                 Some(at) => &text[at..],
                 None => text,
             }
         }
     }
-}
-
-/// The largest char boundary of `text` at or before `index` (clamped to its length).
-fn floor_char_boundary(text: &str, index: usize) -> usize {
-    let mut index = index.min(text.len());
-    while !text.is_char_boundary(index) {
-        index -= 1;
-    }
-    index
-}
-
-/// The smallest char boundary of `text` at or after `index` (clamped to its length).
-fn ceil_char_boundary(text: &str, index: usize) -> usize {
-    let mut index = index.min(text.len());
-    while !text.is_char_boundary(index) {
-        index += 1;
-    }
-    index
 }
 
 #[cfg(test)]

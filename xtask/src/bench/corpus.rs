@@ -61,7 +61,7 @@ impl Corpus {
 fn read_stsb(path: &Path) -> anyhow::Result<Vec<String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut out = Vec::new();
-    for (line_no, record) in parse_csv(&text).into_iter().enumerate() {
+    for (line_no, record) in embed_test_support::csv_rows(&text).into_iter().enumerate() {
         if record.iter().all(String::is_empty) {
             continue;
         }
@@ -78,48 +78,9 @@ fn read_stsb(path: &Path) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-/// Parses CSV: comma-separated fields, double quotes around fields holding commas, quotes or
-/// line breaks, `""` for a quote inside one.
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let mut records = Vec::new();
-    let mut record = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') if field.is_empty() => quoted = true,
-            (false, ',') => record.push(std::mem::take(&mut field)),
-            (false, '\r') => {}
-            (false, '\n') => {
-                record.push(std::mem::take(&mut field));
-                records.push(std::mem::take(&mut record));
-            }
-            (false, c) => field.push(c),
-        }
-    }
-    if !field.is_empty() || !record.is_empty() {
-        record.push(field);
-        records.push(record);
-    }
-    records
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_fields_keep_quoted_commas_and_quotes() {
-        let text = "a,b,1.0\n\"x, y\",\"say \"\"hi\"\"\",2\r\nlast,row,3";
-        assert_eq!(parse_csv(text), [vec!["a", "b", "1.0"], vec!["x, y", "say \"hi\"", "2"], vec!["last", "row", "3"]]);
-    }
 
     #[test]
     fn the_committed_corpora_read() {

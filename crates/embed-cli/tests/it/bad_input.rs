@@ -6,13 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use super::{embed, stderr, stdout, workspace_root};
+use super::{cosine, embed, models_dir, stderr, stdout, workspace_root};
 
 const MODEL: &str = "all-MiniLM-L6-v2";
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("MODEL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("models"))
-}
 
 /// `embed` as [`embed`] runs it, with `input` on its standard input.
 fn embed_with_stdin(args: &[&str], dir: &Path, input: &[u8]) -> Output {
@@ -44,20 +40,12 @@ fn library(texts: &[&str]) -> Vec<Vec<f32>> {
         model: MODEL.into(),
         model_cache_dir: models_dir(),
         onnxruntime: embed_core::OrtLibrary {
-            path: std::env::var_os("ONNXRUNTIME_LIB_PATH").filter(|p| !p.is_empty()).map(PathBuf::from),
-            search_dirs: vec![workspace_root().join("libs")],
+            path: embed_test_support::ort_library_path(),
+            search_dirs: embed_test_support::ort_search_dirs(),
         },
         ..embed_core::Config::default()
     };
     embed_core::Service::new(config).expect("the library's service").embed_batch(texts).expect("library vectors")
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len(), "vectors of different widths");
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
-    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb).max(1e-12)
 }
 
 /// The next good run, from the same directory: its vector is the library's.

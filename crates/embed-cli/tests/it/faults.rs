@@ -10,7 +10,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,11 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::workspace_root;
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("MODEL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("models"))
-}
+use super::{cosine, models_dir};
 
 /// A running `embed serve` and everything it wrote to stderr.
 pub(crate) struct Served {
@@ -206,20 +201,13 @@ pub(crate) fn post(addr: &str, path: &str, body: &Value, headers: &[(&str, &str)
     http(addr, "POST", path, &all, body.to_string().as_bytes(), Duration::from_secs(60))
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
-    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb).max(1e-12)
-}
-
 /// The library's vectors for `texts`, all-MiniLM-L6-v2, as the server computes them.
 fn library(texts: &[String]) -> Vec<Vec<f32>> {
     let service = embed_core::Service::new(embed_core::Config {
         model_cache_dir: models_dir(),
         onnxruntime: embed_core::OrtLibrary {
-            path: std::env::var_os("ONNXRUNTIME_LIB_PATH").filter(|p| !p.is_empty()).map(PathBuf::from),
-            search_dirs: vec![workspace_root().join("libs")],
+            path: embed_test_support::ort_library_path(),
+            search_dirs: embed_test_support::ort_search_dirs(),
         },
         ..embed_core::Config::default()
     })

@@ -111,7 +111,7 @@ fn onnxruntime_wheel() -> (String, Vec<u8>) {
 /// Serves the model from the local model cache as the hub does: support files kept in git
 /// (blob hash in `ETag`), the checkpoint and the ONNX file in LFS (sha256 in `X-Linked-Etag`).
 fn serve_model(server: &Server) {
-    let models = workspace_models();
+    let models = super::models_dir();
     let manifest = embed_core::Manifest::builtin();
     let spec = manifest.model(MODEL).unwrap();
     let files = manifest.support_files.required.iter().chain(&manifest.support_files.optional);
@@ -258,7 +258,7 @@ fn offline_fetches_nothing_and_says_how_to_get_what_is_missing() {
     assert!(err.contains("\nhint: without --offline (EMBED_OFFLINE), embed fetches a known model"), "{err}");
     // With the model at hand, ONNX Runtime is what is missing.
     let mut command = world.command(&["embed", "--backend", "onnx", "--offline", "x"]);
-    let err = stderr(&command.env("MODEL_CACHE_DIR", workspace_models()).output().unwrap());
+    let err = stderr(&command.env("MODEL_CACHE_DIR", super::models_dir()).output().unwrap());
     assert!(err.starts_with("error: cannot load model `all-MiniLM-L6-v2`: loading model"), "{err}");
     assert!(err.contains("ONNX Runtime library not found"), "{err}");
     assert!(err.contains("\nhint: point ONNXRUNTIME_LIB_PATH"), "{err}");
@@ -305,15 +305,11 @@ fn a_hub_file_that_fails_its_hash_is_refused_and_one_with_no_hash_needs_the_flag
 
     // config.json with no ETag at all: refused, naming it, unless the user accepts it.
     serve_model(&world.server);
-    let config = std::fs::read(workspace_models().join(MODEL).join("config.json")).unwrap();
+    let config = std::fs::read(super::models_dir().join(MODEL).join("config.json")).unwrap();
     world.server.serve_hub_file(&spec.hub_repo, &spec.revision, "config.json", Served::plain(config));
     let err = stderr(&world.command(&["embed", "x"]).output().unwrap());
     assert!(err.contains("cannot verify `config.json`"), "{err}");
     assert!(err.ends_with("\nhint: pass --allow-unverified (EMBED_ALLOW_UNVERIFIED=1) to accept files the server announces no hash for\n"), "{err}");
     let accepted = world.command(&["embed", "--allow-unverified", "x"]).output().unwrap();
     assert_eq!(vectors(&accepted)[0].len(), 384);
-}
-
-fn workspace_models() -> PathBuf {
-    std::env::var_os("MODEL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("models"))
 }

@@ -7,13 +7,11 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use super::{stderr, stdout, workspace_root};
+use super::{models_dir, stderr, stdout};
 
 fn embed_with_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
-    let models = std::env::var_os("MODEL_CACHE_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("models"));
+    let models = models_dir();
     let mut command = Command::new(env!("CARGO_BIN_EXE_embed"));
     command.current_dir(dir.path()).args(args).env("MODEL_CACHE_DIR", models).env_remove("DEFAULT_MODEL");
     command.env_remove("LOG_LEVEL").env_remove("LOG_FORMAT").env_remove("NO_COLOR");
@@ -64,9 +62,7 @@ fn logs_on_a_stderr_that_is_not_a_terminal_carry_no_colour() {
 #[test]
 fn a_long_input_shows_no_progress_on_a_stderr_that_is_not_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
-    let models = std::env::var_os("MODEL_CACHE_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("models"));
+    let models = models_dir();
     let mut child = Command::new(env!("CARGO_BIN_EXE_embed"))
         .current_dir(dir.path())
         .args(["embed", "--input", "-", "--format", "jsonl"])

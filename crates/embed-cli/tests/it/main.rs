@@ -8,18 +8,14 @@ mod logging;
 mod models;
 mod security;
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use embed_test_support::{cosine, models_dir, workspace_root};
 
 /// `embed` with the workspace's models and ONNX Runtime, run from a scratch directory so no
 /// `.env` or `./models` of the developer's leaks in.
 fn embed(args: &[&str], dir: &std::path::Path) -> Output {
-    let models =
-        std::env::var_os("MODEL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("models"));
+    let models = models_dir();
     let mut command = Command::new(env!("CARGO_BIN_EXE_embed"));
     command.current_dir(dir).args(args).env("MODEL_CACHE_DIR", models).env_remove("DEFAULT_MODEL");
     if std::env::var_os("ONNXRUNTIME_LIB_PATH").is_none() {

@@ -5,16 +5,14 @@
 
 #![allow(clippy::unwrap_used, reason = "tests: a failed unwrap is a failed test")]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use expect_test::expect;
 
-use crate::{embed, stderr, stdout, workspace_root};
+use embed_test_support::fixture_dir;
 
-fn fixture_dir(name: &str) -> PathBuf {
-    workspace_root().join("fixtures/architectures").join(name)
-}
+use crate::{cosine, embed, stderr, stdout};
 
 /// A file of `bytes` bytes (sparse: nothing is written).
 fn sized_file(path: &Path, bytes: u64) {
@@ -187,21 +185,16 @@ fn a_checkpoint_in_the_cache_names_the_conversion_for_onnx() {
         .output()
         .unwrap();
     let err = stderr(&out);
-    assert!(
-        err.starts_with(&format!(
+    assert_eq!(
+        err,
+        format!(
             "error: cannot load model `all-roberta-large-v1`: model `all-roberta-large-v1:fp32` in {} has a checkpoint \
-             (model.safetensors) but no onnx/model.onnx for ONNX Runtime: the native engine runs the checkpoint's fp32 \
-             variant, and an ONNX file is made from it with Python, which embed does not have: convert it in a clone \
-             of embed with `cargo xtask convert --from {}`\n",
+             (model.safetensors) but no onnx/model.onnx for ONNX Runtime: expected an ONNX file converted from the \
+             checkpoint, which takes Python (the native engine runs the checkpoint's fp32 variant itself)\n\
+             hint: convert it in a clone of embed's repository with `cargo xtask convert --from {}`, or run its fp32 \
+             variant on the native engine (--backend native)\n",
             roberta.display(),
             roberta.display()
-        )),
-        "{err}"
+        )
     );
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (norm(a) * norm(b)).max(1e-12)
 }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use embed_core::{BackendChoice, Config, EmbedOptions, Service};
+use embed_core::{BackendChoice, Config, EmbedError, EmbedOptions, Service};
 
 use crate::support::{chain, cosine, ort_library, workspace_root};
 
@@ -331,10 +331,9 @@ fn a_checkpoint_without_onnx_runs_natively_and_names_the_conversion_for_onnx() {
     std::fs::remove_dir_all(copy.path().join("onnx")).unwrap();
     let native = load(copy.path()).unwrap_or_else(|e| panic!("{}", chain(&e)));
     assert!(native.model().engine().starts_with("native"), "{}", native.model().engine());
-    let err = chain(&load_on(copy.path(), BackendChoice::Onnx).unwrap_err());
+    let err = load_on(copy.path(), BackendChoice::Onnx).unwrap_err();
     assert!(
-        err.contains("has a checkpoint (model.safetensors) but no onnx/model.onnx for ONNX Runtime")
-            && err.contains("cargo xtask convert --from"),
-        "{err}"
+        matches!(err.cause(), EmbedError::NeedsConversion { dir, onnx, .. } if dir == copy.path() && onnx == "onnx/model.onnx"),
+        "{err:?}"
     );
 }

@@ -1,6 +1,6 @@
 //! Bad input gets a clear error or the documented result, never a panic or a wrong vector.
 
-use embed_core::{Config, EmbedError, EmbedOptions, MetalConfig, RuntimeError, Service};
+use embed_core::{Config, EmbedError, EmbedOptions, MetalConfig, RuntimeError, Service, TokenizeError};
 
 use crate::support::{chain, config, cosine, models_dir, service};
 
@@ -98,10 +98,21 @@ fn a_broken_tokenizer_is_an_error_naming_it() {
 fn an_unknown_prompt_and_a_zero_batch_size_are_errors() {
     let service = service("all-MiniLM-L6-v2");
     let options = EmbedOptions { prompt: Some("query".into()), ..EmbedOptions::default() };
-    let err = service.embed_with(&["x"], &options).unwrap_err().to_string();
-    assert_eq!(err, "model `all-MiniLM-L6-v2:fp32` has no prompt `query`; its prompts: none");
-    let options = EmbedOptions { batch_size: 0, ..EmbedOptions::default() };
-    assert!(service.embed_with(&["x"], &options).is_err());
+    let err = service.embed_with(&["x"], &options).unwrap_err();
+    assert!(
+        matches!(&err, EmbedError::UnknownPrompt { model, prompt, known } if model == "all-MiniLM-L6-v2:fp32" && prompt == "query" && known.is_empty()),
+        "{err:?}"
+    );
+    for (setting, batching) in [
+        ("batch_size", embed_core::BatchPolicy { max_texts: 0, ..Default::default() }),
+        ("max_batch_tokens", embed_core::BatchPolicy { max_tokens: 0, ..Default::default() }),
+    ] {
+        let err = Service::new(Config { batching, ..config("all-MiniLM-L6-v2") }).unwrap_err();
+        assert!(
+            matches!(&err, EmbedError::InvalidSetting { setting: s, found, .. } if *s == setting && found == "0"),
+            "{err:?}"
+        );
+    }
 }
 
 #[test]
@@ -138,8 +149,8 @@ fn truncation_off_makes_a_long_text_an_error_naming_it() {
     let service = service("all-MiniLM-L6-v2");
     let long = "word ".repeat(300);
     let options = EmbedOptions { truncate: false, ..service.default_options().clone() };
-    let err = service.embed_with(&["fine", long.as_str()], &options).unwrap_err().to_string();
-    assert_eq!(err, "input 1 has 302 tokens, more than the model's maximum of 256, and truncation is off");
+    let err = service.embed_with(&["fine", long.as_str()], &options).unwrap_err();
+    assert!(matches!(err, EmbedError::TooLong { index: 1, tokens: 302, max: 256 }), "{err:?}");
     assert_eq!(service.embed_with(&["fine"], &options).unwrap().len(), 1);
 }
 
@@ -147,17 +158,24 @@ fn truncation_off_makes_a_long_text_an_error_naming_it() {
 fn token_ids_embed_like_the_text_they_came_from() {
     let service = service("all-MiniLM-L6-v2");
     let text = "Token ids in, the same vector out.";
-    // [CLS] and [SEP] are 101 and 102 in this vocabulary; the caller gives the ids between.
-    let with_specials = service.model().tokenizer().tokenize(&[text]).unwrap().remove(0).ids;
+    // The ids between [CLS] and [SEP], as the model's tokenizer makes them.
+    let tokenizer =
+        embed_tokenize::Tokenizer::from_dir(&models_dir().join("all-MiniLM-L6-v2"), &Default::default()).unwrap();
+    let with_specials = tokenizer.tokenize(&[text]).unwrap().remove(0).ids;
     assert_eq!((with_specials[0], *with_specials.last().unwrap()), (101, 102));
     let ids = with_specials[1..with_specials.len() - 1].to_vec();
     let from_ids = service.embed_tokens_with_model("all-MiniLM-L6-v2", &[ids], service.default_options()).unwrap();
     assert!(cosine(&from_ids[0].vector, &service.embed(text).unwrap()) >= 0.999999);
     let err = service
         .embed_tokens_with_model("all-MiniLM-L6-v2", &[vec![5, 999_999]], service.default_options())
-        .unwrap_err()
-        .to_string();
-    assert_eq!(err, "invalid input: token id 999999 of input 0 is outside the vocabulary (0..30522)");
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EmbedError::Tokenize(TokenizeError::OutOfVocabulary { index: 0, id: 999_999, vocab_size: 30522 })
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -235,10 +253,10 @@ fn a_10_mb_text_is_cut_to_the_maximum_without_reading_all_of_it() {
         // Tokenizing all 10 MB took seconds and 1.1 GB; the kept end alone takes a millisecond
         // (timed alone: inference time swings with the machine's load).
         let started = std::time::Instant::now();
-        let tokens = service.model().tokenizer().tokenize_with(&[text.as_str()], Some(side)).unwrap();
+        let prepared = service.prepare(&service.default_model(), &[text.as_str()], &options).unwrap();
         let elapsed = started.elapsed();
         assert!(elapsed < std::time::Duration::from_millis(500), "{side:?}: {elapsed:?}");
-        assert_eq!(tokens[0].len(), 256);
+        assert_eq!(prepared.shape().tokens, 256);
         let out = service.embed_with(&[text.as_str(), "short"], &options).unwrap();
         assert_eq!((out[0].tokens, out[0].truncated), (256, true));
         assert_eq!((out[1].tokens, out[1].truncated), (3, false));
@@ -264,12 +282,9 @@ fn many_short_texts_then_one_too_long(count: usize) {
     let mut texts: Vec<String> = (0..count - 1).map(|i| format!("text {i}")).collect();
     texts.push("long ".repeat(300));
     let options = EmbedOptions { truncate: false, ..service.default_options().clone() };
-    let err = service.embed_with(&texts, &options).expect_err("the last text is too long").to_string();
+    let err = service.embed_with(&texts, &options).expect_err("the last text is too long");
     let last = count - 1;
-    assert_eq!(
-        err,
-        format!("input {last} has 302 tokens, more than the model's maximum of 256, and truncation is off")
-    );
+    assert!(matches!(err, EmbedError::TooLong { index, tokens: 302, max: 256 } if index == last), "{err:?}");
     still_works(&service);
 }
 

@@ -1,13 +1,18 @@
 //! Long documents: chunk boundaries on Unicode text (CJK, emoji, combining accents) and the
 //! document embedding pooled from the chunks, on real tokenizers and the real model.
 
-use embed_core::{Chunk, Chunking, EmbedOptions, chunk_document, normalize};
+use embed_core::{Chunk, Chunking, EmbedOptions, Service, normalize};
 use embed_tokenize::{Tokenizer, TokenizerOptions};
 use unicode_segmentation::UnicodeSegmentation;
 
-use crate::support::{cosine, models_dir, service};
+use crate::support::{cosine, models_dir, service, service_with_batches_of};
 
 const MODEL: &str = "all-MiniLM-L6-v2";
+
+/// The chunks `model` cuts `text` into.
+fn chunk(model: &Service, text: &str, chunking: &Chunking) -> Result<Vec<Chunk>, embed_core::EmbedError> {
+    model.model().chunk(text, chunking)
+}
 
 fn tokenizer(model: &str) -> Tokenizer {
     Tokenizer::from_dir(&models_dir().join(model), &TokenizerOptions::default())
@@ -129,11 +134,12 @@ fn every_strategy_cuts_unicode_text_into_valid_fitting_chunks() {
     let document = long_document();
     for model in [MODEL, "all-mpnet-base-v2"] {
         let tokenizer = tokenizer(model);
+        let chunker = service(model);
         let total = tokenizer.token_spans(&document).unwrap().len();
         assert!((2500..4500).contains(&total), "the test document should have about 3000 tokens, has {total}");
         for spec in ["tokens", "tokens:100", "sentences", "sentences:60", "paragraphs", "paragraphs:80"] {
             let chunking: Chunking = spec.parse().unwrap();
-            let chunks = chunk_document(&document, &chunking, &tokenizer).unwrap();
+            let chunks = chunk(&chunker, &document, &chunking).unwrap();
             let what = format!("{model} {spec}");
             check_chunks(&document, &chunks, &tokenizer, &what);
             assert!(chunks.windows(2).all(|w| w[0].end <= w[1].start), "{what}: chunks overlap");
@@ -152,10 +158,11 @@ fn every_strategy_cuts_unicode_text_into_valid_fitting_chunks() {
 fn token_windows_overlap_as_asked() {
     let document = long_document();
     let tokenizer = tokenizer(MODEL);
+    let chunker = service(MODEL);
     let spans = tokenizer.token_spans(&document).unwrap();
     for (size, overlap) in [(100, 30), (254, 50), (37, 36), (64, 0)] {
         let chunking = Chunking::Tokens { size: Some(size), overlap };
-        let chunks = chunk_document(&document, &chunking, &tokenizer).unwrap();
+        let chunks = chunk(&chunker, &document, &chunking).unwrap();
         let what = chunking.to_string();
         check_chunks(&document, &chunks, &tokenizer, &what);
         // A window holds fewer than `size` of the document's tokens (and the next one starts
@@ -188,17 +195,17 @@ fn token_windows_overlap_as_asked() {
 #[test]
 fn sentences_and_paragraphs_cut_at_their_boundaries() {
     let (document, paragraph_starts) = long_document_and_paragraphs();
-    let tokenizer = tokenizer(MODEL);
+    let chunker = service(MODEL);
     let trimmed_start = |s: usize, text: &str| s + (text.len() - text.trim_start().len());
     let sentence_starts: Vec<usize> =
         document.split_sentence_bound_indices().map(|(s, text)| trimmed_start(s, text)).collect();
-    let sentences = chunk_document(&document, &Chunking::Sentences { max_tokens: None }, &tokenizer).unwrap();
+    let sentences = chunk(&chunker, &document, &Chunking::Sentences { max_tokens: None }).unwrap();
     let off_boundary = sentences.iter().filter(|c| !sentence_starts.contains(&c.start)).count();
     // Only the windows that continue the one overlong sentence start elsewhere.
     assert!((1..=2).contains(&off_boundary), "{off_boundary} sentence chunks start inside a sentence");
     assert!(sentences.len() < sentence_starts.len() / 2, "sentences are packed together");
 
-    let paragraphs = chunk_document(&document, &Chunking::Paragraphs { max_tokens: None }, &tokenizer).unwrap();
+    let paragraphs = chunk(&chunker, &document, &Chunking::Paragraphs { max_tokens: None }).unwrap();
     let inside: Vec<&str> =
         paragraphs.iter().filter(|c| !paragraph_starts.contains(&c.start)).map(|c| c.text(&document)).collect();
     // The two overlong paragraphs are cut by sentences (and the long sentence by tokens).
@@ -209,10 +216,10 @@ fn sentences_and_paragraphs_cut_at_their_boundaries() {
 
 #[test]
 fn an_empty_or_blank_document_is_one_chunk_of_the_whole_text() {
-    let tokenizer = tokenizer(MODEL);
+    let chunker = service(MODEL);
     for text in ["", "   \n\n \t "] {
         for spec in ["tokens", "sentences", "paragraphs:10"] {
-            let chunks = chunk_document(text, &spec.parse().unwrap(), &tokenizer).unwrap();
+            let chunks = chunk(&chunker, text, &spec.parse().unwrap()).unwrap();
             assert_eq!(chunks, [Chunk { start: 0, end: text.len(), tokens: 0 }], "{text:?} {spec}");
         }
     }
@@ -220,7 +227,7 @@ fn an_empty_or_blank_document_is_one_chunk_of_the_whole_text() {
 
 #[test]
 fn sizes_the_model_cannot_take_are_errors() {
-    let tokenizer = tokenizer(MODEL);
+    let chunker = service(MODEL);
     let cases = [
         (
             Chunking::Tokens { size: Some(300), overlap: 0 },
@@ -238,7 +245,7 @@ fn sizes_the_model_cannot_take_are_errors() {
         ),
     ];
     for (chunking, message) in cases {
-        let error = chunk_document("some text", &chunking, &tokenizer).expect_err(message);
+        let error = chunk(&chunker, "some text", &chunking).expect_err(message);
         assert_eq!(error.to_string(), message);
     }
     for (spec, message) in [
@@ -275,10 +282,9 @@ fn a_short_document_is_embedded_as_one_text() {
 
 #[test]
 fn a_long_document_gets_fitting_chunks_and_a_token_weighted_mean() {
-    let service = service(MODEL);
+    let service = service_with_batches_of(MODEL, 8);
     let document = long_document();
-    let options = EmbedOptions { batch_size: 8, ..service.default_options().clone() };
-    let doc = service.embed_document(&document, &"tokens:200:40".parse().unwrap(), &options).unwrap();
+    let doc = service.embed_document(&document, &"tokens:200:40".parse().unwrap(), service.default_options()).unwrap();
     assert!(doc.chunks.len() > 10, "{} chunks", doc.chunks.len());
     let mut expected = vec![0.0f64; doc.document.len()];
     let mut total = 0.0;
@@ -301,9 +307,9 @@ fn a_long_document_gets_fitting_chunks_and_a_token_weighted_mean() {
     for chunk in [&doc.chunks[0], &doc.chunks[doc.chunks.len() / 2], &doc.chunks[doc.chunks.len() - 1]] {
         assert!(cosine(&chunk.embedding.vector, &service.embed(&chunk.text).unwrap()) >= 0.99999);
     }
-    let unknown = EmbedOptions { prompt: Some("query".into()), ..options };
+    let unknown = EmbedOptions { prompt: Some("query".into()), ..service.default_options().clone() };
     let error = service.embed_document(&document, &"sentences".parse().unwrap(), &unknown).unwrap_err();
-    assert!(error.to_string().contains("has no prompt `query`"), "{error}");
+    assert!(matches!(&error, embed_core::EmbedError::UnknownPrompt { prompt, .. } if prompt == "query"), "{error:?}");
 }
 
 /// Found by the `chunker` fuzz target: with a limit of a token or two, a window holding one
@@ -312,17 +318,18 @@ fn a_long_document_gets_fitting_chunks_and_a_token_weighted_mean() {
 #[test]
 fn a_word_piece_over_a_tiny_limit_is_cut_by_characters() {
     let tokenizer = tokenizer(MODEL);
+    let chunker = service(MODEL);
     let document = "unaffable antidisestablishmentarianism";
     for (size, overlap) in [(1, 0), (2, 0), (2, 1), (3, 1)] {
         let chunking = Chunking::Tokens { size: Some(size), overlap };
-        let chunks = chunk_document(document, &chunking, &tokenizer).expect("chunks");
+        let chunks = chunk(&chunker, document, &chunking).expect("chunks");
         check_chunks(document, &chunks, &tokenizer, &chunking.to_string());
         for chunk in &chunks {
             assert!(chunk.tokens <= size, "{chunking}: {:?} has {} tokens", chunk.text(document), chunk.tokens);
         }
     }
     for chunking in [Chunking::Sentences { max_tokens: Some(1) }, Chunking::Paragraphs { max_tokens: Some(1) }] {
-        let chunks = chunk_document(document, &chunking, &tokenizer).expect("chunks");
+        let chunks = chunk(&chunker, document, &chunking).expect("chunks");
         check_chunks(document, &chunks, &tokenizer, &chunking.to_string());
         assert!(chunks.iter().all(|c| c.tokens <= 1), "{chunking}: {chunks:?}");
     }

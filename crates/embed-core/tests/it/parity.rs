@@ -131,10 +131,10 @@ fn parallel_sessions_give_the_same_vectors_in_order() {
     let mut cfg = crate::support::config("all-MiniLM-L6-v2");
     cfg.backend = BackendChoice::Onnx;
     cfg.runtime.sessions = Some(2);
+    // Calls of 4: the 35 texts make several calls, which the two sessions share.
+    cfg.batching.max_texts = 4;
     let parallel = embed_core::Service::new(cfg).unwrap();
-    // Batches of 4: the 35 texts make several batches, which the two sessions share.
-    let options = embed_core::EmbedOptions { batch_size: 4, ..parallel.default_options().clone() };
-    let embeddings = parallel.embed_with(&golden.texts, &options).unwrap();
+    let embeddings = parallel.embed_with(&golden.texts, parallel.default_options()).unwrap();
     assert_eq!(embeddings.len(), golden.texts.len());
     for (i, (got, want)) in embeddings.iter().zip(&golden.embeddings).enumerate() {
         let cos = cosine(&got.vector, want);
@@ -145,18 +145,23 @@ fn parallel_sessions_give_the_same_vectors_in_order() {
         runtime: embed_core::RuntimeConfig { sessions: Some(0), ..Default::default() },
         ..crate::support::config("all-MiniLM-L6-v2")
     };
-    let error = embed_core::Service::new(zero).unwrap_err().to_string();
-    assert!(error.contains("sessions must be at least 1"), "{error}");
+    let error = embed_core::Service::new(zero).unwrap_err();
+    assert!(
+        matches!(&error, embed_core::EmbedError::InvalidSetting { setting: "sessions", found, .. } if found == "0"),
+        "{error:?}"
+    );
 }
 
 #[test]
 fn native_batches_side_by_side_give_the_same_vectors_in_order() {
     let golden = fixture("all-MiniLM-L6-v2");
-    let native = on(BackendChoice::Native, "all-MiniLM-L6-v2");
+    let mut cfg = crate::support::config("all-MiniLM-L6-v2");
+    cfg.backend = BackendChoice::Native;
+    // Calls of 4: the 35 texts make several calls, which run side by side, one per thread.
+    cfg.batching.max_texts = 4;
+    let native = embed_core::Service::new(cfg).unwrap();
     assert!(native.model().engine().starts_with("native"), "{}", native.model().engine());
-    // Batches of 4: the 35 texts make several batches, which run side by side, one per thread.
-    let options = embed_core::EmbedOptions { batch_size: 4, ..native.default_options().clone() };
-    let embeddings = native.embed_with(&golden.texts, &options).unwrap();
+    let embeddings = native.embed_with(&golden.texts, native.default_options()).unwrap();
     for (i, (got, want)) in embeddings.iter().zip(&golden.embeddings).enumerate() {
         let cos = cosine(&got.vector, want);
         assert!(cos >= 0.99999, "text {i} {:?}: cosine {cos}", golden.texts[i]);

@@ -1,17 +1,17 @@
-//! Async batches: every input answered exactly once, errors per batch, cancellation by drop.
+//! Async batches: every input answered exactly once, errors per input or per call,
+//! cancellation by drop.
 
-use embed_core::EmbedOptions;
+use embed_core::{EmbedError, EmbedOptions};
 use futures_executor::block_on;
 use futures_util::StreamExt;
 
-use crate::support::{cosine, service};
+use crate::support::{cosine, service_with_batches_of};
 
 #[test]
 fn every_input_is_answered_once_with_its_own_vector() {
-    let service = service("all-MiniLM-L6-v2");
+    let service = service_with_batches_of("all-MiniLM-L6-v2", 8);
     let texts: Vec<String> = (0..70).map(|i| format!("text number {i} {}", "x ".repeat(i % 13))).collect();
-    let options = EmbedOptions { batch_size: 8, ..EmbedOptions::default() };
-    let answers: Vec<_> = block_on(service.embed_stream(texts.clone(), options).collect());
+    let answers: Vec<_> = block_on(service.embed_stream(texts.clone(), EmbedOptions::default()).collect());
     assert_eq!(answers.len(), texts.len());
     let mut seen = vec![false; texts.len()];
     for (index, result) in answers {
@@ -23,26 +23,25 @@ fn every_input_is_answered_once_with_its_own_vector() {
 }
 
 #[test]
-fn a_failing_batch_answers_each_of_its_inputs_with_the_error() {
-    let service = service("all-MiniLM-L6-v2");
+fn a_refused_input_gets_its_own_error_and_the_others_their_vectors() {
+    let service = service_with_batches_of("all-MiniLM-L6-v2", 2);
     let mut texts: Vec<String> = (0..5).map(|i| format!("short {i}")).collect();
-    texts.push("long ".repeat(400));
-    let options = EmbedOptions { batch_size: 2, truncate: false, ..EmbedOptions::default() };
+    texts.insert(2, "long ".repeat(400));
+    let options = EmbedOptions { truncate: false, ..EmbedOptions::default() };
     let answers: Vec<_> = block_on(service.embed_stream(texts, options).collect());
     assert_eq!(answers.len(), 6);
-    let failed: Vec<usize> = answers.iter().filter(|(_, r)| r.is_err()).map(|(i, _)| *i).collect();
-    // The long text goes first (longest first) and shares its batch with one other text.
-    assert_eq!(failed.len(), 2, "{failed:?}");
-    assert!(failed.contains(&5));
-    assert_eq!(answers.iter().filter(|(_, r)| r.is_ok()).count(), 4);
+    let failed: Vec<_> = answers.iter().filter_map(|(i, r)| r.as_ref().err().map(|e| (*i, e))).collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(matches!(failed[0], (2, error) if matches!(**error, EmbedError::TooLong { index: 2, max: 256, .. })));
+    assert_eq!(answers.iter().filter(|(_, r)| r.is_ok()).count(), 5);
 }
 
 #[test]
 fn dropping_the_stream_stops_the_work() {
-    let service = service("all-MiniLM-L6-v2");
+    let service = service_with_batches_of("all-MiniLM-L6-v2", 4);
     let texts: Vec<String> = (0..2000).map(|i| format!("a text to embed, number {i}")).collect();
     let before = service.metrics().batches;
-    let mut stream = service.embed_stream(texts, EmbedOptions { batch_size: 4, ..EmbedOptions::default() });
+    let mut stream = service.embed_stream(texts, EmbedOptions::default());
     let first = block_on(stream.next()).expect("a first answer");
     assert!(first.1.is_ok());
     drop(stream);

@@ -3,13 +3,13 @@
 //! the Go original's `{"error","code"}`), never a panic, a hang or a wrong vector; and after
 //! each bad request the next good one to the same endpoint gets the library's vector.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use embed_core::{Config, OrtLibrary, Service};
+use embed_core::Config;
 use embed_server::ServerConfig;
 use serde_json::{Value, json};
 
-use super::{MODEL, TestServer, assert_close, floats, library, walk, workspace_root};
+use super::{MODEL, TestServer, assert_close, config, floats, library, new_service, walk};
 
 /// An input endpoint: its path and the field that holds its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -383,8 +383,7 @@ async fn unknown_models_variants_and_path_like_names_are_404_and_never_read() {
 /// A model cache of links to the real files, where the default model is whole, its int8 ONNX
 /// file is cut in half, and all-mpnet-base-v2's `tokenizer.json` does not parse.
 fn cache_with_broken_models(root: &Path) {
-    let models =
-        std::env::var_os("MODEL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("models"));
+    let models = embed_test_support::models_dir();
     for name in [MODEL, "all-mpnet-base-v2"] {
         let source = models.join(name);
         for file in walk(&source) {
@@ -407,16 +406,7 @@ fn cache_with_broken_models(root: &Path) {
 async fn a_truncated_model_or_a_broken_tokenizer_is_503_naming_only_the_model() {
     let cache = tempfile::tempdir().unwrap();
     cache_with_broken_models(cache.path());
-    let config = Config {
-        model: MODEL.into(),
-        model_cache_dir: cache.path().to_path_buf(),
-        onnxruntime: OrtLibrary {
-            path: std::env::var_os("ONNXRUNTIME_LIB_PATH").filter(|p| !p.is_empty()).map(PathBuf::from),
-            search_dirs: vec![workspace_root().join("libs")],
-        },
-        ..Config::default()
-    };
-    let service = Service::new(config).unwrap();
+    let service = new_service(Config { model_cache_dir: cache.path().to_path_buf(), ..config(MODEL) });
     let server = TestServer::start_with(service, ServerConfig::default()).await;
     let mut cases = Vec::new();
     for e in ENDPOINTS {

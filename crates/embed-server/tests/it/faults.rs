@@ -9,39 +9,28 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use embed_core::{Config, MemoryConfig, OrtLibrary, Service};
+use embed_core::{Config, MemoryConfig, Service};
 use embed_server::ServerConfig;
 use serde_json::{Value, json};
 
 use super::{
-    MODEL, TOLERANCE, TestServer, assert_close, cosine, floats, library, metric, service, walk, workspace_root,
+    MODEL, TOLERANCE, TestServer, assert_close, config, cosine, floats, library, metric, models_dir, new_service,
+    service, walk,
 };
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("MODEL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("models"))
-}
 
 /// A service of its own (not the shared one), over `model` in `cache_dir`, with the embedding
 /// cache off so every request is computed.
 fn own_service(model: &str, cache_dir: &Path, memory: MemoryConfig) -> Service {
-    let config = Config {
-        model: model.to_string(),
-        model_cache_dir: cache_dir.to_path_buf(),
-        onnxruntime: OrtLibrary {
-            path: std::env::var_os("ONNXRUNTIME_LIB_PATH").filter(|p| !p.is_empty()).map(PathBuf::from),
-            search_dirs: vec![workspace_root().join("libs")],
-        },
-        memory: MemoryConfig { cache: embed_core::CacheLimits { max_entries: 0, ..Default::default() }, ..memory },
-        ..Config::default()
-    };
-    Service::new(config).unwrap_or_else(|e| panic!("cannot load {model}: {e}"))
+    let mut config = Config { model_cache_dir: cache_dir.to_path_buf(), ..config(model) };
+    config.memory = MemoryConfig { cache: config.memory.cache, ..memory };
+    new_service(config)
 }
 
 /// The manifest name's files, resolved in the real model directory.
 fn estimate(model: &str) -> u64 {
     let files = embed_core::ModelFiles::resolve(
         model,
-        &models_dir(),
+        &embed_test_support::models_dir(),
         &embed_core::Manifest::builtin(),
         embed_core::BackendChoice::Auto,
     )
@@ -69,10 +58,10 @@ async fn models_evicted_while_in_use_never_change_an_answer() {
     let budget = pinned + estimate(&fp32) + estimate(&int8) / 2;
     let budgeted = own_service(
         int8_file.to_str().unwrap(),
-        &models_dir(),
+        &embed_test_support::models_dir(),
         MemoryConfig { model_memory_limit: Some(budget), ..MemoryConfig::default() },
     );
-    let config = ServerConfig { workers: 2, ..ServerConfig::default() };
+    let config = ServerConfig { workers: Some(2), ..ServerConfig::default() };
     let server = TestServer::start_with(budgeted.clone(), config).await;
 
     let texts: Vec<String> =
@@ -199,11 +188,11 @@ async fn a_model_that_fails_to_load_is_503_then_loads_once_fixed() {
 const TEXTS_ONE: &str = "The quick brown fox jumps over the lazy dog.";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn one_bad_request_in_a_batch_fails_alone() {
+async fn a_too_long_request_is_refused_before_it_queues_and_the_others_batch() {
     // The batcher waits up to 500 ms for more work, so the concurrent requests share a batch.
-    // The long text with `truncate: false` makes the batch's inference call fail (a real
-    // error from the tokenizing step of the batch, not an injected one); the batch is then run
-    // part by part and only its request gets the error.
+    // The long text with `truncate: false` is refused as it is prepared (tokenized and counted
+    // on arrival), before it queues: it never reaches a batch, and the batch of the seven
+    // others runs once, without a retry.
     let config = ServerConfig { batch_wait: Duration::from_millis(500), ..ServerConfig::default() };
     let server = TestServer::start(config).await;
     let before = server.metrics().await;
@@ -231,8 +220,9 @@ async fn one_bad_request_in_a_batch_fails_alone() {
     }
     let after = server.metrics().await;
     let delta = |name: &str| metric(&after, name) - metric(&before, name);
-    assert!(delta("embed_server_batch_retries_total") >= 1.0, "the requests were not batched together:\n{after}");
-    assert!(delta("embed_server_batches_total") < 8.0, "no batch held several requests:\n{after}");
+    assert_eq!(delta("embed_server_batch_texts_total"), 7.0, "only the good texts ran:\n{after}");
+    assert_eq!(delta("embed_server_batch_retries_total"), 0.0, "a batch failed:\n{after}");
+    assert!(delta("embed_server_batches_total") < 7.0, "no batch held several requests:\n{after}");
 }
 
 /// Sends one `POST /v1/embeddings` over a raw socket and leaves it open, unread.

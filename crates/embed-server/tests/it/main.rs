@@ -2,29 +2,29 @@
 //! all-MiniLM-L6-v2 and ONNX Runtime, driven by a real HTTP client. Vectors are compared with
 //! the library's own (cosine ≥ 0.99999).
 //!
-//! Models and ONNX Runtime are found as embed-core's tests find them: `models/` and `libs/` at
-//! the workspace root, or `MODEL_CACHE_DIR` and `ONNXRUNTIME_LIB_PATH`.
+//! Models and ONNX Runtime are found where embed-test-support says (`MODEL_CACHE_DIR` or
+//! `models/`, `ONNXRUNTIME_LIB_PATH` or `libs/`). The services run without an embedding cache,
+//! so that the server computes what the library computed.
 
 #![allow(clippy::unwrap_used)]
 
 mod bad_input;
+mod batching;
 mod faults;
+mod openapi;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use embed_core::{Config, EmbedOptions, OrtLibrary, Service, TruncationSide};
+use embed_core::{CacheLimits, Config, EmbedOptions, OrtLibrary, Service, TruncationSide};
 use embed_server::ServerConfig;
+use embed_test_support::{cosine, models_dir, workspace_root};
 use serde_json::{Value, json};
 
 const MODEL: &str = "all-MiniLM-L6-v2";
 const TOLERANCE: f64 = 0.99999;
-
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// Every file under `dir`, recursively.
 fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
@@ -36,40 +36,34 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     files
 }
 
+/// The configuration of a service over `model` without an embedding cache.
+fn config(model: &str) -> Config {
+    let mut config = Config {
+        model: model.to_string(),
+        model_cache_dir: embed_test_support::models_dir(),
+        onnxruntime: OrtLibrary {
+            path: embed_test_support::ort_library_path(),
+            search_dirs: embed_test_support::ort_search_dirs(),
+        },
+        ..Config::default()
+    };
+    config.memory.cache = CacheLimits::OFF;
+    config
+}
+
+fn new_service(config: Config) -> Service {
+    Service::new(config).unwrap_or_else(|e| {
+        panic!("cannot load the model: {e}\n(run `cargo xtask test`, which fetches ONNX Runtime and the test models)")
+    })
+}
+
 fn service() -> Service {
     static SERVICE: OnceLock<Service> = OnceLock::new();
-    SERVICE
-        .get_or_init(|| {
-            let config = Config {
-                model: MODEL.to_string(),
-                model_cache_dir: std::env::var_os("MODEL_CACHE_DIR")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| workspace_root().join("models")),
-                onnxruntime: OrtLibrary {
-                    path: std::env::var_os("ONNXRUNTIME_LIB_PATH").filter(|p| !p.is_empty()).map(PathBuf::from),
-                    search_dirs: vec![workspace_root().join("libs")],
-                },
-                ..Config::default()
-            };
-            Service::new(config).unwrap_or_else(|e| {
-                panic!(
-                    "cannot load {MODEL}: {e}\n(run `cargo xtask test`, which fetches ONNX Runtime and the test models)"
-                )
-            })
-        })
-        .clone()
+    SERVICE.get_or_init(|| new_service(config(MODEL))).clone()
 }
 
 fn library(texts: &[&str]) -> Vec<Vec<f32>> {
     service().embed_batch(texts).unwrap()
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len(), "vectors of different widths");
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
-    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb).max(1e-12)
 }
 
 fn norm(v: &[f32]) -> f64 {
