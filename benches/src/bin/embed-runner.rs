@@ -1,6 +1,8 @@
 //! `embed-runner`: this project's library as one engine of the peer benchmark
 //! (`cargo xtask bench`). Loads a model through `embed_core::Service` with its defaults (no
-//! embedding cache, batches of `--batch-size`), then times single texts and the whole corpus.
+//! embedding cache, batches of `--batch-size`) on the engine `--backend` names, then times
+//! single texts and the whole corpus. `--gemm-probe` instead prints the native engine's GEMM
+//! peak on the seed models' shapes.
 //!
 //! Same command line, warm-up, timing and outputs (JSON result, `.npy` vectors) as the peers'
 //! runners under `benches/peers/`; it knows nothing of them or of the harness's report.
@@ -106,7 +108,39 @@ fn json_number(value: Option<f64>) -> String {
     value.map_or_else(|| "null".to_string(), |v| format!("{v}"))
 }
 
+/// The shapes the GEMM peak is measured on (`m`, `k`, `n`): the feed-forward layers of
+/// all-MiniLM-L6-v2 and all-mpnet-base-v2 over 1024 tokens, and a square one, as
+/// `benches/peers/gemm_peak.py` measures ONNX Runtime.
+const GEMM_SHAPES: [(usize, usize, usize); 5] =
+    [(1024, 1024, 1024), (1024, 384, 1536), (1024, 1536, 384), (1024, 768, 3072), (1024, 3072, 768)];
+
+/// Prints `{"threads", "isa", "peak_gflops", "shapes": [...]}`: the best rate of the native
+/// engine's kernels over the shapes.
+fn gemm_probe(threads: usize) {
+    let mut shapes = String::new();
+    let mut peak = 0.0f64;
+    for (i, (m, k, n)) in GEMM_SHAPES.into_iter().enumerate() {
+        let rate = embed_native::gemm_gflops(m, k, n, threads, 10);
+        peak = peak.max(rate);
+        let comma = if i + 1 < GEMM_SHAPES.len() { "," } else { "" };
+        let _ = write!(shapes, "{{\"m\": {m}, \"k\": {k}, \"n\": {n}, \"gflops\": {rate}}}{comma}");
+    }
+    println!(
+        "{{\"threads\": {threads}, \"isa\": \"{}\", \"peak_gflops\": {peak}, \"shapes\": [{shapes}]}}",
+        embed_native::Isa::detect().name()
+    );
+}
+
 fn run() -> Result<()> {
+    let mut argv = std::env::args().skip(1);
+    if argv.next().as_deref() == Some("--gemm-probe") {
+        let threads = match (argv.next().as_deref(), argv.next()) {
+            (Some("--threads"), Some(n)) => n.parse()?,
+            _ => 2,
+        };
+        gemm_probe(threads);
+        return Ok(());
+    }
     let args = parse_args()?;
     let corpus_text =
         std::fs::read_to_string(&args.corpus).map_err(|e| format!("cannot read {}: {e}", args.corpus.display()))?;
@@ -156,6 +190,7 @@ fn run() -> Result<()> {
     let padded_tokens = after.padded_tokens - before.padded_tokens;
 
     let tokens: usize = embeddings.iter().map(|e| e.tokens).sum();
+    let tokens_squared: usize = embeddings.iter().map(|e| e.tokens * e.tokens).sum();
     let vectors: Vec<Vec<f32>> = embeddings.into_iter().map(|e| e.vector).collect();
     write_npy(&args.vectors, &vectors)?;
     let mut result = String::from("{\n");
@@ -169,6 +204,7 @@ fn run() -> Result<()> {
         ("batch_size", args.batch_size.to_string()),
         ("texts", corpus.len().to_string()),
         ("tokens", tokens.to_string()),
+        ("tokens_squared", tokens_squared.to_string()),
         ("dimension", vectors.first().map_or(0, Vec::len).to_string()),
         ("load_s", format!("{load_s}")),
         ("batch_s", format!("{batch_s}")),

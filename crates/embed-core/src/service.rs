@@ -258,7 +258,7 @@ impl ModelLoader {
 }
 
 /// The memory a model takes once loaded and warmed up, estimated from its files, in the engine
-/// `choice` picks for it (see [`ModelLoader`]'s registry). The factors come from measured
+/// `choice` picks for it (see `ModelLoader`'s registry). The factors come from measured
 /// resident-memory growth (see the memory test, which checks the estimate against it).
 pub fn estimate_model_bytes(files: &ModelFiles, choice: BackendChoice) -> u64 {
     match choose_engine(files, choice, false) {

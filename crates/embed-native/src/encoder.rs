@@ -93,7 +93,7 @@ impl Model {
         while scratch.attention.len() < threads.width() {
             scratch.attention.push(Mutex::new(AttentionScratch::new(self.isa)));
         }
-        self.embed(batch, &scratch.offsets, &mut scratch.hidden);
+        self.embed(batch, &scratch.offsets, &mut scratch.hidden[..tokens * h]);
         let bias = match config.architecture {
             Architecture::Mpnet => Some(RelativeBias::new(&self.relative_bias, config.heads, batch.lengths)),
             Architecture::Bert | Architecture::Roberta => None,
@@ -102,7 +102,7 @@ impl Model {
         let norm_eps = config.layer_norm_eps;
         for layer in &self.layers {
             let hidden = MatRef { data: &scratch.hidden, rows: tokens, cols: h, stride: h };
-            let qkv = MatMut::new(&mut scratch.qkv, tokens, 3 * h, 3 * h);
+            let qkv = MatMut::new(&mut scratch.qkv[..tokens * 3 * h], tokens, 3 * h, 3 * h);
             isa.matmul(threads, hidden, &layer.qkv, qkv, Epilogue::Store);
             attention(
                 isa,
@@ -134,7 +134,7 @@ impl Model {
             let norm = &layer.output_norm;
             isa.layer_norm(&mut scratch.hidden, tokens, h, &norm.gamma, &norm.beta, norm_eps);
         }
-        &scratch.hidden
+        &scratch.hidden[..tokens * h]
     }
 
     /// Word, position and token type embeddings, summed in the order the reference adds them,
@@ -175,7 +175,10 @@ impl Model {
     }
 }
 
-/// Makes `buffer` hold exactly `len` floats, keeping its allocation when it is large enough.
+/// Makes `buffer` hold at least `len` floats. It only grows: every pass writes the floats it
+/// reads first, so a smaller batch after a larger one costs no clearing.
 fn resize(buffer: &mut Vec<f32>, len: usize) {
-    buffer.resize(len, 0.0);
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
 }

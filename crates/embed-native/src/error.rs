@@ -68,5 +68,5 @@ pub enum NativeError {
     InvalidBatch(String),
     /// The engine's threads could not be started.
     #[error("cannot start the engine's threads")]
-    Threads(#[source] rayon::ThreadPoolBuildError),
+    Threads(#[source] std::io::Error),
 }

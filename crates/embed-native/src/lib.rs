@@ -29,7 +29,6 @@ pub use kernels::{Gelu, Isa};
 pub use probe::gemm_gflops;
 
 use encoder::Scratch;
-use kernels::Parallel;
 use model::Model;
 use threads::Threads;
 
@@ -73,7 +72,7 @@ impl NativeModel {
         self.model.isa
     }
 
-    /// Threads the engine runs on.
+    /// Threads the engine runs on, the caller's included.
     pub fn threads(&self) -> usize {
         self.threads.width()
     }
@@ -85,18 +84,11 @@ impl NativeModel {
 
     /// Runs `batch` and hands `read` the last hidden state: one row of `hidden` floats per
     /// token, sequence after sequence.
-    pub fn forward<R: Send>(
-        &self,
-        batch: &PackedBatch<'_>,
-        read: impl FnOnce(&[f32]) -> R + Send,
-    ) -> Result<R, NativeError> {
+    pub fn forward<R>(&self, batch: &PackedBatch<'_>, read: impl FnOnce(&[f32]) -> R) -> Result<R, NativeError> {
         self.model.check(batch)?;
         let mut scratch =
             self.scratch.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop().unwrap_or_default();
-        let result = self.threads.install(|| {
-            let share = self.threads.share();
-            read(self.model.forward(batch, &share, &mut scratch))
-        });
+        let result = self.threads.pass(|threads| read(self.model.forward(batch, threads, &mut scratch)));
         self.scratch.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(scratch);
         Ok(result)
     }

@@ -18,9 +18,9 @@ pub fn gemm_gflops(m: usize, k: usize, n: usize, threads: usize, repeats: usize)
     let mut best = f64::INFINITY;
     for _ in 0..=repeats {
         let started = Instant::now();
-        pool.install(|| {
+        pool.pass(|threads| {
             isa.matmul(
-                &pool,
+                threads,
                 MatRef { data: &a, rows: m, cols: k, stride: k },
                 &panels,
                 MatMut::new(&mut out, m, n, n),

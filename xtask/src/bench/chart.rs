@@ -10,7 +10,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, TextStyle};
 
-use super::{Engine, Metric, ModelReport};
+use super::engines::Engine;
+use super::report::{Metric, Section};
 
 const PANEL_WIDTH: u32 = 460;
 const ROW_HEIGHT: u32 = 300;
@@ -18,8 +19,9 @@ const FONT: &str = "sans-serif";
 
 fn color(engine: Engine) -> RGBColor {
     match engine {
-        Engine::Embed => RGBColor(31, 119, 180),
-        Engine::EmbedSessions => RGBColor(23, 190, 207),
+        Engine::EmbedNative => RGBColor(31, 119, 180),
+        Engine::EmbedOnnx => RGBColor(23, 190, 207),
+        Engine::EmbedOnnxSessions => RGBColor(140, 86, 75),
         Engine::EmbedCli => RGBColor(128, 177, 211),
         Engine::Fastembed => RGBColor(255, 127, 14),
         Engine::OrtPython => RGBColor(44, 160, 44),
@@ -41,16 +43,10 @@ fn err(e: impl std::fmt::Display) -> anyhow::Error {
 }
 
 /// Draws the chart of `reports` into `path` (PNG).
-pub fn draw(
-    path: &Path,
-    reports: &[ModelReport],
-    gemm_peak: Option<f64>,
-    texts: usize,
-    threads: usize,
-) -> anyhow::Result<()> {
+pub fn draw(path: &Path, sections: &[Section], gemm_peak: Option<f64>, threads: usize) -> anyhow::Result<()> {
     plotters::style::register_font(FONT, FontStyle::Normal, epaint_default_fonts::HACK_REGULAR)
         .map_err(|_| anyhow::anyhow!("the bundled font is not a valid TrueType font"))?;
-    let rows = reports.len().max(1) as u32;
+    let rows = sections.len().max(1) as u32;
     let root = BitMapBackend::new(path, (4 * PANEL_WIDTH, rows * ROW_HEIGHT + 30)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let (header, body) = root.split_vertically(30);
@@ -64,7 +60,7 @@ pub fn draw(
         ))
         .map_err(err)?;
     let panels = body.split_evenly((rows as usize, 4));
-    for (row, report) in reports.iter().enumerate() {
+    for (row, section) in sections.iter().enumerate() {
         let metrics: [(Metric, &str, usize); 4] = [
             (Metric::TextsPerS, "texts/s (higher is better)", 0),
             (Metric::P50, "single-text p50 ms (lower is better)", 2),
@@ -73,10 +69,17 @@ pub fn draw(
         ];
         for (col, (metric, label, digits)) in metrics.into_iter().enumerate() {
             let line = match metric {
-                Metric::TextsPerS => report.physical_limit(gemm_peak, texts),
+                Metric::TextsPerS => section.physical_limit(gemm_peak),
                 _ => None,
             };
-            draw_panel(&panels[row * 4 + col], &format!("{} - {label}", report.model), report, metric, digits, line)?;
+            draw_panel(
+                &panels[row * 4 + col],
+                &format!("{} - {label}", section.title()),
+                section,
+                metric,
+                digits,
+                line,
+            )?;
         }
     }
     root.present().map_err(err)?;
@@ -86,7 +89,7 @@ pub fn draw(
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     caption: &str,
-    report: &ModelReport,
+    section: &Section,
     metric: Metric,
     digits: usize,
     line: Option<f64>,
@@ -94,7 +97,7 @@ fn draw_panel<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let bars: Vec<(Engine, Option<f64>)> = report.runs.iter().map(|(e, _)| (*e, report.median(*e, metric))).collect();
+    let bars: Vec<(Engine, Option<f64>)> = section.runs.iter().map(|(e, _)| (*e, section.median(*e, metric))).collect();
     let n = bars.len() as u32;
     let top = bars.iter().filter_map(|(_, v)| *v).chain(line).fold(0.0f64, f64::max);
     let x_max = if top > 0.0 { top * 1.35 } else { 1.0 };
@@ -106,7 +109,7 @@ where
         // Discrete ranges include their end: 0..=n-1 is n bars.
         .build_cartesian_2d(0f64..x_max, (0u32..n.saturating_sub(1)).into_segmented())
         .map_err(err)?;
-    // The first engine (embed) at the top.
+    // The first engine (embed-native) at the top.
     let names: Vec<&str> = bars.iter().rev().map(|(e, _)| e.name()).collect();
     chart
         .configure_mesh()

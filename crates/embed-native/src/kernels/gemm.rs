@@ -20,6 +20,9 @@ use super::simd::Simd;
 /// of every CPU this runs on with room for the panel being read.
 const CHUNK_FLOATS: usize = 128 * 1024;
 
+/// How far ahead of the micro-kernel the panel is prefetched, in floats.
+const PREFETCH_FLOATS: usize = 1024;
+
 /// What happens to a tile of `A · Wᵀ + bias` before it is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Epilogue {
@@ -135,6 +138,12 @@ unsafe fn tile<S: Simd, const R: usize, const NV: usize>(
         let mut acc = [[S::splat(0.0); NV]; R];
         let mut w = w;
         for kk in 0..k {
+            // The panel streams from memory when few rows reuse it: ask for it ahead (past the
+            // panel's end too: a prefetch is a hint and never faults, and the pointer is only
+            // computed, with wrapping arithmetic, never read).
+            for v in 0..NV {
+                S::prefetch(w.wrapping_add(PREFETCH_FLOATS + v * S::LANES));
+            }
             let mut wv = [S::splat(0.0); NV];
             for (v, slot) in wv.iter_mut().enumerate() {
                 *slot = S::load(w.add(v * S::LANES));
@@ -180,21 +189,17 @@ unsafe fn tile<S: Simd, const R: usize, const NV: usize>(
 
 /// Packs `w` (`n × k`, row stride `ldw`) into panels of `nr` rows of `w`, each `kk`-major
 /// (see the file's doc), zero-filling the columns of the last panel past `n`. `out` must hold
-/// `n.div_ceil(nr) · nr · k` floats.
+/// `n.div_ceil(nr) · nr · k` floats. Writes go in order; reads gather down the rows, whose
+/// `nr` current lines stay in the L1 cache.
 pub(crate) fn pack_w(w: &[f32], n: usize, k: usize, ldw: usize, nr: usize, out: &mut [f32]) {
     for (panel, dst) in out.chunks_exact_mut(nr * k).enumerate().take(n.div_ceil(nr)) {
-        for j in 0..nr {
-            let row = panel * nr + j;
-            if row < n {
-                let src = &w[row * ldw..row * ldw + k];
-                for (kk, &value) in src.iter().enumerate() {
-                    dst[kk * nr + j] = value;
-                }
-            } else {
-                for kk in 0..k {
-                    dst[kk * nr + j] = 0.0;
-                }
+        let first = panel * nr;
+        let rows = nr.min(n - first);
+        for (kk, line) in dst.chunks_exact_mut(nr).enumerate() {
+            for (j, slot) in line[..rows].iter_mut().enumerate() {
+                *slot = w[(first + j) * ldw + kk];
             }
+            line[rows..].fill(0.0);
         }
     }
 }

@@ -112,6 +112,8 @@ impl std::fmt::Debug for AlignedBuf {
 pub(crate) struct Panels {
     data: AlignedBuf,
     bias: AlignedBuf,
+    /// Whether `bias` may hold other values than zeros.
+    biased: bool,
     n: usize,
     k: usize,
     isa: Isa,
@@ -127,7 +129,7 @@ impl Panels {
 
     /// No matrix yet: a buffer for [`Panels::repack`].
     pub fn empty(isa: Isa) -> Self {
-        Self { data: AlignedBuf::default(), bias: AlignedBuf::default(), n: 0, k: 0, isa }
+        Self { data: AlignedBuf::default(), bias: AlignedBuf::default(), biased: false, n: 0, k: 0, isa }
     }
 
     /// Packs another matrix into this one's buffers, growing them only when it is larger.
@@ -137,11 +139,7 @@ impl Panels {
         let padded = n.div_ceil(nr) * nr;
         self.reserve(padded, k);
         gemm::pack_w(w, n, k, ldw, nr, self.data.as_mut_slice());
-        let slots = &mut self.bias.as_mut_slice()[..padded];
-        slots.fill(0.0);
-        if let Some(bias) = bias {
-            slots[..n].copy_from_slice(&bias[..n]);
-        }
+        self.set_bias(padded, bias.map(|b| &b[..n]));
         self.n = n;
         self.k = k;
     }
@@ -154,9 +152,27 @@ impl Panels {
         let padded = n.div_ceil(nr) * nr;
         self.reserve(padded, k);
         gemm::pack_w_transposed(v, k, n, ldv, nr, self.data.as_mut_slice());
-        self.bias.as_mut_slice()[..padded].fill(0.0);
+        self.set_bias(padded, None);
         self.n = n;
         self.k = k;
+    }
+
+    /// Sets the first `padded` biases: `bias`, then zeros. Panels packed per call (keys,
+    /// values) have none, and their zeros are written once.
+    fn set_bias(&mut self, padded: usize, bias: Option<&[f32]>) {
+        let slots = &mut self.bias.as_mut_slice()[..padded];
+        match bias {
+            Some(bias) => {
+                slots[..bias.len()].copy_from_slice(bias);
+                slots[bias.len()..].fill(0.0);
+                self.biased = true;
+            }
+            None if self.biased => {
+                slots.fill(0.0);
+                self.biased = false;
+            }
+            None => {}
+        }
     }
 
     fn reserve(&mut self, padded: usize, k: usize) {
@@ -165,6 +181,7 @@ impl Panels {
         }
         if self.bias.len < padded {
             self.bias = AlignedBuf::zeros(padded);
+            self.biased = false;
         }
     }
 

@@ -42,6 +42,11 @@ pub(crate) trait Simd: Copy {
     unsafe fn sum(v: Self::V) -> f32;
     /// The largest lane.
     unsafe fn hmax(v: Self::V) -> f32;
+    /// Asks for the cache line at `p` ahead of its use; a hint, never a fault.
+    #[inline(always)]
+    unsafe fn prefetch(p: *const f32) {
+        let _ = p;
+    }
 }
 
 /// Plain Rust: eight lanes in an array, which the compiler vectorizes where it can. Used where
@@ -203,6 +208,10 @@ mod x86 {
         unsafe fn hmax(v: Self::V) -> f32 {
             _mm512_reduce_max_ps(v)
         }
+        #[inline(always)]
+        unsafe fn prefetch(p: *const f32) {
+            _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>());
+        }
     }
 
     /// AVX2 with FMA: eight lanes; tails go through a stack buffer.
@@ -285,6 +294,10 @@ mod x86 {
             let pair = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
             let pair = _mm_max_ps(pair, _mm_movehl_ps(pair, pair));
             _mm_cvtss_f32(_mm_max_ss(pair, _mm_movehdup_ps(pair)))
+        }
+        #[inline(always)]
+        unsafe fn prefetch(p: *const f32) {
+            _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>());
         }
     }
 }
