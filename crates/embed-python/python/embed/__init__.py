@@ -113,7 +113,8 @@ class Embedder:
 
     @property
     def model(self) -> str:
-        """The model's name (as the manifest has it), or the directory it was loaded from."""
+        """The model as the library names it: a known name with its variant
+        (``all-MiniLM-L6-v2:fp32``), or the directory it was loaded from."""
         return self._engine.model
 
     @property
@@ -123,7 +124,8 @@ class Embedder:
 
     @property
     def engine(self) -> str:
-        """The engine running the model: ``native`` or ``onnx``."""
+        """The engine running the model, as the library names it: ``native`` and the CPU
+        features its kernels use (``native avx512``), or ``onnxruntime`` and its version."""
         return self._engine.engine
 
     @property
