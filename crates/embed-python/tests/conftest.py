@@ -25,6 +25,9 @@ CORES = os.cpu_count() or 1
 
 os.environ.setdefault("EMBED_OFFLINE", "1")
 
+# Row groups of the Parquet corpus: the units Ray and Spark split it into.
+ROW_GROUPS = 8
+
 _figures: Dict[str, float] = {}
 
 
@@ -89,7 +92,7 @@ def stsb_sentences() -> List[str]:
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory) -> Dict[str, object]:  # noqa: ANN001
-    """A Parquet corpus of (id, text) rows, in 8 row groups: STS-B's sentences twice, the second
+    """A Parquet corpus of (id, text) rows, in ROW_GROUPS row groups: STS-B's sentences twice, the second
     time numbered, so that every text is distinct."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -99,7 +102,7 @@ def corpus(tmp_path_factory) -> Dict[str, object]:  # noqa: ANN001
     ids = np.arange(len(texts), dtype=np.int64)
     path = tmp_path_factory.mktemp("corpus") / "corpus.parquet"
     table = pa.table({"id": ids, "text": pa.array(texts, pa.string())})
-    pq.write_table(table, path, row_group_size=(len(texts) + 7) // 8)
+    pq.write_table(table, path, row_group_size=-(-len(texts) // ROW_GROUPS))
     return {"path": str(path), "texts": texts, "ids": ids}
 
 

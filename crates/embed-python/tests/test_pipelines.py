@@ -17,10 +17,15 @@ import numpy as np
 import pytest
 
 import embed
-from conftest import MODEL, cosines, record_figure
+from conftest import MODEL, ROW_GROUPS, cosines, record_figure
 
 TESTS = str(Path(__file__).resolve().parent)
 WORKERS = 2
+# The CPUs Ray accounts to each actor. Ray Data's file listing and Parquet reads are tasks that
+# need a CPU of their own: actors taking both of `ray.init(num_cpus=2)`'s CPUs would leave them
+# none, and the pipeline would wait forever. Half each leaves one; each actor still runs one
+# thread, so the two of them use the two cores.
+ACTOR_CPUS = 0.5
 # Rows per batch handed to a worker.
 BATCH_ROWS = 512
 # The least share of the library's texts/s a pipeline must reach here. The target is 90% (see
@@ -68,11 +73,12 @@ def test_ray_data_map_batches(corpus, library, model_cache_dir):
         ray.data.DataContext.get_current().enable_progress_bars = False
         embedder = embed.Embedder(MODEL, threads=1, model_cache_dir=model_cache_dir)
         started = time.perf_counter()
-        ds = ray.data.read_parquet(corpus["path"]).map_batches(
+        # One block per row group: one file read as a single block would feed one actor only.
+        ds = ray.data.read_parquet(corpus["path"], override_num_blocks=ROW_GROUPS).map_batches(
             pipelines.EmbedText,
             fn_constructor_kwargs={"embedder": embedder},
             concurrency=WORKERS,
-            num_cpus=1,
+            num_cpus=ACTOR_CPUS,
             batch_size=BATCH_ROWS,
             batch_format="pyarrow",
         )
