@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -18,9 +20,7 @@ import pytest
 import yaml
 from kubernetes_validate import utils as kv
 
-from replicas import free_port, get, embed_bin, wait_until
-import os
-import subprocess
+from replicas import embed_bin, free_port, get, wait_until
 
 DEPLOY = Path(__file__).resolve().parents[1]
 KUBERNETES = DEPLOY / "kubernetes"
@@ -118,7 +118,7 @@ def test_the_binary_runs_as_the_deployment_starts_it(tmp_path):
     args = list(c["args"])
     args[args.index("--host") + 1] = "127.0.0.1"
     args[args.index("--port") + 1] = str(port)
-    env = dict(os.environ, **image_env, **env_of(c))
+    env = {**os.environ, **image_env, **env_of(c)}
     env["MODEL_CACHE_DIR"] = os.environ["MODEL_CACHE_DIR"]
     env["EMBED_CACHE_DIR"] = str(tmp_path)
     env["EMBED_OFFLINE"] = "1"

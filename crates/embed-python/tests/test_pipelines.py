@@ -103,6 +103,7 @@ def test_spark_map_in_arrow(corpus, library, model_cache_dir):
         SparkSession.builder.master(f"local[{WORKERS}]")
         .appName("embed-test")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(BATCH_ROWS))
         # The corpus is one small file: split it by row groups, 4 tasks for the 2 workers.
         .config("spark.sql.files.maxPartitionBytes", str(size // 4 + 1))
