@@ -12,6 +12,7 @@ mod fixtures;
 mod paths;
 mod reference;
 mod test;
+mod test_python;
 #[cfg(test)]
 mod tidy;
 mod venv;
@@ -40,6 +41,10 @@ enum Task {
     Fixtures(fixtures::Args),
     /// Fetch ONNX Runtime and the test models where missing, then run the workspace's tests.
     Test(test::Args),
+    /// Build and install the Python package into a venv with Ray and Spark, then run the
+    /// Python tests: the package, its Ray and Spark pipelines, the Kubernetes manifests and the
+    /// failover of server replicas behind nginx (needs nginx).
+    TestPython(test_python::Args),
     /// Compare embed with its peers (fastembed-rs, ONNX Runtime's Python API,
     /// sentence-transformers); writes docs/benchmarks.md and docs/benchmarks.png.
     Bench(bench::Args),
@@ -54,6 +59,7 @@ fn main() {
         Task::Reference(args) => reference::run(args),
         Task::Fixtures(args) => fixtures::run(args),
         Task::Test(args) => test::run(args),
+        Task::TestPython(args) => test_python::run(args),
         Task::Bench(args) => bench::run(args),
     };
     if let Err(err) = result {

