@@ -8,6 +8,7 @@
 mod cache;
 mod catalog;
 mod chunk;
+mod cpu;
 mod dense;
 mod document;
 mod engine;
@@ -22,6 +23,7 @@ mod stream;
 pub use cache::{CacheLimits, CacheStats};
 pub use catalog::{FetchedVariant, KnownModel, known_models};
 pub use chunk::{Chunk, Chunking, chunk_document};
+pub use cpu::{Int8DotProduct, int8_advice};
 pub use document::{ChunkEmbedding, DocumentEmbedding};
 pub use embed_manifest::DEFAULT_VARIANT;
 pub use embed_manifest::{Manifest, Pooling};
