@@ -8,7 +8,8 @@ The transformer alone (not the pooling) is exported with optimum-onnx (task feat
 inputs input_ids, attention_mask and token_type_ids where the model takes them, output
 last_hidden_state, dynamic batch and sequence axes. Variants (paths from the manifest's
 [variants]): fp32 (always), optimized (onnxruntime.transformers.optimizer fusions, fp32) and int8
-(dynamic int8 quantization of the fp32 file's MatMul weights, per channel).
+(dynamic int8 quantization of the fp32 file's MatMuls, per channel, computing in int8 with
+MatMulInteger: a speed variant on CPUs with int8 dot products).
 
 Each file is validated against SentenceTransformer(snapshot).encode on scripts/reference_texts.json
 (ONNX Runtime + the Pooling, Dense and Normalize modules that modules.json names, in either era's
@@ -184,16 +185,23 @@ def optimize(fp32: Path, dest: Path, hf_config: dict) -> dict:
 
 
 def quantize(fp32: Path, dest: Path, exclude: list[str]) -> dict:
+    """Dynamic int8 quantization that computes in int8: each MatMul with a constant weight
+    becomes DynamicQuantizeLinear (activations to uint8, per tensor, at run time) and
+    MatMulInteger on int8 weights quantized per output channel, which ONNX Runtime runs with
+    the CPU's int8 dot products (AVX512-VNNI, AVX-VNNI, AMX, Arm dot product). A file that
+    has no MatMulInteger computes in fp32 and is refused."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     settings = {
         "weight_type": "QInt8",
         "per_channel": True,
         # 7-bit weights: u8 x s8 products stay clear of int16 saturation on CPUs without VNNI
-        # (AVX2), so the file gives the same vectors on every x86 CPU.
+        # (AVX2), so the file gives the same vectors on every x86 CPU; on VNNI it costs no speed
+        # (measured on all-MiniLM-L6-v2: 1.85x fp32 with 7-bit weights, 1.73x with 8-bit).
         "reduce_range": True,
         "op_types_to_quantize": ["MatMul"],
-                "extra_options": {"MatMulConstBOnly": True},
+        "extra_options": {"MatMulConstBOnly": True},
     }
     quantize_dynamic(
         str(fp32),
@@ -206,39 +214,60 @@ def quantize(fp32: Path, dest: Path, exclude: list[str]) -> dict:
         extra_options=settings["extra_options"],
     )
     info = check_graph(dest)
+    ops: dict[str, int] = {}
+    for node in onnx.load(str(dest), load_external_data=False).graph.node:
+        if node.op_type in ("MatMul", "MatMulInteger", "DynamicQuantizeLinear"):
+            ops[node.op_type] = ops.get(node.op_type, 0) + 1
+    if not ops.get("MatMulInteger"):
+        dest.unlink(missing_ok=True)
+        raise SystemExit(f"error: the int8 file has no MatMulInteger (ops {ops}): it would compute in fp32")
     info["quantization"] = settings | {"nodes_to_exclude": exclude}
+    # MatMul left: the excluded projections and attention's activation x activation products.
+    info["matmul_ops"] = ops
     return info
 
 
-# Per model type: how many last layers the int8 variant keeps wholly in fp32, besides the
-# feed-forward down-projections. Measured on all-mpnet-base-v2 (per-channel, reduce_range, on the
-# reference texts against sentence-transformers): down-projections only: mean cosine 0.9876, min
-# 0.954; plus the last 2 layers: mean 0.9914, min 0.985; plus the attention output instead:
-# mean 0.9875; plus the first 2 layers instead: mean 0.9883.
-INT8_FP32_LAST_LAYERS = {"mpnet": 2}
+# Which MatMuls the int8 variant keeps in fp32, per model type: the feed-forward
+# down-projections of the first `down_projections` layers (None: of every layer), and every
+# MatMul of the last `last_layers` layers. The down-projection's input is the GELU output, whose
+# outliers per-tensor uint8 activation quantization handles worst. Measured (per-channel,
+# reduce_range) on the reference texts against sentence-transformers, and on speed with ONNX
+# Runtime, 2 threads, on an AVX512-VNNI Xeon (docs/int8.md):
+# - all-MiniLM-L6-v2 (bert): every MatMul in int8: mean cosine 0.988, 1.85x fp32 texts/s; the
+#   first 3 down-projections in fp32: mean 0.992, STS-B 0.8186 (fp32 0.8203), 1.54x; all 6 in
+#   fp32 (the scheme before): mean 0.993 but 1.34x;
+# - all-mpnet-base-v2 (mpnet): the first 3 down-projections in fp32: mean cosine 0.858, refused;
+#   every down-projection and the last 2 layers in fp32: mean 0.991, STS-B 0.8339 (fp32 0.8342).
+# Other model types get every down-projection in fp32, the choice that passed on both.
+INT8_FP32_MATMULS = {
+    "bert": {"down_projections": 3, "last_layers": 0},
+    "mpnet": {"down_projections": None, "last_layers": 2},
+}
+INT8_FP32_MATMULS_DEFAULT = {"down_projections": None, "last_layers": 0}
 
 
 def int8_exclusions(fp32: Path, hf_config: dict) -> list[str]:
-    """MatMul nodes the int8 variant keeps in fp32: each layer's feed-forward down-projection
-    (`.../output/dense/MatMul`, not the attention output), whose input is the GELU output with
-    outliers that per-tensor uint8 activation quantization handles worst (on all-MiniLM-L6-v2,
-    per-channel, reduce_range: mean cosine 0.988 -> 0.993, more than excluding any other group
-    or any one layer), and every MatMul of the last INT8_FP32_LAST_LAYERS layers."""
+    """MatMul nodes the int8 variant keeps in fp32 (INT8_FP32_MATMULS): feed-forward
+    down-projections (`.../output/dense/MatMul`, not the attention output) and the MatMuls of
+    the last layers. Every other MatMul with a constant weight computes in int8."""
     import re
 
     import onnx
 
+    rule = INT8_FP32_MATMULS.get(hf_config.get("model_type", ""), INT8_FP32_MATMULS_DEFAULT)
     layers = int(hf_config.get("num_hidden_layers", 0))
-    keep_last = INT8_FP32_LAST_LAYERS.get(hf_config.get("model_type", ""), 0)
+    first_down = rule["down_projections"] if rule["down_projections"] is not None else layers
     m = onnx.load(str(fp32), load_external_data=False)
     out = []
     for n in m.graph.node:
         if n.op_type != "MatMul":
             continue
         layer = re.search(r"/layer\.(\d+)/", n.name)
+        if layer is None:
+            continue
+        index = int(layer.group(1))
         down = n.name.endswith("/output/dense/MatMul") and "/attention/" not in n.name
-        last = layer is not None and int(layer.group(1)) >= layers - keep_last
-        if down or last:
+        if (down and index < first_down) or index >= layers - rule["last_layers"]:
             out.append(n.name)
     return out
 

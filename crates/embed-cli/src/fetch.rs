@@ -111,7 +111,10 @@ pub fn open_service(mut config: Config, settings: &Settings) -> anyhow::Result<S
     let (mut fetched_model, mut fetched_ort) = (false, false);
     loop {
         let error = match Service::new(config.clone()) {
-            Ok(service) => return Ok(service),
+            Ok(service) => {
+                crate::int8_warning::warn_if_int8_is_slow_here(&config);
+                return Ok(service);
+            }
             Err(error) => error,
         };
         match missing(&error) {

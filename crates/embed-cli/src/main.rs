@@ -6,6 +6,7 @@ mod dotenv;
 mod fetch;
 mod hint;
 mod input;
+mod int8_warning;
 mod models_cmd;
 mod output;
 mod serve;

@@ -1,6 +1,7 @@
 //! `embed models`: every model embed knows, as this machine has it: the variants fetched and
-//! their size on disk, the engine that will run it, its prompts. What is known comes from
-//! `embed_core::known_models`; this file only words it.
+//! their size on disk, the engine that will run it, its prompts; then what the `int8` variant
+//! buys on this CPU. What is known comes from `embed_core::known_models` and
+//! `embed_core::int8_advice`; this file only words it.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -19,6 +20,8 @@ pub fn run(args: &ModelArgs) -> anyhow::Result<()> {
     let models = embed_core::known_models(&embed_core::Manifest::builtin(), &args.cache.model_cache_dir);
     let mut out = std::io::stdout().lock();
     out.write_all(describe(&models).as_bytes())?;
+    let int8 = embed_core::int8_advice(embed_core::Int8DotProduct::detect());
+    writeln!(out, "\nint8 on this CPU: {int8}")?;
     out.flush()?;
     Ok(())
 }

@@ -25,6 +25,7 @@ mod cache;
 mod catalog;
 mod chunk;
 mod config;
+mod cpu;
 mod dense;
 mod document;
 mod engine;
@@ -49,6 +50,7 @@ pub use cache::{CacheLimits, CacheStats, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTR
 pub use catalog::{FetchedVariant, KnownModel, known_models};
 pub use chunk::{Chunk, Chunking};
 pub use config::{Config, MemoryConfig, MetalConfig, OrtInUse, OrtLibrary, RuntimeConfig, VectorOptions};
+pub use cpu::{Int8DotProduct, int8_advice};
 pub use document::{ChunkEmbedding, DocumentEmbedding};
 pub use embed_manifest::{DEFAULT_VARIANT, Manifest, ManifestError, Pooling};
 pub use embed_pool::{

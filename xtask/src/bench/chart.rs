@@ -22,6 +22,7 @@ fn color(engine: Engine) -> RGBColor {
         Engine::EmbedNative => RGBColor(31, 119, 180),
         Engine::EmbedOnnx => RGBColor(23, 190, 207),
         Engine::EmbedOnnxSessions => RGBColor(140, 86, 75),
+        Engine::EmbedOnnxFp32 => RGBColor(127, 127, 127),
         Engine::EmbedCli => RGBColor(128, 177, 211),
         Engine::Fastembed => RGBColor(255, 127, 14),
         Engine::OrtPython => RGBColor(44, 160, 44),

@@ -25,6 +25,10 @@ pub enum Engine {
     /// run side by side (`INFERENCE_SESSIONS`).
     #[value(name = "embed-onnx-sessions")]
     EmbedOnnxSessions,
+    /// In the int8 sections: the library on ONNX Runtime on the fp32 file, what int8 is
+    /// compared with (the same engine, in the same run).
+    #[value(name = "embed-onnx-fp32")]
+    EmbedOnnxFp32,
     /// This project's `embed` command, one process per corpus, its default engine.
     #[value(name = "embed-cli")]
     EmbedCli,
@@ -40,10 +44,11 @@ pub enum Engine {
 }
 
 /// Every engine, in report order.
-pub const ALL_ENGINES: [Engine; 7] = [
+pub const ALL_ENGINES: [Engine; 8] = [
     Engine::EmbedNative,
     Engine::EmbedOnnx,
     Engine::EmbedOnnxSessions,
+    Engine::EmbedOnnxFp32,
     Engine::EmbedCli,
     Engine::Fastembed,
     Engine::OrtPython,
@@ -60,6 +65,7 @@ impl Engine {
             Engine::EmbedNative => "embed-native",
             Engine::EmbedOnnx => "embed-onnx",
             Engine::EmbedOnnxSessions => "embed-onnx-sessions",
+            Engine::EmbedOnnxFp32 => "embed-onnx-fp32",
             Engine::EmbedCli => "embed-cli",
             Engine::Fastembed => "fastembed-rs",
             Engine::OrtPython => "onnxruntime-python",
@@ -72,9 +78,25 @@ impl Engine {
         matches!(self, Engine::Fastembed | Engine::OrtPython | Engine::SentenceTransformers)
     }
 
-    /// Whether it runs an ONNX file (and so runs the int8 variant).
-    pub fn runs_onnx(self) -> bool {
-        !matches!(self, Engine::EmbedNative | Engine::EmbedCli | Engine::SentenceTransformers)
+    /// Whether it runs in a section of `variant`. The int8 sections run the engines that run
+    /// the int8 ONNX file, and beside them, on fp32 weights: the same library on ONNX Runtime
+    /// (int8's own baseline), the native engine (the default engine for fp32) and the
+    /// reference. The CLI runs only the fp32 sections, and the fp32 baseline only the int8 ones.
+    pub fn runs_in(self, variant: &str) -> bool {
+        match self {
+            Engine::EmbedCli => variant == "fp32",
+            Engine::EmbedOnnxFp32 => variant != "fp32",
+            _ => true,
+        }
+    }
+
+    /// The variant it runs in a section of `variant`: the section's, or fp32 for the engines
+    /// that are there as fp32 baselines.
+    pub fn variant(self, variant: &str) -> &str {
+        match self {
+            Engine::EmbedNative | Engine::EmbedOnnxFp32 | Engine::SentenceTransformers => "fp32",
+            _ => variant,
+        }
     }
 
     /// What it is, for the report.
@@ -91,6 +113,10 @@ impl Engine {
             Engine::EmbedOnnxSessions => {
                 "the same library on ONNX Runtime with `INFERENCE_SESSIONS` set to the thread count: one \
                  single-threaded session per thread (sharing pre-packed weights), batches run side by side."
+            }
+            Engine::EmbedOnnxFp32 => {
+                "in the int8 sections, the library on ONNX Runtime (`--backend onnx`) on the model's fp32 \
+                 file: the baseline int8 is judged against, the same engine in the same run."
             }
             Engine::EmbedCli => {
                 "the `embed` command with its defaults: `embed embed --input corpus.txt --format jsonl --output …`, \
@@ -156,7 +182,7 @@ pub fn run_engine(
     round: usize,
 ) -> anyhow::Result<Run> {
     // sentence-transformers runs the model's own fp32 weights: the reference for every variant.
-    let variant = if engine == Engine::SentenceTransformers { "fp32" } else { variant };
+    let variant = engine.variant(variant);
     let stem = format!("{}-r{}", engine.name(), round + 1);
     let result = dir.join(format!("{stem}.json"));
     let vectors = dir.join(format!("{stem}.npy"));
@@ -176,7 +202,7 @@ pub fn run_engine(
             c.args(["--backend", "native"]);
             c
         }
-        Engine::EmbedOnnx => {
+        Engine::EmbedOnnx | Engine::EmbedOnnxFp32 => {
             let mut c = runner();
             c.args(["--backend", "onnx"]);
             c

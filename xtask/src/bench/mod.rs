@@ -36,8 +36,9 @@ pub struct Args {
     #[arg(long = "model", value_name = "NAME")]
     models: Vec<String>,
     /// Also compare this model's int8 variant on the STS-B corpus (repeat for several): the
-    /// ONNX Runtime engines on the same int8 file, vectors checked against
-    /// sentence-transformers' fp32 ones.
+    /// ONNX Runtime engines on the same int8 file, against the same library on ONNX Runtime on
+    /// the fp32 file and the native engine in the same rounds, the CPU's int8 dot-product
+    /// instructions named; vectors checked against sentence-transformers' fp32 ones.
     #[arg(long = "int8", value_name = "NAME")]
     int8_models: Vec<String>,
     /// Rounds: each engine runs once per round, in an order rotated from round to round.
@@ -174,12 +175,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write {}", setup.one_text.display()))?;
         setup.texts = texts.len();
         let name = format!("{model} {variant} {}", corpus.name());
-        // The int8 sections compare the engines that run an ONNX file, and the reference.
-        let engines: Vec<Engine> = engines
-            .iter()
-            .copied()
-            .filter(|&e| variant == "fp32" || e.runs_onnx() || e == Engine::SentenceTransformers)
-            .collect();
+        // The int8 sections compare the engines that run the int8 file with fp32 baselines.
+        let engines: Vec<Engine> = engines.iter().copied().filter(|&e| e.runs_in(variant)).collect();
         let dir = work.join("runs").join(name.replace(' ', "-"));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let mut runs: Vec<(Engine, Vec<Run>)> = engines.iter().map(|&e| (e, Vec::new())).collect();

@@ -106,10 +106,17 @@ impl Section {
         Some((lo, hi))
     }
 
-    /// The engine every other is compared with: the native engine where it ran, else the
-    /// library on ONNX Runtime (the int8 sections).
+    /// The engine every other is compared with: in the int8 sections the library on ONNX
+    /// Runtime on the fp32 file where it ran (int8 is judged against fp32 of the same engine);
+    /// else the native engine where it ran, else the library on ONNX Runtime.
     pub fn base(&self) -> Engine {
-        if self.runs_of(OURS).is_empty() { Engine::EmbedOnnx } else { OURS }
+        if self.variant != "fp32" && !self.runs_of(Engine::EmbedOnnxFp32).is_empty() {
+            Engine::EmbedOnnxFp32
+        } else if self.runs_of(OURS).is_empty() {
+            Engine::EmbedOnnx
+        } else {
+            OURS
+        }
     }
 
     /// The median over rounds of `engine`'s metric divided by `base`'s in the same round:
@@ -214,6 +221,21 @@ pub fn cpu_features() -> String {
         }
         None => std::env::consts::ARCH.to_string(),
     }
+}
+
+/// The int8 dot-product instructions of this CPU, which decide whether int8 beats fp32, from the
+/// flags `/proc/cpuinfo` lists: `AVX512-VNNI, AMX`, or `none`.
+pub fn int8_dot_products() -> String {
+    const NAMED: [(&str, &str); 4] =
+        [("avx512_vnni", "AVX512-VNNI"), ("avx_vnni", "AVX-VNNI"), ("amx_int8", "AMX"), ("asimddp", "Arm dot product")];
+    let flags = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let flags: Vec<&str> = flags
+        .lines()
+        .find(|l| l.starts_with("flags") || l.starts_with("Features"))
+        .and_then(|l| l.split(':').nth(1))
+        .map_or_else(Vec::new, |f| f.split_whitespace().collect());
+    let found: Vec<&str> = NAMED.iter().filter(|(flag, _)| flags.contains(flag)).map(|(_, name)| *name).collect();
+    if found.is_empty() { "none".to_string() } else { found.join(", ") }
 }
 
 /// Today's date (UTC) as YYYY-MM-DD.
@@ -407,6 +429,7 @@ fn write_section(md: &mut String, section: &Section, peaks: Peaks) {
     }
 
     if section.variant != "fp32" {
+        write_int8_targets(md, section);
         return;
     }
     md.push_str("Targets (the native engine):\n\n");
@@ -434,6 +457,42 @@ fn write_section(md: &mut String, section: &Section, peaks: Peaks) {
         if let Some((ratio, best)) = section.ratio_to_best_peer(metric, false) {
             let _ = writeln!(md, "- {label}: {ratio:.2}× {} — {}", best.name(), check(ratio <= bound));
         }
+    }
+    md.push('\n');
+}
+
+/// The int8 section's verdict: int8 against fp32 of the same engine (ONNX Runtime), in the same
+/// rounds, with the CPU's int8 dot-product instructions that decide it, and the native engine's
+/// fp32 beside it.
+fn write_int8_targets(md: &mut String, section: &Section) {
+    let base = Engine::EmbedOnnxFp32;
+    if section.runs_of(base).is_empty() || section.runs_of(Engine::EmbedOnnx).is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "int8 dot-product instructions of this CPU: **{}** (int8 beats fp32 only with AVX512-VNNI, AVX-VNNI, AMX \
+         or Arm's dot product).\n",
+        int8_dot_products()
+    );
+    md.push_str("Targets (embed-onnx on the int8 file ÷ embed-onnx-fp32, per round, median):\n\n");
+    for (label, metric, bound, higher) in [
+        ("texts/s ≥ 1.5× fp32's", Metric::TextsPerS, 1.5, true),
+        ("single short text p50 ≤ 0.7× fp32's", Metric::P50, 0.7, false),
+        ("peak RSS ≤ fp32's", Metric::Rss, 1.0, false),
+    ] {
+        if let Some(ratio) = section.ratio(Engine::EmbedOnnx, base, metric) {
+            let ok = if higher { ratio >= bound } else { ratio <= bound };
+            let _ = writeln!(md, "- {label}: {ratio:.2}× — {}", check(ok));
+        }
+    }
+    if let Some(ratio) = section.ratio(Engine::EmbedOnnx, OURS, Metric::TextsPerS) {
+        let _ = writeln!(
+            md,
+            "- for comparison, int8 on ONNX Runtime ÷ the native engine's fp32 (the default engine for fp32): \
+             texts/s {ratio:.2}×, single p50 {}",
+            fmt_ratio(section.ratio(Engine::EmbedOnnx, OURS, Metric::P50))
+        );
     }
     md.push('\n');
 }
