@@ -110,7 +110,8 @@ def test_pickle_re_creates_the_model_from_its_settings(embedder, golden):
 def test_threads_run_while_embedding(embedder, golden):
     """The GIL is released while Rust embeds: a Python loop keeps running meanwhile."""
     texts, _ = golden
-    many = texts * 40
+    # Distinct texts: repeated ones would come from the embedding cache without embedding.
+    many = [f"{text} ({i})" for i in range(40) for text in texts]
     window = {}
 
     def work():
