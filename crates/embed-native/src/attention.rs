@@ -1,30 +1,21 @@
 //! Multi-head self-attention over a packed batch: each sequence attends over its own tokens
 //! only, so no mask and no padded position is ever computed.
 //!
-//! For one sequence of `L` tokens and one head of width `d`: the head's keys are packed as a
-//! GEMM's weights and `scores = Q · Kᵀ` (`L × L`; the query was scaled at load) is one product;
-//! MPNet adds its relative position bias; each row gets its softmax; the values are packed
-//! (transposed) and `context = scores · V` is written into the head's columns of the context
-//! matrix. The `(sequence, head)` pairs are shared among the threads, each with scratch of its
-//! own. Knows nothing of layers or weights.
+//! Each `(sequence, head)` pair is one fused kernel call ([`Isa::attend`]: scores, MPNet's
+//! relative position bias, softmax and the weighted sum of the values, a block of query rows
+//! at a time; the query was scaled at load), writing the head's columns of the context matrix.
+//! The pairs are shared among the threads, each with scratch of its own. Knows nothing of
+//! layers or weights.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::kernels::{Epilogue, Isa, MatMut, MatRef, Panels, Parallel, Serial, SyncPtr};
+use crate::kernels::{BiasRows, HeadRows, Isa, MatMut, Parallel, SyncPtr};
 
-/// One thread's buffers for attention.
-#[derive(Debug)]
+/// One thread's buffer for attention.
+#[derive(Debug, Default)]
 pub(crate) struct AttentionScratch {
-    keys: Panels,
-    values: Panels,
-    scores: Vec<f32>,
-}
-
-impl AttentionScratch {
-    pub fn new(isa: Isa) -> Self {
-        Self { keys: Panels::empty(isa), values: Panels::empty(isa), scores: Vec::new() }
-    }
+    floats: Vec<f32>,
 }
 
 /// MPNet's relative position bias for the longest sequence of a batch: for each head, the bias
@@ -53,12 +44,12 @@ impl RelativeBias {
         Self { values, longest }
     }
 
-    /// The bias of head `head` for query `i` and key `j`, as a row over `j` for one `i`.
-    fn row(&self, head: usize, i: usize, len: usize) -> &[f32] {
+    /// The bias of head `head` as rows over the keys, one per query (row `i` starts one
+    /// value before row `i - 1`: the bias depends on `j - i` only).
+    fn rows(&self, head: usize) -> BiasRows<'_> {
         let span = 2 * self.longest - 1;
-        // j - i + longest - 1 for j = 0 is longest - 1 - i.
-        let start = head * span + self.longest - 1 - i;
-        &self.values[start..start + len]
+        // Row 0 starts at the slot of j - i = -(longest - 1) + (longest - 1) - 0, i.e. j = 0.
+        BiasRows { values: &self.values, first: head * span + self.longest - 1, step: -1 }
     }
 }
 
@@ -102,7 +93,7 @@ pub(crate) fn attention(
     let out = SyncPtr::new(context.as_mut_ptr());
     let task = |t: usize| {
         let mut guard = scratch[t].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let sc = &mut *guard;
+        let floats = &mut guard.floats;
         loop {
             let pair = next.fetch_add(1, Ordering::Relaxed);
             if pair >= pairs {
@@ -110,28 +101,19 @@ pub(crate) fn attention(
             }
             let (sequence, head) = (pair / heads, pair % heads);
             let (start, len) = (offsets[sequence], lengths[sequence]);
-            let row = |column: usize| start * 3 * h + column;
-            let queries = MatRef { data: &qkv[row(head * d)..], rows: len, cols: d, stride: 3 * h };
-            sc.keys.repack(&qkv[row(h + head * d)..], len, d, 3 * h, None);
-            sc.scores.resize(len * len, 0.0);
-            let scores = MatMut::new(&mut sc.scores, len, len, len);
-            isa.matmul(&Serial, queries, &sc.keys, scores, Epilogue::Store);
-            for i in 0..len {
-                let scores = &mut sc.scores[i * len..(i + 1) * len];
-                if let Some(bias) = bias {
-                    for (score, add) in scores.iter_mut().zip(bias.row(head, i, len)) {
-                        *score += add;
-                    }
-                }
-                isa.softmax(scores);
-            }
-            sc.values.repack_transposed(&qkv[row(2 * h + head * d)..], len, d, 3 * h);
-            let probabilities = MatRef { data: &sc.scores, rows: len, cols: len, stride: len };
+            let rows = HeadRows {
+                qkv: &qkv[start * 3 * h..],
+                ld: 3 * h,
+                len,
+                d,
+                columns: [head * d, h + head * d, 2 * h + head * d],
+            };
+            let bias = bias.map(|bias| bias.rows(head));
             // SAFETY: rows `start..start + len`, columns `head·d..(head + 1)·d` of `context`
             // (checked to hold `tokens × h`) belong to this `(sequence, head)` pair alone, and
             // `context` is borrowed mutably until every task has returned.
             let target = unsafe { MatMut::from_raw(out.get().add(start * h + head * d), len, d, h) };
-            isa.matmul(&Serial, probabilities, &sc.values, target, Epilogue::Store);
+            isa.attend(&rows, bias.as_ref(), target, floats);
         }
     };
     threads.run(tasks, &task);

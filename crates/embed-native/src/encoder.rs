@@ -91,7 +91,7 @@ impl Model {
         resize(&mut scratch.context, tokens * h);
         resize(&mut scratch.intermediate, tokens * config.intermediate);
         while scratch.attention.len() < threads.width() {
-            scratch.attention.push(Mutex::new(AttentionScratch::new(self.isa)));
+            scratch.attention.push(Mutex::new(AttentionScratch::default()));
         }
         self.embed(batch, &scratch.offsets, &mut scratch.hidden[..tokens * h]);
         let bias = match config.architecture {

@@ -203,17 +203,3 @@ pub(crate) fn pack_w(w: &[f32], n: usize, k: usize, ldw: usize, nr: usize, out: 
         }
     }
 }
-
-/// Packs `Wᵀ` where `v` holds `W` transposed (`k` rows of `n` columns, row stride `ldv`),
-/// as [`pack_w`] packs `W`: attention's values, whose rows are the product's inner dimension.
-pub(crate) fn pack_w_transposed(v: &[f32], k: usize, n: usize, ldv: usize, nr: usize, out: &mut [f32]) {
-    for (panel, dst) in out.chunks_exact_mut(nr * k).enumerate().take(n.div_ceil(nr)) {
-        let col = panel * nr;
-        let width = nr.min(n - col);
-        for kk in 0..k {
-            let src = &v[kk * ldv + col..kk * ldv + col + width];
-            dst[kk * nr..kk * nr + width].copy_from_slice(src);
-            dst[kk * nr + width..(kk + 1) * nr].fill(0.0);
-        }
-    }
-}

@@ -6,6 +6,7 @@
 //! set inside `#[target_feature]` functions. This module owns every `unsafe` call into them and
 //! checks the operands it passes; it knows nothing of transformers.
 
+mod attend;
 mod gemm;
 mod math;
 mod rows;
@@ -144,19 +145,6 @@ impl Panels {
         self.k = k;
     }
 
-    /// Packs `Wᵀ` for a `v` that holds `W` transposed (`k` rows of `n`, stride `ldv`), with no
-    /// bias, growing the buffers only when it is larger.
-    pub fn repack_transposed(&mut self, v: &[f32], k: usize, n: usize, ldv: usize) {
-        assert!(k == 0 || v.len() >= (k - 1) * ldv + n, "matrix smaller than {k} x {n} at stride {ldv}");
-        let nr = self.isa.nr();
-        let padded = n.div_ceil(nr) * nr;
-        self.reserve(padded, k);
-        gemm::pack_w_transposed(v, k, n, ldv, nr, self.data.as_mut_slice());
-        self.set_bias(padded, None);
-        self.n = n;
-        self.k = k;
-    }
-
     /// Sets the first `padded` biases: `bias`, then zeros. Panels packed per call (keys,
     /// values) have none, and their zeros are written once.
     fn set_bias(&mut self, padded: usize, bias: Option<&[f32]>) {
@@ -248,6 +236,27 @@ impl<'a> MatMut<'a> {
     }
 }
 
+/// One head of one sequence for [`Isa::attend`]: `len` rows of a query-key-value matrix
+/// (`qkv`, row stride `ld`), the head's query, key and value columns starting at `columns`,
+/// `d` wide.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeadRows<'a> {
+    pub qkv: &'a [f32],
+    pub ld: usize,
+    pub len: usize,
+    pub d: usize,
+    pub columns: [usize; 3],
+}
+
+/// An additive bias on the scores of [`Isa::attend`] whose rows are windows of one line
+/// (MPNet's relative position bias): row `i`'s `len` values start at `first + i · step`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BiasRows<'a> {
+    pub values: &'a [f32],
+    pub first: usize,
+    pub step: isize,
+}
+
 /// A raw pointer that may cross to the tasks of one parallel pass, each of which writes its
 /// own part of the memory behind it.
 #[derive(Clone, Copy)]
@@ -277,23 +286,23 @@ pub(crate) trait Parallel {
     fn run(&self, tasks: usize, task: &(dyn Fn(usize) + Sync));
 }
 
-/// The caller alone.
-pub(crate) struct Serial;
-
-impl Parallel for Serial {
-    fn width(&self) -> usize {
-        1
-    }
-    fn run(&self, tasks: usize, task: &(dyn Fn(usize) + Sync)) {
-        (0..tasks).for_each(task);
-    }
-}
-
 macro_rules! isa_entries {
-    ($module:ident, [$($feature:literal)?], $simd:ty, $mr:literal, $nv:literal) => {
+    ($module:ident, [$($feature:literal)?], $simd:ty, $mr:literal, $nv:literal, $ar:literal) => {
         mod $module {
             use super::gemm::{Epilogue, GemmTarget};
             use super::simd;
+
+            /// See [`super::attend::attend`].
+            $(#[target_feature(enable = $feature)])?
+            pub(super) unsafe fn attend(head: &super::attend::Head, scratch: *mut f32) {
+                // SAFETY: forwarded; this function's target feature is the instruction set.
+                unsafe { super::attend::attend::<$simd, $ar>(head, scratch) }
+            }
+
+            /// See [`super::attend::scratch_floats`].
+            pub(super) fn attend_scratch(len: usize, d: usize) -> usize {
+                super::attend::scratch_floats::<$simd>(len, d, $ar)
+            }
 
             /// See [`super::gemm::gemm`].
             $(#[target_feature(enable = $feature)])?
@@ -319,24 +328,17 @@ macro_rules! isa_entries {
                 // SAFETY: forwarded; this function's target feature is the instruction set.
                 unsafe { super::rows::layer_norm::<$simd>(x, n, gamma, beta, eps) }
             }
-
-            /// See [`super::rows::softmax`].
-            $(#[target_feature(enable = $feature)])?
-            pub(super) unsafe fn softmax(x: *mut f32, n: usize) {
-                // SAFETY: forwarded; this function's target feature is the instruction set.
-                unsafe { super::rows::softmax::<$simd>(x, n) }
-            }
         }
     };
 }
 
 #[cfg(target_arch = "x86_64")]
-isa_entries!(avx512, ["avx512f"], simd::Avx512, 14, 2);
+isa_entries!(avx512, ["avx512f"], simd::Avx512, 14, 2, 8);
 #[cfg(target_arch = "x86_64")]
-isa_entries!(avx2, ["avx2,fma"], simd::Avx2, 6, 2);
+isa_entries!(avx2, ["avx2,fma"], simd::Avx2, 6, 2, 4);
 #[cfg(target_arch = "aarch64")]
-isa_entries!(neon, ["neon"], simd::Neon, 6, 4);
-isa_entries!(portable, [], simd::Portable, 6, 2);
+isa_entries!(neon, ["neon"], simd::Neon, 6, 4, 8);
+isa_entries!(portable, [], simd::Portable, 6, 2, 4);
 
 /// Calls `$module::$function(args)` for the module of `$isa`.
 macro_rules! on_isa {
@@ -404,6 +406,51 @@ impl Isa {
         threads.run(tasks, &task);
     }
 
+    /// One head of attention over one sequence, fused ([`attend`]):
+    /// `out = softmax(Q · Kᵀ + bias) · V`, with `scratch` grown as the head needs.
+    pub(crate) fn attend(
+        self,
+        head: &HeadRows<'_>,
+        bias: Option<&BiasRows<'_>>,
+        out: MatMut<'_>,
+        scratch: &mut Vec<f32>,
+    ) {
+        assert!(self.available(), "{} is not available on this CPU", self.name());
+        let (len, d, ld) = (head.len, head.d, head.ld);
+        assert!(len >= 1 && d >= 1, "a head of {len} tokens and width {d}");
+        for column in head.columns {
+            MatRef { data: head.qkv.get(column..).unwrap_or_default(), rows: len, cols: d, stride: ld }.check();
+        }
+        assert!(out.rows == len && out.cols == d, "the context is {} x {}, the head {len} x {d}", out.rows, out.cols);
+        if let Some(bias) = bias {
+            for i in [0, len - 1] {
+                let start = bias.first as isize + i as isize * bias.step;
+                assert!(
+                    start >= 0 && start as usize + len <= bias.values.len(),
+                    "the bias of row {i} is outside its {} values",
+                    bias.values.len()
+                );
+            }
+        }
+        let floats = on_isa!(self, attend_scratch(len, d));
+        if scratch.len() < floats {
+            scratch.resize(floats, 0.0);
+        }
+        let [q, k, v] = head.columns.map(|column| head.qkv[column..].as_ptr());
+        let (bias, bias_step) = match bias {
+            // SAFETY: `first` is inside `values` (checked above with the rows' extent).
+            Some(bias) => (unsafe { bias.values.as_ptr().add(bias.first) }, bias.step),
+            None => (std::ptr::null(), 0),
+        };
+        let head = attend::Head { q, k, v, ld, len, d, bias, bias_step, out: out.ptr, ldo: out.stride };
+        // SAFETY: the checks above proved `len` rows of `d` floats at `ld` from each column,
+        // the bias of every row `0..len` (its start moves monotonically with the row), and
+        // `out`'s `len × d` block (its constructors' contract); `out` is a mutable borrow, so it
+        // aliases nothing read; `scratch` holds `attend_scratch(len, d)` floats; this CPU has
+        // `self`.
+        unsafe { on_isa!(self, attend(&head, scratch.as_mut_ptr())) }
+    }
+
     /// LayerNorm of each of `rows` rows of `x` (row length `gamma.len()`, stride `stride`), in
     /// place.
     pub(crate) fn layer_norm(self, x: &mut [f32], rows: usize, stride: usize, gamma: &[f32], beta: &[f32], eps: f32) {
@@ -418,16 +465,6 @@ impl Isa {
                 on_isa!(self, layer_norm(x.as_mut_ptr().add(row * stride), n, gamma.as_ptr(), beta.as_ptr(), eps))
             }
         }
-    }
-
-    /// Softmax of `x`, in place.
-    pub(crate) fn softmax(self, x: &mut [f32]) {
-        assert!(self.available(), "{} is not available on this CPU", self.name());
-        if x.is_empty() {
-            return;
-        }
-        // SAFETY: `x` holds `x.len() >= 1` floats; this CPU has `self`.
-        unsafe { on_isa!(self, softmax(x.as_mut_ptr(), x.len())) }
     }
 }
 

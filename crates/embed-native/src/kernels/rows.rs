@@ -1,7 +1,6 @@
-//! Row-wise passes written once over [`Simd`]: LayerNorm in place and softmax in place. Each
-//! reads its row from cache once or twice; this file knows nothing of what the rows hold.
+//! Row-wise passes written once over [`Simd`]: LayerNorm in place, reading its row from cache
+//! twice; this file knows nothing of what the rows hold.
 
-use super::math::exp;
 use super::simd::Simd;
 
 /// `x = (x - mean) / sqrt(var + eps) * gamma + beta` over one row of `n` floats, in place (the
@@ -58,52 +57,3 @@ pub(crate) unsafe fn layer_norm<S: Simd>(x: *mut f32, n: usize, gamma: *const f3
 
 /// Ones, to mask a vector's tail (long enough for the widest vector).
 static ONES: [f32; 16] = [1.0; 16];
-
-/// `x = softmax(x)` over one row of `n` floats, in place.
-///
-/// # Safety
-/// Runs on `S`'s instruction set; `x` holds `n >= 1` floats.
-#[inline(always)]
-pub(crate) unsafe fn softmax<S: Simd>(x: *mut f32, n: usize) {
-    let full = n / S::LANES * S::LANES;
-    let tail = n - full;
-    // SAFETY (the whole body): every access is below `n` floats from `x`.
-    unsafe {
-        let mut max = S::splat(f32::NEG_INFINITY);
-        let mut i = 0;
-        while i < full {
-            max = S::max(max, S::load(x.add(i)));
-            i += S::LANES;
-        }
-        let mut top = S::hmax(max);
-        for j in full..n {
-            top = top.max(*x.add(j));
-        }
-        let top_v = S::splat(top);
-        let mut sum = S::splat(0.0);
-        i = 0;
-        while i < full {
-            let e = exp::<S>(S::sub(S::load(x.add(i)), top_v));
-            S::store(x.add(i), e);
-            sum = S::add(sum, e);
-            i += S::LANES;
-        }
-        let mut total = S::sum(sum);
-        if tail > 0 {
-            let e = exp::<S>(S::sub(S::load_n(x.add(full), tail), top_v));
-            S::store_n(x.add(full), e, tail);
-            for j in full..n {
-                total += *x.add(j);
-            }
-        }
-        let scale = S::splat(1.0 / total);
-        i = 0;
-        while i < full {
-            S::store(x.add(i), S::mul(S::load(x.add(i)), scale));
-            i += S::LANES;
-        }
-        if tail > 0 {
-            S::store_n(x.add(full), S::mul(S::load_n(x.add(full), tail), scale), tail);
-        }
-    }
-}

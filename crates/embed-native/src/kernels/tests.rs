@@ -17,6 +17,18 @@ fn values(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// The caller alone.
+struct Serial;
+
+impl Parallel for Serial {
+    fn width(&self) -> usize {
+        1
+    }
+    fn run(&self, tasks: usize, task: &(dyn Fn(usize) + Sync)) {
+        (0..tasks).for_each(task);
+    }
+}
+
 /// Tasks on scoped threads of their own, so the panel split is exercised.
 struct Spawned(usize);
 
@@ -119,19 +131,74 @@ fn layer_norm_matches_a_reference() {
     }
 }
 
+/// `softmax(q · kᵀ + bias) · v` for one head, in `f64`; `bias(i, j)` per score.
+fn attention_reference(head: &HeadRows<'_>, bias: impl Fn(usize, usize) -> f64) -> Vec<f64> {
+    let (len, d, ld) = (head.len, head.d, head.ld);
+    let [q, k, v] = head.columns;
+    let at = |row: usize, column: usize| f64::from(head.qkv[row * ld + column]);
+    let mut out = vec![0.0; len * d];
+    for i in 0..len {
+        let scores: Vec<f64> =
+            (0..len).map(|j| (0..d).map(|c| at(i, q + c) * at(j, k + c)).sum::<f64>() + bias(i, j)).collect();
+        let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let weights: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+        let total: f64 = weights.iter().sum();
+        for c in 0..d {
+            out[i * d + c] = (0..len).map(|j| weights[j] / total * at(j, v + c)).sum();
+        }
+    }
+    out
+}
+
 #[test]
-fn softmax_matches_a_reference() {
+fn attend_matches_a_reference_for_every_length_width_and_bias() {
     for isa in isas() {
-        for n in [1, 5, 16, 17, 100, 513] {
-            let mut x: Vec<f32> = values(n, 8).into_iter().map(|v| v * 30.0).collect();
-            let original = x.clone();
-            isa.softmax(&mut x);
-            let max = original.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-            let total: f64 = original.iter().map(|&v| f64::from(v - max).exp()).sum();
-            for j in 0..n {
-                let want = f64::from(original[j] - max).exp() / total;
-                assert!((f64::from(x[j]) - want).abs() < 1e-6, "{isa:?} n={n} [{j}]: {} vs {want}", x[j]);
+        let mut scratch = Vec::new();
+        // Widths with and without a partial vector; lengths around every vector boundary.
+        for d in [32, 64, 20] {
+            for len in [1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 70] {
+                let heads = 2;
+                let h = heads * d;
+                let ld = 3 * h + 5;
+                let qkv: Vec<f32> = values(len * ld, len as u64).into_iter().map(|x| x * 2.0).collect();
+                let line = values(3 * len, 9);
+                for biased in [false, true] {
+                    let head = 1;
+                    let rows = HeadRows { qkv: &qkv, ld, len, d, columns: [head * d, h + head * d, 2 * h + head * d] };
+                    let bias = BiasRows { values: &line, first: 2 * len, step: -1 };
+                    let want =
+                        attention_reference(&rows, |i, j| if biased { f64::from(line[2 * len - i + j]) } else { 0.0 });
+                    let ldo = d + 3;
+                    let mut out = vec![f32::NAN; len * ldo];
+                    isa.attend(&rows, biased.then_some(&bias), MatMut::new(&mut out, len, d, ldo), &mut scratch);
+                    for i in 0..len {
+                        for c in 0..d {
+                            let (got, want) = (f64::from(out[i * ldo + c]), want[i * d + c]);
+                            assert!(
+                                (got - want).abs() < 2e-5,
+                                "{isa:?} d={d} len={len} bias={biased} [{i}][{c}]: {got} vs {want}"
+                            );
+                        }
+                        assert!(out[i * ldo + d..(i + 1) * ldo].iter().all(|x| x.is_nan()), "wrote past the head");
+                    }
+                }
             }
         }
     }
+}
+
+#[test]
+#[should_panic(expected = "outside its")]
+fn attend_refuses_a_bias_shorter_than_its_rows() {
+    let isa = Isa::detect();
+    let qkv = values(4 * 12, 1);
+    let rows = HeadRows { qkv: &qkv, ld: 12, len: 4, d: 4, columns: [0, 4, 8] };
+    let line = values(5, 2);
+    let mut out = vec![0.0; 16];
+    isa.attend(
+        &rows,
+        Some(&BiasRows { values: &line, first: 3, step: -1 }),
+        MatMut::new(&mut out, 4, 4, 4),
+        &mut Vec::new(),
+    );
 }
