@@ -1,12 +1,14 @@
 //! A bounded load generator for the server, on loopback, in two modes.
 //!
-//! Comparison (the default): starts the server in-process twice, with dynamic batching and
-//! with one request per inference (`max_batch_size` 1, no wait), and at each concurrency sends
-//! single-text `/v1/embeddings` requests of mixed lengths, then prints requests/s, texts/s and
-//! latency percentiles.
+//! Comparison (the default): embeds the STS-B test sentences (`data/stsb`) with the library
+//! alone, in one call, as the baseline; then starts the server in-process on the same
+//! [`Service`] twice, with dynamic batching and with one request per inference
+//! (`max_batch_size` 1, no wait), and at each concurrency sends the same sentences as
+//! single-text `/v1/embeddings` requests, printing requests/s, texts/s, the share of the
+//! library's texts/s and latency percentiles. Run it on a quiet machine, in release mode:
 //!
 //! ```text
-//! cargo run -p embed-server --example load -- [REQUESTS_PER_LEVEL] [CONCURRENCY,...]
+//! cargo run --release -p embed-server --example load -- [REQUESTS_PER_LEVEL] [CONCURRENCY,...]
 //! ```
 //!
 //! Checking (`--url`): drives a server already running (`embed serve`) for `--seconds`, with
@@ -30,7 +32,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,13 +39,12 @@ use embed_core::{Config, OrtLibrary, Service};
 use embed_server::ServerConfig;
 
 fn service() -> Service {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     Service::new(Config {
         model: "all-MiniLM-L6-v2".into(),
-        model_cache_dir: std::env::var_os("MODEL_CACHE_DIR").map_or_else(|| root.join("models"), PathBuf::from),
+        model_cache_dir: embed_test_support::models_dir(),
         onnxruntime: OrtLibrary {
-            path: std::env::var_os("ONNXRUNTIME_LIB_PATH").filter(|p| !p.is_empty()).map(PathBuf::from),
-            search_dirs: vec![root.join("libs")],
+            path: embed_test_support::ort_library_path(),
+            search_dirs: embed_test_support::ort_search_dirs(),
         },
         runtime: embed_core::RuntimeConfig {
             intra_op_threads: std::env::var("INTRA_OP_THREADS").ok().and_then(|t| t.parse().ok()),
@@ -72,7 +72,8 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-async fn run_level(base: &str, concurrency: usize, total: usize) -> Level {
+async fn run_level(base: &str, concurrency: usize, texts: &Arc<Vec<String>>) -> Level {
+    let total = texts.len();
     let client = reqwest::Client::new();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -80,6 +81,7 @@ async fn run_level(base: &str, concurrency: usize, total: usize) -> Level {
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let (client, next, url) = (client.clone(), Arc::clone(&next), format!("{base}/v1/embeddings"));
+        let texts = Arc::clone(texts);
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -87,9 +89,8 @@ async fn run_level(base: &str, concurrency: usize, total: usize) -> Level {
                 if i >= total || Instant::now() > deadline {
                     return latencies;
                 }
-                let text = format!("request {i}: {}", "some words of a sentence ".repeat(1 + (i * 7) % 12));
                 let sent = Instant::now();
-                let response = client.post(&url).json(&serde_json::json!({"input": text})).send().await.unwrap();
+                let response = client.post(&url).json(&serde_json::json!({"input": texts[i]})).send().await.unwrap();
                 assert_eq!(response.status(), 200);
                 response.bytes().await.unwrap();
                 latencies.push(sent.elapsed());
@@ -104,7 +105,25 @@ async fn run_level(base: &str, concurrency: usize, total: usize) -> Level {
     Level { concurrency, requests: latencies.len(), elapsed: started.elapsed(), latencies }
 }
 
-async fn run_mode(name: &str, config: ServerConfig, levels: &[usize], total: usize, service: &Service) {
+/// The library alone on `texts`, in one call: texts/s, the best of two runs.
+fn library_rate(service: &Service, texts: &[String]) -> f64 {
+    (0..2)
+        .map(|_| {
+            let started = Instant::now();
+            service.embed_batch(texts).expect("the library's vectors");
+            texts.len() as f64 / started.elapsed().as_secs_f64()
+        })
+        .fold(0.0, f64::max)
+}
+
+async fn run_mode(
+    name: &str,
+    config: ServerConfig,
+    levels: &[usize],
+    texts: &Arc<Vec<String>>,
+    service: &Service,
+    library: f64,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -121,16 +140,16 @@ async fn run_mode(name: &str, config: ServerConfig, levels: &[usize], total: usi
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Warm the path once.
-    run_level(&base, 4, 16).await;
+    run_level(&base, 4, &Arc::new(texts[..16.min(texts.len())].to_vec())).await;
     for &concurrency in levels {
-        let level = run_level(&base, concurrency, total).await;
-        let secs = level.elapsed.as_secs_f64();
+        let level = run_level(&base, concurrency, texts).await;
+        let rate = level.requests as f64 / level.elapsed.as_secs_f64();
         println!(
-            "{name:<10} c={:<4} requests={:<5} req/s={:>8.1} texts/s={:>8.1} p50={:>7.1}ms p95={:>7.1}ms p99={:>7.1}ms",
+            "{name:<10} c={:<4} requests={:<5} texts/s={:>8.1} of library={:>5.1}% p50={:>7.1}ms p95={:>7.1}ms p99={:>7.1}ms",
             level.concurrency,
             level.requests,
-            level.requests as f64 / secs,
-            level.requests as f64 / secs,
+            rate,
+            rate / library * 100.0,
             percentile(&level.latencies, 0.50),
             percentile(&level.latencies, 0.95),
             percentile(&level.latencies, 0.99),
@@ -145,19 +164,26 @@ fn main() {
         std::process::exit(check::main());
     }
     let mut args = std::env::args().skip(1);
-    let total: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(400);
+    let sentences = embed_test_support::stsb_sentences();
+    let total: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(sentences.len());
     let levels: Vec<usize> = args
         .next()
         .map(|a| a.split(',').filter_map(|c| c.parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 8, 32, 64]);
+    let texts: Arc<Vec<String>> = Arc::new(sentences.into_iter().cycle().take(total).collect());
     let service = service();
+    service.embed_batch(&texts[..32.min(total)]).expect("the library's vectors");
+    let library = library_rate(&service, &texts);
+    println!(
+        "{total} STS-B sentences, all-MiniLM-L6-v2 on {}; library alone, one call: texts/s={library:.1}",
+        service.model().engine()
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let batching = ServerConfig { addr: ([127, 0, 0, 1], 0).into(), ..ServerConfig::default() };
         let single = ServerConfig { max_batch_size: Some(1), batch_wait: Duration::ZERO, ..batching.clone() };
-        println!("{} requests per level, one text each (7 to 70 words), all-MiniLM-L6-v2", total);
-        run_mode("batching", batching, &levels, total, &service).await;
-        run_mode("single", single, &levels, total, &service).await;
+        run_mode("batching", batching, &levels, &texts, &service, library).await;
+        run_mode("single", single, &levels, &texts, &service, library).await;
     });
 }
 
@@ -229,16 +255,6 @@ mod check {
                 text
             })
             .collect()
-    }
-
-    fn cosine(a: &[f32], b: &[f32]) -> f64 {
-        if a.len() != b.len() {
-            return 0.0;
-        }
-        let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
-        let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-        let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-        dot / (na * nb).max(1e-12)
     }
 
     fn rss_mib(pid: u32) -> Option<f64> {
@@ -335,7 +351,10 @@ mod check {
                         }
                         let got = body.as_ref().and_then(|b| vectors(endpoint, b)).unwrap_or_default();
                         let ok = got.len() == picked.len()
-                            && got.iter().zip(&picked).all(|(v, &i)| cosine(v, &expected[i]) >= 0.99999);
+                            && got
+                                .iter()
+                                .zip(&picked)
+                                .all(|(v, &i)| embed_test_support::cosine(v, &expected[i]) >= 0.99999);
                         if ok {
                             tally.texts.fetch_add(picked.len() as u64, Ordering::Relaxed);
                         } else {

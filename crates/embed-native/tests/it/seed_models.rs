@@ -1,22 +1,9 @@
 //! The real seed models against sentence-transformers: the committed reference vectors,
 //! tokenized by embed-tokenize, pooled here as sentence-transformers pools.
 
-use std::path::PathBuf;
-
 use embed_native::{NativeModel, NativeOptions, PackedBatch};
+use embed_test_support::{cosine, model_dir, workspace_root};
 use embed_tokenize::{Tokenizer, TokenizerOptions};
-
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn model_dir(name: &str) -> PathBuf {
-    let root =
-        std::env::var_os("MODEL_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("models"));
-    let dir = root.join(name);
-    assert!(dir.join("model.safetensors").is_file(), "no {name} in {} (run `cargo xtask test`)", root.display());
-    dir
-}
 
 #[derive(serde::Deserialize)]
 struct Fixture {
@@ -28,13 +15,6 @@ struct Fixture {
 fn fixture(model: &str) -> Fixture {
     let path = workspace_root().join("crates/embed-core/tests/fixtures").join(format!("{model}.json"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
-    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb).max(1e-12)
 }
 
 /// Mean-pooled vectors of `texts` as one packed batch.
