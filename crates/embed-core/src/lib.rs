@@ -17,7 +17,7 @@
 //! settings of [`RuntimeConfig`] and [`MetalConfig`] ([`ArenaStrategy`], [`GraphOptimization`],
 //! the CoreML options) and the [`DeviceInUse`] report; the registry's [`Handle`] and
 //! statistics; and the lower crates' errors that [`EmbedError`] carries ([`TokenizeError`],
-//! [`RuntimeError`], [`PoolError`]). No `ort` or `tokenizers` type, and no tokenizer or engine
+//! [`RuntimeError`] with the native engine's [`NativeError`], [`PoolError`]). No `ort` or `tokenizers` type, and no tokenizer or engine
 //! object, appears in its API.
 
 mod batching;
@@ -57,7 +57,7 @@ pub use embed_pool::{
     Handle, ModelState, ModelStats, PoolError, PoolStats, measure_rss_growth, parse_bytes, resident_bytes,
 };
 pub use embed_runtime::{
-    ArenaStrategy, CoreMlComputeUnits, CoreMlModelFormat, CoreMlOptions, DeviceInUse, GraphOptimization,
+    ArenaStrategy, CoreMlComputeUnits, CoreMlModelFormat, CoreMlOptions, DeviceInUse, GraphOptimization, NativeError,
     REQUIRED_ORT_MINOR, RuntimeError, find_in_libs_dir, library_file_name,
 };
 pub use embed_tokenize::{TokenizeError, TruncationSide};
