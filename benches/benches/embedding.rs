@@ -35,7 +35,7 @@ fn library(c: &mut Criterion) {
     let sentences = benches::stsb_sentences();
     let mut group = c.benchmark_group(MODEL);
 
-    // Step one alone (prompt, tokens, counts; the embedding cache is off by default).
+    // Step one alone (prompt, tokens, counts; `benches::config` turns the embedding cache off).
     let model = service.default_model();
     let tokenize = || service.prepare(&model, &sentences[..32], service.default_options()).expect("tokenize");
     record("tokenize_32", || drop(tokenize()));

@@ -11,7 +11,8 @@ pub fn workspace_root() -> PathBuf {
     embed_test_support::workspace_root()
 }
 
-/// A service configuration for `model`, with models and ONNX Runtime where xtask puts them.
+/// A service configuration for `model`, with models and ONNX Runtime where xtask puts them
+/// and the embedding cache off, so that every text measured is computed.
 pub fn config(model: &str) -> embed_core::Config {
     embed_core::Config {
         model: model.to_string(),
@@ -20,7 +21,16 @@ pub fn config(model: &str) -> embed_core::Config {
             path: embed_test_support::ort_library_path(),
             search_dirs: embed_test_support::ort_search_dirs(),
         },
+        memory: uncached(),
         ..embed_core::Config::default()
+    }
+}
+
+/// Memory settings with the embedding cache off (the library's default keeps 10,000 vectors).
+pub fn uncached() -> embed_core::MemoryConfig {
+    embed_core::MemoryConfig {
+        cache: embed_core::CacheLimits { max_entries: 0, ..Default::default() },
+        ..Default::default()
     }
 }
 

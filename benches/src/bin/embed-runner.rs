@@ -162,6 +162,9 @@ fn run() -> Result<()> {
             search_dirs: vec![benches::workspace_root().join("libs")],
         },
         backend: args.backend,
+        // The cache off, as every peer has none: the single-text calls below would otherwise
+        // answer part of the corpus from it.
+        memory: benches::uncached(),
         ..embed_core::Config::default()
     })?;
     let load_s = load_started.elapsed().as_secs_f64();

@@ -103,8 +103,8 @@ impl Engine {
     pub fn describe(self) -> &'static str {
         match self {
             Engine::EmbedNative => {
-                "this project's library on its native engine (`embed_core::Service` with its defaults, \
-                 `benches/src/bin/embed-runner.rs`): `model.safetensors`, packed batches, batches side by side \
+                "this project's library on its native engine (`embed_core::Service` with its defaults but the \
+                 embedding cache off, as the peers have none; `benches/src/bin/embed-runner.rs`): `model.safetensors`, packed batches, batches side by side \
                  (one per thread) for the corpus, one batch on every thread for a single text."
             }
             Engine::EmbedOnnx => {
@@ -251,6 +251,16 @@ pub fn run_engine(
     let count = |key: &str| json.get(key).and_then(serde_json::Value::as_u64);
     let texts = number("texts").context("result without texts")?;
     let batch_s = number("batch_s").context("result without batch_s")?;
+    // Every text of the corpus must have been computed: fewer positions run than the corpus
+    // has tokens means some were answered from somewhere else (an embedding cache).
+    if let (Some(positions), Some(tokens)) = (count("padded_tokens"), count("tokens"))
+        && positions < tokens
+    {
+        anyhow::bail!(
+            "the runner ran {positions} positions for a corpus of {tokens} tokens: texts were not computed \
+             (is the embedding cache on?)"
+        );
+    }
     Ok(Run {
         round,
         texts_per_s: texts / batch_s,
