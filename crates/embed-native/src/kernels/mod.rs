@@ -1,7 +1,7 @@
 //! The compute kernels and their safe entry points: [`Isa`] picks an instruction set once
 //! (AVX-512, AVX2+FMA, NEON, else plain Rust) and every kernel is called through it.
 //!
-//! The kernels themselves (`gemm.rs`, `rows.rs`, `math.rs`) are written once over the
+//! The kernels themselves (`gemm.rs`, `attend.rs`, `rows.rs`, `math.rs`) are written once over the
 //! [`simd::Simd`] vocabulary; the `isa_entries!` block below instantiates them per instruction
 //! set inside `#[target_feature]` functions. This module owns every `unsafe` call into them and
 //! checks the operands it passes; it knows nothing of transformers.
