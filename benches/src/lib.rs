@@ -28,10 +28,7 @@ pub fn config(model: &str) -> embed_core::Config {
 
 /// Memory settings with the embedding cache off (the library's default keeps 10,000 vectors).
 pub fn uncached() -> embed_core::MemoryConfig {
-    embed_core::MemoryConfig {
-        cache: embed_core::CacheLimits { max_entries: 0, ..Default::default() },
-        ..Default::default()
-    }
+    embed_core::MemoryConfig { cache: embed_core::CacheLimits::OFF, ..Default::default() }
 }
 
 /// The first sentence of each STS-B test pair, in file order.

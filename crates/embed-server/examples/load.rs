@@ -51,10 +51,7 @@ fn service() -> Service {
             ..Default::default()
         },
         // Off, so repeated texts are computed, not served from the cache.
-        memory: embed_core::MemoryConfig {
-            cache: embed_core::CacheLimits { max_entries: 0, ..Default::default() },
-            ..Default::default()
-        },
+        memory: embed_core::MemoryConfig { cache: embed_core::CacheLimits::OFF, ..Default::default() },
         ..Config::default()
     })
     .expect("cannot load all-MiniLM-L6-v2 (run `cargo xtask test` to fetch it)")
