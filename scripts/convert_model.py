@@ -8,8 +8,9 @@ The transformer alone (not the pooling) is exported with optimum-onnx (task feat
 inputs input_ids, attention_mask and token_type_ids where the model takes them, output
 last_hidden_state, dynamic batch and sequence axes. Variants (paths from the manifest's
 [variants]): fp32 (always), optimized (onnxruntime.transformers.optimizer fusions, fp32) and int8
-(dynamic int8 quantization of the fp32 file's MatMuls, per channel, computing in int8 with
-MatMulInteger: a speed variant on CPUs with int8 dot products).
+(the fp32 file's MatMuls computing in int8 with MatMulInteger: weights per output channel,
+activations per token, so a text's vector does not depend on its batch; a speed variant on CPUs
+with int8 dot products).
 
 Each file is validated against SentenceTransformer(snapshot).encode on scripts/reference_texts.json
 (ONNX Runtime + the Pooling, Dense and Normalize modules that modules.json names, in either era's
@@ -17,8 +18,10 @@ format), which takes seconds; a figure outside its tolerance ends the script wit
 status. The STS-B test split (data/stsb, minutes on a CPU) is evaluated only where it is needed:
 for int8, whose validation compares its Spearman correlation with the fp32 file's, or for every
 variant and sentence-transformers itself with --stsb.
-onnx/conversion.json records each produced file's size and sha256, the tool versions and the
-figures. The manifest and the snapshot are read only; the Rust side is unknown here.
+onnx/conversion.json records each produced file's size, sha256 and recipe (--recipe: embed's hash
+of this script, its helpers and the pinned packages; embed refuses a file made by another
+recipe and makes it again), the tool versions and the figures. The manifest and the snapshot
+are read only; the Rust side is unknown here.
 """
 
 from __future__ import annotations
@@ -56,6 +59,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--optimize", action="store_true", help="also write the optimized variant")
     p.add_argument("--quantize", choices=["int8"], help="also write the int8 variant")
     p.add_argument("--variants", help="comma-separated variant names (instead of --optimize/--quantize)")
+    p.add_argument(
+        "--recipe",
+        required=True,
+        help="the recipe this conversion is (the sha256 embed computes of this script, its helpers and "
+        "requirements.txt), recorded with every file made, so a file made by another recipe is never taken for this one's",
+    )
     p.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1))
     p.add_argument(
         "--reuse-fp32",
@@ -184,64 +193,133 @@ def optimize(fp32: Path, dest: Path, hf_config: dict) -> dict:
     return info
 
 
-def quantize(fp32: Path, dest: Path, exclude: list[str]) -> dict:
-    """Dynamic int8 quantization that computes in int8: each MatMul with a constant weight
-    becomes DynamicQuantizeLinear (activations to uint8, per tensor, at run time) and
-    MatMulInteger on int8 weights quantized per output channel, which ONNX Runtime runs with
-    the CPU's int8 dot products (AVX512-VNNI, AVX-VNNI, AMX, Arm dot product). A file that
-    has no MatMulInteger computes in fp32 and is refused."""
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+# int8: weights symmetric per output channel in [-WEIGHT_QMAX, WEIGHT_QMAX], 7-bit so that the
+# sum of two u8 x s8 products stays clear of int16 saturation on CPUs without VNNI (AVX2): the
+# file gives the same vectors on every x86 CPU. Activations are quantized per token (per row of
+# the matrix, over its last axis), symmetric, as uint8 around ACTIVATION_ZERO_POINT: each
+# token's scale depends on that token alone, so a text's vector never depends on the other
+# texts of its batch (ONNX Runtime's DynamicQuantizeLinear takes one scale for the whole
+# tensor, which made a text's int8 vector change with its batch neighbours).
+WEIGHT_QMAX = 64
+ACTIVATION_QMAX = 127
+ACTIVATION_ZERO_POINT = 128
 
-    settings = {
-        "weight_type": "QInt8",
-        "per_channel": True,
-        # 7-bit weights: u8 x s8 products stay clear of int16 saturation on CPUs without VNNI
-        # (AVX2), so the file gives the same vectors on every x86 CPU; on VNNI it costs no speed
-        # (measured on all-MiniLM-L6-v2: 1.85x fp32 with 7-bit weights, 1.73x with 8-bit).
-        "reduce_range": True,
-        "op_types_to_quantize": ["MatMul"],
-        "extra_options": {"MatMulConstBOnly": True},
-    }
-    quantize_dynamic(
-        str(fp32),
-        str(dest),
-        weight_type=QuantType.QInt8,
-        per_channel=settings["per_channel"],
-        reduce_range=settings["reduce_range"],
-        op_types_to_quantize=settings["op_types_to_quantize"],
-        nodes_to_exclude=exclude,
-        extra_options=settings["extra_options"],
-    )
+
+def quantize(fp32: Path, dest: Path, exclude: list[str]) -> dict:
+    """int8 that computes in int8 and gives each text one vector: each MatMul with a constant
+    weight (but those in `exclude`) becomes the per-token quantization of its input (shared by
+    the MatMuls that read the same tensor), ONNX Runtime's MatMulIntegerToFloat on the int8
+    weight (the int8 product with the weight's scales applied in its epilogue) and the
+    per-token scale applied to its result. ONNX Runtime runs it with the CPU's int8 dot
+    products (AVX512-VNNI, AVX-VNNI, AMX, Arm dot product). Measured on all-MiniLM-L6-v2, 2
+    threads, STS-B sentences in batches of 32 (docs/int8.md): as fast as the per-tensor
+    DynamicQuantizeLinear it replaced; MatMulInteger with a separate Cast and two Muls ran
+    0.94x, int8 activations (s8 x s8) 0.17x."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(fp32), load_external_data=False)
+    graph = model.graph
+    initializers = {i.name: i for i in graph.initializer}
+    readers: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+
+    def constant(name: str, value) -> str:
+        graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    last_axis = constant("embed_q/last_axis", np.array([-1], dtype=np.int64))
+    tiny = constant("embed_q/tiny", np.array(1e-30, dtype=np.float32))
+    qmax = constant("embed_q/activation_qmax", np.array(ACTIVATION_QMAX, dtype=np.float32))
+    centre = constant("embed_q/centre", np.array(ACTIVATION_ZERO_POINT, dtype=np.float32))
+    low = constant("embed_q/low", np.array(0, dtype=np.float32))
+    high = constant("embed_q/high", np.array(255, dtype=np.float32))
+    unit = constant("embed_q/unit_scale", np.array(1.0, dtype=np.float32))
+    a_zero = constant("embed_q/a_zero_point", np.array(ACTIVATION_ZERO_POINT, dtype=np.uint8))
+    b_zero = constant("embed_q/b_zero_point", np.array(0, dtype=np.int8))
+
+    nodes = []
+    quantized: dict[str, tuple[str, str]] = {}  # activation -> (its uint8 tensor, its per-token scale)
+    counts = {"MatMul": 0, "MatMulIntegerToFloat": 0}
+    for node in graph.node:
+        weight = initializers.get(node.input[1]) if node.op_type == "MatMul" and len(node.input) == 2 else None
+        if weight is None or len(weight.dims) != 2 or node.name in exclude:
+            counts["MatMul"] += node.op_type == "MatMul"
+            nodes.append(node)
+            continue
+        x = node.input[0]
+        if x not in quantized:
+            p = f"embed_q/{len(quantized)}/"
+            nodes += [
+                helper.make_node("Abs", [x], [p + "abs"]),
+                helper.make_node("ReduceMax", [p + "abs", last_axis], [p + "amax"], keepdims=1),
+                helper.make_node("Max", [p + "amax", tiny], [p + "range"]),
+                helper.make_node("Div", [p + "range", qmax], [p + "scale"]),
+                helper.make_node("Div", [x, p + "scale"], [p + "scaled"]),
+                helper.make_node("Round", [p + "scaled"], [p + "rounded"]),
+                helper.make_node("Add", [p + "rounded", centre], [p + "shifted"]),
+                helper.make_node("Clip", [p + "shifted", low, high], [p + "clipped"]),
+                helper.make_node("Cast", [p + "clipped"], [p + "uint8"], to=TensorProto.UINT8),
+            ]
+            quantized[x] = (p + "uint8", p + "scale")
+        x_q, x_scale = quantized[x]
+        w = numpy_helper.to_array(weight).astype(np.float32)
+        w_scale = np.abs(w).max(axis=0) / WEIGHT_QMAX
+        w_scale[w_scale == 0] = 1.0
+        w_q = np.clip(np.round(w / w_scale), -WEIGHT_QMAX, WEIGHT_QMAX).astype(np.int8)
+        p = f"{node.name}/embed_q/"
+        constant(p + "weight", w_q)
+        constant(p + "weight_scale", w_scale.astype(np.float32))
+        nodes += [
+            helper.make_node(
+                "MatMulIntegerToFloat",
+                [x_q, p + "weight", unit, p + "weight_scale", a_zero, b_zero],
+                [p + "per_channel"],
+                name=p + "MatMulIntegerToFloat",
+                domain="com.microsoft",
+            ),
+            helper.make_node("Mul", [p + "per_channel", x_scale], [node.output[0]]),
+        ]
+        counts["MatMulIntegerToFloat"] += 1
+        readers[weight.name] -= 1
+        if readers[weight.name] == 0:
+            graph.initializer.remove(weight)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    if not counts["MatMulIntegerToFloat"]:
+        raise SystemExit(f"error: no MatMul of {fp32} has a constant weight: the int8 file would compute in fp32")
+    if not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    onnx.save(model, str(dest))
     info = check_graph(dest)
-    ops: dict[str, int] = {}
-    for node in onnx.load(str(dest), load_external_data=False).graph.node:
-        if node.op_type in ("MatMul", "MatMulInteger", "DynamicQuantizeLinear"):
-            ops[node.op_type] = ops.get(node.op_type, 0) + 1
-    if not ops.get("MatMulInteger"):
-        dest.unlink(missing_ok=True)
-        raise SystemExit(f"error: the int8 file has no MatMulInteger (ops {ops}): it would compute in fp32")
-    info["quantization"] = settings | {"nodes_to_exclude": exclude}
+    info["quantization"] = {
+        "weights": f"int8, symmetric per output channel, |q| <= {WEIGHT_QMAX}",
+        "activations": f"uint8 per token, symmetric around {ACTIVATION_ZERO_POINT}, |q - {ACTIVATION_ZERO_POINT}| <= {ACTIVATION_QMAX}",
+        "nodes_to_exclude": exclude,
+    }
     # MatMul left: the excluded projections and attention's activation x activation products.
-    info["matmul_ops"] = ops
+    info["matmul_ops"] = counts
     return info
 
 
 # Which MatMuls the int8 variant keeps in fp32, per model type: the feed-forward
 # down-projections of the first `down_projections` layers (None: of every layer), and every
-# MatMul of the last `last_layers` layers. The down-projection's input is the GELU output, whose
-# outliers per-tensor uint8 activation quantization handles worst. Measured (per-channel,
-# reduce_range) on the reference texts against sentence-transformers, and on speed with ONNX
-# Runtime, 2 threads, on an AVX512-VNNI Xeon (docs/int8.md):
-# - all-MiniLM-L6-v2 (bert): every MatMul in int8: mean cosine 0.988, 1.85x fp32 texts/s; the
-#   first 3 down-projections in fp32: mean 0.992, STS-B 0.8186 (fp32 0.8203), 1.54x; all 6 in
-#   fp32 (the scheme before): mean 0.993 but 1.34x;
-# - all-mpnet-base-v2 (mpnet): the first 3 down-projections in fp32: mean cosine 0.858, refused;
-#   every down-projection and the last 2 layers in fp32: mean 0.991, STS-B 0.8339 (fp32 0.8342).
-# Other model types get every down-projection in fp32, the choice that passed on both.
+# MatMul of the last `last_layers` layers. The down-projection's input is the GELU output, the
+# activation with the widest range. Measured with per-token activations (this recipe) on the
+# reference texts against sentence-transformers, STS-B, and speed with ONNX Runtime, 2 threads,
+# batches of 32 STS-B sentences, on an AMD EPYC with AVX512-VNNI (docs/int8.md):
+# - all-MiniLM-L6-v2 (bert): every MatMul in int8: mean cosine 0.9933 (min 0.9819), STS-B
+#   0.8193 (fp32 0.8203), 1.98x fp32 texts/s;
+# - all-mpnet-base-v2 (mpnet): every MatMul in int8: mean cosine 0.9895, refused; the first 3
+#   down-projections in fp32: mean 0.9906 (min 0.9589), STS-B 0.8374 (fp32 0.8342), 1.61x;
+#   every down-projection in fp32: mean 0.9928, 1.39x.
+# Other model types get every down-projection in fp32, the safer choice on both.
 INT8_FP32_MATMULS = {
-    "bert": {"down_projections": 3, "last_layers": 0},
-    "mpnet": {"down_projections": None, "last_layers": 2},
+    "bert": {"down_projections": 0, "last_layers": 0},
+    "mpnet": {"down_projections": 3, "last_layers": 0},
 }
 INT8_FP32_MATMULS_DEFAULT = {"down_projections": None, "last_layers": 0}
 
@@ -299,8 +377,13 @@ def main() -> int:
     reuse_fp32 = False
     if args.reuse_fp32:
         fp32_path = out / manifest["variants"]["fp32"]
-        known = record.get("files", {}).get("fp32", {}).get("sha256")
-        reuse_fp32 = fp32_path.is_file() and known == ec.sha256_file(fp32_path) and "fp32" in record.get("validation", {})
+        known = record.get("files", {}).get("fp32", {})
+        reuse_fp32 = (
+            fp32_path.is_file()
+            and known.get("recipe") == args.recipe
+            and known.get("sha256") == ec.sha256_file(fp32_path)
+            and "fp32" in record.get("validation", {})
+        )
         ec.log(f"fp32: {'reusing' if reuse_fp32 else 'cannot reuse'} {fp32_path}")
 
     texts = ec.load_texts()
@@ -383,7 +466,7 @@ def main() -> int:
         fig["passed"] = ok
         print(f"{name} {variant}: " + ", ".join(f"{k}={v}" for k, v in fig.items()), flush=True)
         if ok:
-            record["files"][variant] = file_entry(path, out) | info
+            record["files"][variant] = file_entry(path, out) | {"recipe": args.recipe} | info
             record["validation"][variant] = fig
         else:
             failures.append(f"{variant}: {why}")

@@ -107,6 +107,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     script_args.extend(["--variants".into(), variants.join(",").into()]);
     script_args.extend(Stsb::requested(args.stsb).script_args());
     let _lock = lock_model_dir(&written)?;
+    run_script(script_args)
+}
+
+/// Runs `scripts/convert_model.py` with `script_args` and this build's recipe
+/// ([`embed_manifest::conversion_recipe`]), which the script records with every file it makes.
+pub fn run_script(mut script_args: Vec<OsString>) -> anyhow::Result<()> {
+    script_args.extend(["--recipe".into(), embed_manifest::conversion_recipe().into()]);
     venv::run_script("convert_model.py", &script_args)
 }
 
@@ -128,8 +135,21 @@ pub fn convert_snapshot(
     };
     check_variants(&manifest, model, variants)?;
     let _lock = lock_model_dir(model_dir)?;
-    let present = |variant: &String| manifest.variants.get(variant).is_some_and(|file| model_dir.join(file).is_file());
-    if stsb == Stsb::WhereNeeded && variants.iter().all(present) {
+    let provenance = |variant: &String| {
+        let path = model_dir.join(manifest.variants.get(variant)?);
+        path.is_file().then(|| embed_manifest::provenance(model_dir, &path))
+    };
+    let stale: Vec<&str> =
+        variants.iter().filter(|v| provenance(v).is_some_and(|p| !p.is_current())).map(String::as_str).collect();
+    if !stale.is_empty() {
+        eprintln!(
+            "{}: made by another conversion recipe than this build's ({}), so made again: {}",
+            model.name,
+            &embed_manifest::conversion_recipe()[..12],
+            stale.join(", ")
+        );
+    }
+    if stsb == Stsb::WhereNeeded && variants.iter().all(|v| provenance(v).is_some_and(|p| p.is_current())) {
         eprintln!("{}: {} already converted (by another process)", model.name, variants.join(", "));
         return Ok(());
     }
@@ -147,8 +167,7 @@ pub fn convert_snapshot(
     if let Some(path) = manifest_file {
         script_args.extend(["--manifest".into(), path.as_os_str().to_owned()]);
     }
-    venv::run_script("convert_model.py", &script_args)
-        .with_context(|| format!("cannot convert {} in {}", model.name, model_dir.display()))
+    run_script(script_args).with_context(|| format!("cannot convert {} in {}", model.name, model_dir.display()))
 }
 
 fn check_variants(manifest: &Manifest, model: &ModelSpec, variants: &[String]) -> anyhow::Result<()> {

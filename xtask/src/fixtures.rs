@@ -68,9 +68,8 @@ fn convert(fixture: &Path) -> anyhow::Result<()> {
         scratch.path().as_os_str().to_owned(),
         "--variants".into(),
         "fp32".into(),
-        "--skip-stsb".into(),
     ];
-    venv::run_script("convert_model.py", &script_args)?;
+    crate::convert::run_script(script_args)?;
     let produced = scratch.path().join("onnx").join("model.onnx");
     if !produced.is_file() {
         bail!("the conversion wrote no {}", produced.display());

@@ -48,6 +48,10 @@ pub fn for_error(err: &anyhow::Error) -> Option<String> {
              variant on the native engine (--backend native)",
             dir.display()
         )),
+        EmbedError::MadeByAnotherRecipe { model, .. } => Some(format!(
+            "make it again in a clone of embed's repository with `cargo xtask fetch-models --model {model}`, or \
+             delete the file so that embed fetches it"
+        )),
         EmbedError::ConfiguredDimension { .. } => {
             Some("EMBEDDING_DIMENSION (--embedding-dimension) must be the model's, or unset".to_string())
         }

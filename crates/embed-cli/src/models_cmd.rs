@@ -35,8 +35,22 @@ fn describe(models: &[KnownModel]) -> String {
             "{}  {} dimensions, up to {} tokens  ({})",
             model.name, model.dimension, model.max_seq_length, model.hub_repo
         );
-        let fetched: Vec<String> =
-            model.fetched.iter().map(|v| format!("{} ({})", v.variant, mebibytes(v.bytes))).collect();
+        let fetched: Vec<String> = model
+            .fetched
+            .iter()
+            .map(|v| {
+                let stale = if v.made_by_another_recipe {
+                    format!(
+                        ", made by another conversion recipe: refused until made again \
+                         (cargo xtask fetch-models --model {}:{})",
+                        model.name, v.variant
+                    )
+                } else {
+                    String::new()
+                };
+                format!("{} ({}{stale})", v.variant, mebibytes(v.bytes))
+            })
+            .collect();
         let (fetched, runs_on) = match (fetched.is_empty(), model.checkpoint) {
             (false, _) => {
                 let mut engines: Vec<_> = model.fetched.iter().map(|v| v.engine).collect();

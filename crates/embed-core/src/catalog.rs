@@ -47,6 +47,9 @@ pub struct FetchedVariant {
     pub bytes: u64,
     /// The engine that will run it.
     pub engine: Engine,
+    /// Its ONNX file was made by another conversion recipe than this build's: it is refused
+    /// until made again ([`embed_manifest::provenance`]).
+    pub made_by_another_recipe: bool,
 }
 
 /// Every model of `manifest`, as the model cache `cache_dir` holds it, in manifest order.
@@ -68,7 +71,9 @@ pub fn known_models(manifest: &Manifest, cache_dir: &Path) -> Vec<KnownModel> {
                         Engine::Native => size(&dir.join("model.safetensors")),
                         Engine::Onnx => size(&onnx) + size(&dir.join(format!("{file}_data"))),
                     };
-                    Some(FetchedVariant { variant: variant.clone(), bytes, engine })
+                    let made_by_another_recipe =
+                        engine == Engine::Onnx && !embed_manifest::provenance(&dir, &onnx).is_current();
+                    Some(FetchedVariant { variant: variant.clone(), bytes, engine, made_by_another_recipe })
                 })
                 .collect();
             let (prompts, problem) = match read_prompts(&dir) {
@@ -114,7 +119,12 @@ mod tests {
         let by_name = |name: &str| models.iter().find(|m| m.name == name).unwrap();
         assert_eq!(
             by_name("all-MiniLM-L6-v2").fetched,
-            [FetchedVariant { variant: "int8".into(), bytes: 1024, engine: Engine::Onnx }]
+            [FetchedVariant {
+                variant: "int8".into(),
+                bytes: 1024,
+                engine: Engine::Onnx,
+                made_by_another_recipe: false
+            }]
         );
         let roberta = by_name("all-roberta-large-v1");
         assert!(roberta.fetched.is_empty() && roberta.checkpoint);

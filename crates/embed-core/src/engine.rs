@@ -215,6 +215,19 @@ pub(crate) struct EngineOptions {
     pub native_threads: Option<usize>,
 }
 
+/// Refuses an ONNX file that embed's conversion made by another recipe than this build's.
+fn check_recipe(files: &ModelFiles) -> Result<(), EmbedError> {
+    match embed_manifest::provenance(&files.dir, &files.onnx) {
+        embed_manifest::Provenance::MadeByAnotherRecipe { recorded } => Err(EmbedError::MadeByAnotherRecipe {
+            model: files.name.clone(),
+            onnx: files.onnx.clone(),
+            recorded,
+            current: embed_manifest::conversion_recipe().to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Loads `files` into the engine `options` choose.
 pub(crate) fn load_backend(
     files: &ModelFiles,
@@ -226,6 +239,9 @@ pub(crate) fn load_backend(
     tracing::debug!(model = %files.name, %engine, "engine chosen");
     Ok(match engine {
         Engine::Native => Box::new(NativeBackend::load(&files.dir, options.native_threads)?),
-        Engine::Onnx => Box::new(OrtBackend::load(ort.get()?, &files.onnx, &options.session)?),
+        Engine::Onnx => {
+            check_recipe(files)?;
+            Box::new(OrtBackend::load(ort.get()?, &files.onnx, &options.session)?)
+        }
     })
 }

