@@ -2,7 +2,8 @@
 //! (`cargo xtask bench`). Loads a model through `embed_core::Service` with its defaults (no
 //! embedding cache, batches of `--batch-size`) on the engine `--backend` names, then times
 //! single texts and the whole corpus. `--gemm-probe` instead prints the native engine's GEMM
-//! peak on the seed models' shapes.
+//! peak on the seed models' shapes, and `--instruction-probe` one core's rates of the fp32,
+//! bf16 and int8 multiply-add instructions the CPU has.
 //!
 //! Same command line, warm-up, timing and outputs (JSON result, `.npy` vectors) as the peers'
 //! runners under `benches/peers/`; it knows nothing of them or of the harness's report.
@@ -131,9 +132,33 @@ fn gemm_probe(threads: usize) {
     );
 }
 
+/// Prints `{"instructions": [...]}`: the per-core rates of the multiply-add instructions the
+/// CPU has (fp32 FMA, bf16 and int8 dot products), as `embed_native::instruction_rates`
+/// measures them on the calling thread.
+fn instruction_probe() {
+    let rates: Vec<String> = embed_native::instruction_rates(20_000_000)
+        .iter()
+        .map(|r| {
+            format!(
+                "{{\"instruction\": \"{}\", \"format\": \"{}\", \"giga_per_second\": {:.3}, \"giga_multiply_adds\": {:.1}}}",
+                r.instruction,
+                r.format,
+                r.giga_per_second,
+                r.giga_multiply_adds()
+            )
+        })
+        .collect();
+    println!("{{\"instructions\": [{}]}}", rates.join(", "));
+}
+
 fn run() -> Result<()> {
     let mut argv = std::env::args().skip(1);
-    if argv.next().as_deref() == Some("--gemm-probe") {
+    let first = argv.next();
+    if first.as_deref() == Some("--instruction-probe") {
+        instruction_probe();
+        return Ok(());
+    }
+    if first.as_deref() == Some("--gemm-probe") {
         let threads = match (argv.next().as_deref(), argv.next()) {
             (Some("--threads"), Some(n)) => n.parse()?,
             _ => 2,

@@ -27,7 +27,7 @@ pub use config::{Architecture, ModelConfig, parse_config, read_config};
 pub use encoder::PackedBatch;
 pub use error::NativeError;
 pub use kernels::{Gelu, Isa};
-pub use probe::gemm_gflops;
+pub use probe::{InstructionRate, gemm_gflops, instruction_rates};
 
 use encoder::Scratch;
 use model::Model;
