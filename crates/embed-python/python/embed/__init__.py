@@ -16,7 +16,9 @@ are found or run.
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 from typing import Any, Dict, Iterable, Optional, Sequence
 
 import numpy as np
@@ -77,7 +79,11 @@ class Embedder:
       variant (``all-MiniLM-L6-v2:int8``) or a model directory.
     - ``backend``: ``EMBED_BACKEND``, else ``auto`` (the native engine where it runs the model,
       else ONNX Runtime); ``native`` or ``onnx`` insist on one.
-    - ``threads``: ``INTRA_OP_THREADS``, else one per core: threads of one forward pass.
+    - ``threads``: ``INTRA_OP_THREADS``, else the CPUs the process was given where it loads
+      the model: inside a Ray actor or task the CPUs Ray assigned it (rounded up), inside a
+      Spark task ``spark.task.cpus``, elsewhere the CPUs the process may use (its CPU affinity
+      and cgroup quota): threads of one forward pass. Left unset, it is resolved again in each
+      process that unpickles the Embedder.
     - ``batch_size``: ``BATCH_SIZE``, else 32: most texts per forward pass.
     - ``normalize``: True (unit-length vectors), as the command without ``--no-normalize``.
     - ``model_cache_dir``: ``MODEL_CACHE_DIR``, else ``models``; made absolute.
@@ -102,7 +108,7 @@ class Embedder:
     ) -> None:
         settings = _resolve(model, backend, threads, batch_size, normalize, model_cache_dir, offline)
         self._settings = settings
-        self._engine = _load(settings)
+        self._threads, self._engine = _load(settings)
 
     @classmethod
     def from_settings(cls, settings: Dict[str, Any]) -> "Embedder":
@@ -127,6 +133,13 @@ class Embedder:
         """The engine running the model, as the library names it: ``native`` and the CPU
         features its kernels use (``native avx512``), or ``onnxruntime`` and its version."""
         return self._engine.engine
+
+    @property
+    def threads(self) -> Optional[int]:
+        """The threads of one forward pass as this process resolved them: the setting, else
+        the CPUs Ray or Spark gave this worker; None where neither decided (the library then
+        takes the CPUs the process may use)."""
+        return self._threads
 
     @property
     def settings(self) -> Dict[str, Any]:
@@ -180,7 +193,7 @@ class Embedder:
 
     def __setstate__(self, settings: Dict[str, Any]) -> None:
         self._settings = dict(settings)
-        self._engine = _load(self._settings)
+        self._threads, self._engine = _load(self._settings)
 
 
 def _resolve(
@@ -231,7 +244,34 @@ def _resolve(
     }
 
 
-def _load(settings: Dict[str, Any]) -> Engine:
+def _assigned_cpus() -> Optional[int]:
+    """The CPUs this process was given as a Ray actor or task, or as a Spark task, rounded up
+    to whole threads; None where it is neither. Ray and Spark are only asked where this process
+    has imported them (their workers have)."""
+    ray = sys.modules.get("ray")
+    if ray is not None:
+        try:
+            if ray.is_initialized():
+                cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+                if cpus:
+                    return max(1, math.ceil(cpus))
+        except Exception:  # noqa: BLE001 (the driver, or a Ray without this API: not a Ray worker)
+            pass
+    if sys.modules.get("pyspark") is not None:
+        try:
+            from pyspark import TaskContext
+
+            task = TaskContext.get()
+            if task is not None:
+                return max(1, int(task.cpus()))
+        except Exception:  # noqa: BLE001 (a PySpark before 3.3, or no task)
+            pass
+    return None
+
+
+def _load(settings: Dict[str, Any]) -> "tuple[Optional[int], Engine]":
+    """The threads resolved in this process, and the model loaded with them."""
+    threads = settings["threads"] if settings["threads"] is not None else _assigned_cpus()
     fetch = None
     if not settings["offline"]:
         fetch = FetchSettings(
@@ -243,10 +283,10 @@ def _load(settings: Dict[str, Any]) -> Engine:
             cache_dir=settings["cache_dir"],
             quiet=False,
         )
-    return Engine(
+    return threads, Engine(
         model=settings["model"],
         backend=settings["backend"],
-        threads=settings["threads"],
+        threads=threads,
         batch_size=settings["batch_size"],
         normalize=settings["normalize"],
         model_cache_dir=settings["model_cache_dir"],
