@@ -145,7 +145,7 @@ pub fn convert_snapshot(
         eprintln!(
             "{}: made by another conversion recipe than this build's ({}), so made again: {}",
             model.name,
-            &embed_manifest::conversion_recipe()[..12],
+            embed_manifest::short_recipe(embed_manifest::conversion_recipe()),
             stale.join(", ")
         );
     }

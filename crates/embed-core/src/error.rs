@@ -36,7 +36,7 @@ pub enum EmbedError {
     /// An ONNX file that embed's conversion made by another recipe than this build's (an older
     /// conversion script, other quantization settings or packages): its vectors are not what
     /// this build promises, so it is refused rather than used.
-    #[error("{} of model `{model}` was made by another conversion recipe ({}) than this build's ({}): its vectors may differ from what this build promises, so it is not used", onnx.display(), recorded.as_deref().map_or("none recorded", |r| &r[..r.len().min(12)]), &current[..12])]
+    #[error("{} of model `{model}` was made by another conversion recipe ({}) than this build's ({}): its vectors may differ from what this build promises, so it is not used", onnx.display(), recorded.as_deref().map_or_else(|| "none recorded".to_string(), embed_manifest::short_recipe), embed_manifest::short_recipe(current))]
     MadeByAnotherRecipe {
         /// The model.
         model: String,

@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 mod recipe;
 
-pub use recipe::{CONVERSION_RECORD, Provenance, conversion_recipe, provenance};
+pub use recipe::{CONVERSION_RECORD, Provenance, conversion_recipe, provenance, short_recipe};
 
 /// The manifest text shipped with this build.
 pub const BUILTIN_MANIFEST: &str = include_str!("../../../models/manifest.toml");

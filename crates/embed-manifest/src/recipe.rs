@@ -41,6 +41,11 @@ pub fn conversion_recipe() -> &'static str {
     })
 }
 
+/// A recipe as messages show it: its first 12 characters.
+pub fn short_recipe(recipe: &str) -> String {
+    recipe.chars().take(12).collect()
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -123,6 +128,9 @@ mod tests {
     fn the_recipe_is_a_sha256() {
         assert_eq!(conversion_recipe().len(), 64);
         assert!(conversion_recipe().bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(short_recipe(conversion_recipe()), conversion_recipe()[..12]);
+        // A record may name anything: shortening never splits a character.
+        assert_eq!(short_recipe("ééééééééééééé"), "éééééééééééé");
     }
 
     #[test]
