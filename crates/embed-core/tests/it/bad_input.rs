@@ -455,3 +455,33 @@ fn fake_onnxruntime(dir: &std::path::Path, version: &str) -> std::path::PathBuf 
     assert!(status.success(), "{compiler} failed to build the stand-in library");
     library
 }
+
+#[test]
+fn an_onnx_file_made_by_another_recipe_is_refused_and_says_so() {
+    // The int8 MiniLM as an older build would have left it: its record names another recipe.
+    let source = models_dir().join("all-MiniLM-L6-v2");
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().join("all-MiniLM-L6-v2");
+    for file in ["tokenizer.json", "config.json", "modules.json", "1_Pooling/config.json", "onnx/model_int8.onnx"] {
+        std::fs::create_dir_all(dir.join(file).parent().unwrap()).unwrap();
+        std::fs::copy(source.join(file), dir.join(file)).unwrap();
+    }
+    let record_path = dir.join(embed_manifest::CONVERSION_RECORD);
+    let mut record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(source.join(embed_manifest::CONVERSION_RECORD)).unwrap())
+            .unwrap();
+    record["files"]["int8"]["recipe"] = "an older recipé".into();
+    std::fs::write(&record_path, record.to_string()).unwrap();
+    let stale = Config { model_cache_dir: cache.path().to_path_buf(), ..config("all-MiniLM-L6-v2:int8") };
+    let error = Service::new(stale.clone()).unwrap_err();
+    assert!(
+        matches!(error.cause(), EmbedError::MadeByAnotherRecipe { recorded: Some(r), .. } if r == "an older recipé"),
+        "{error:?}"
+    );
+    let message = error.cause().to_string();
+    assert!(message.contains("made by another conversion recipe (an older rec)"), "{message}");
+    // Recorded by this build's recipe, the same file is used.
+    record["files"]["int8"]["recipe"] = embed_manifest::conversion_recipe().into();
+    std::fs::write(&record_path, record.to_string()).unwrap();
+    assert_eq!(Service::new(stale).unwrap().embed("a text").unwrap().len(), 384);
+}
