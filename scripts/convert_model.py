@@ -8,7 +8,7 @@ The transformer alone (not the pooling) is exported with optimum-onnx (task feat
 inputs input_ids, attention_mask and token_type_ids where the model takes them, output
 last_hidden_state, dynamic batch and sequence axes. Variants (paths from the manifest's
 [variants]): fp32 (always), optimized (onnxruntime.transformers.optimizer fusions, fp32) and int8
-(the fp32 file's MatMuls computing in int8 with MatMulInteger: weights per output channel,
+(the fp32 file's MatMuls computing in int8 with MatMulIntegerToFloat: weights per output channel,
 activations per token, so a text's vector does not depend on its batch; a speed variant on CPUs
 with int8 dot products).
 

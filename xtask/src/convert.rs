@@ -135,12 +135,18 @@ pub fn convert_snapshot(
     };
     check_variants(&manifest, model, variants)?;
     let _lock = lock_model_dir(model_dir)?;
-    let provenance = |variant: &String| {
-        let path = model_dir.join(manifest.variants.get(variant)?);
-        path.is_file().then(|| embed_manifest::provenance(model_dir, &path))
-    };
+    // Each variant's file as it is now: absent (None), or where it came from.
+    let found: Vec<(&str, Option<embed_manifest::Provenance>)> = variants
+        .iter()
+        .map(|variant| {
+            let path = manifest.variants.get(variant).map(|file| model_dir.join(file));
+            let provenance =
+                path.filter(|path| path.is_file()).map(|path| embed_manifest::provenance(model_dir, &path));
+            (variant.as_str(), provenance)
+        })
+        .collect();
     let stale: Vec<&str> =
-        variants.iter().filter(|v| provenance(v).is_some_and(|p| !p.is_current())).map(String::as_str).collect();
+        found.iter().filter(|(_, p)| p.as_ref().is_some_and(|p| !p.is_current())).map(|(v, _)| *v).collect();
     if !stale.is_empty() {
         eprintln!(
             "{}: made by another conversion recipe than this build's ({}), so made again: {}",
@@ -149,7 +155,7 @@ pub fn convert_snapshot(
             stale.join(", ")
         );
     }
-    if stsb == Stsb::WhereNeeded && variants.iter().all(|v| provenance(v).is_some_and(|p| p.is_current())) {
+    if stsb == Stsb::WhereNeeded && found.iter().all(|(_, p)| p.as_ref().is_some_and(|p| p.is_current())) {
         eprintln!("{}: {} already converted (by another process)", model.name, variants.join(", "));
         return Ok(());
     }
