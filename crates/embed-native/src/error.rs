@@ -23,6 +23,48 @@ pub enum NativeError {
         /// What is wrong or missing, and what was expected.
         message: String,
     },
+    /// The directory holds neither `model.safetensors` nor `model.safetensors.index.json`.
+    #[error("no checkpoint in {}: expected model.safetensors or model.safetensors.index.json", dir.display())]
+    NoCheckpoint {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// `model.safetensors.index.json` is not JSON with a `weight_map`.
+    #[error("{} is not a checkpoint index: expected JSON with a `weight_map` from tensor names to shard files", path.display())]
+    Index {
+        /// The index.
+        path: PathBuf,
+        /// What the JSON reader found.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The index names a shard that is not a plain file name: it has a path separator, is
+    /// `..` or `.`, or is empty. Shards are read from the index's directory only.
+    #[error("{} names the shard `{shard}`, expected a file name in its directory (no path separator, no `..`)", index.display())]
+    ShardName {
+        /// The index.
+        index: PathBuf,
+        /// The name as the index gives it.
+        shard: String,
+    },
+    /// A shard the index names is not in the directory.
+    #[error("{} names the shard {}, which is missing", index.display(), shard.display())]
+    MissingShard {
+        /// The index.
+        index: PathBuf,
+        /// The shard's path.
+        shard: PathBuf,
+    },
+    /// The index puts a tensor in a shard that does not hold it.
+    #[error("{} puts tensor `{name}` in {}, which has no such tensor", index.display(), shard.display())]
+    ShardLacksTensor {
+        /// The index.
+        index: PathBuf,
+        /// The shard's path.
+        shard: PathBuf,
+        /// The tensor's name.
+        name: String,
+    },
     /// The safetensors file is truncated or corrupt.
     #[error("{} is not a valid safetensors file", path.display())]
     Safetensors {
@@ -32,10 +74,10 @@ pub enum NativeError {
         #[source]
         source: safetensors::SafeTensorError,
     },
-    /// A tensor the architecture needs is not in the file.
+    /// A tensor the architecture needs is not in the checkpoint.
     #[error("{} has no tensor `{name}`", path.display())]
     MissingTensor {
-        /// The file.
+        /// `model.safetensors`, or the index of a sharded checkpoint.
         path: PathBuf,
         /// The tensor's name.
         name: String,

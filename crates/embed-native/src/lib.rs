@@ -1,15 +1,18 @@
 //! embed-native: embed's own CPU engine for sentence-embedding encoders, in pure Rust.
 //!
-//! [`NativeModel`] loads a Hugging Face checkpoint (`config.json` and `model.safetensors`) of
-//! the BERT, RoBERTa/XLM-RoBERTa or MPNet family and runs packed batches: the tokens of every
-//! sequence in one matrix with no padding, each linear layer one GEMM over all of them with
-//! its bias, GELU or residual fused, attention per sequence on its own length. Weights are
-//! packed once at load for the CPU's instruction set (AVX-512, AVX2+FMA, NEON, or plain Rust,
-//! detected at run time); buffers are reused from call to call.
+//! [`NativeModel`] loads a Hugging Face checkpoint (`config.json` and `model.safetensors`, or a
+//! sharded one: `model.safetensors.index.json` and its shards) of the BERT, RoBERTa/XLM-RoBERTa
+//! or MPNet family and runs packed batches: the tokens of every sequence in one matrix with no
+//! padding, each linear layer one GEMM over all of them with its bias, GELU or residual fused,
+//! attention per sequence on its own length. Weights are packed once at load for the CPU's
+//! instruction set (AVX-512, AVX2+FMA, NEON, or plain Rust, detected at run time); buffers are
+//! reused from call to call. [`checkpoint_present`] and [`checkpoint_bytes`] tell other crates
+//! about a directory's checkpoint without loading it.
 //!
 //! It knows nothing of tokenizers, pooling, ONNX Runtime or where models come from.
 
 mod attention;
+mod checkpoint;
 mod config;
 mod encoder;
 mod error;
@@ -23,6 +26,7 @@ mod weights;
 use std::path::Path;
 use std::sync::Mutex;
 
+pub use checkpoint::{CHECKPOINT_FILES, checkpoint_bytes, checkpoint_present};
 pub use config::{Architecture, ModelConfig, parse_config, read_config};
 pub use encoder::PackedBatch;
 pub use error::NativeError;
@@ -54,7 +58,8 @@ pub struct NativeModel {
 }
 
 impl NativeModel {
-    /// Loads the checkpoint in `dir` (`config.json`, `model.safetensors`).
+    /// Loads the checkpoint in `dir`: `config.json` and `model.safetensors`, or, where that
+    /// is absent, `model.safetensors.index.json` and every shard it names.
     pub fn load(dir: &Path, options: &NativeOptions) -> Result<Self, NativeError> {
         let width =
             options.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));

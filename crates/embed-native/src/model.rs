@@ -1,6 +1,7 @@
-//! A checkpoint loaded for the engine: `config.json` and `model.safetensors` turned into the
-//! weights the forward pass reads, packed once for the CPU's GEMM (query, key and value fused
-//! into one matrix, the query pre-scaled by `1/sqrt(head size)`).
+//! A checkpoint loaded for the engine: `config.json` and the tensors of `model.safetensors`
+//! (or of the shards a `model.safetensors.index.json` names) turned into the weights the
+//! forward pass reads, packed once for the CPU's GEMM (query, key and value fused into one
+//! matrix, the query pre-scaled by `1/sqrt(head size)`).
 //!
 //! This file knows the tensor names of each architecture and nothing of how the forward pass
 //! runs (that is `encoder.rs`).
@@ -57,17 +58,10 @@ pub(crate) struct Model {
 }
 
 impl Model {
-    /// Loads `<dir>/config.json` and `<dir>/model.safetensors`.
+    /// Loads `<dir>/config.json` and the checkpoint's weights (see [`Weights::open`]).
     pub fn load(dir: &Path, isa: Isa) -> Result<Self, NativeError> {
         let config = read_config(dir)?;
-        let path = dir.join("model.safetensors");
-        if !path.is_file() {
-            return Err(NativeError::Io {
-                path,
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no model.safetensors"),
-            });
-        }
-        let mut weights = Weights::open(&path)?;
+        let mut weights = Weights::open(dir)?;
         weights.use_prefix_of("embeddings.word_embeddings.weight")?;
         let (h, i) = (config.hidden, config.intermediate);
         let word_shape = [config.vocab_size, h];

@@ -1,7 +1,9 @@
 //! Tiny random checkpoints of each family the engine runs (`config.json` and
-//! `model.safetensors` with every tensor it reads, a few kilobytes), for tests and fuzzing of
-//! the loader: a test takes a valid one, breaks one thing (drops a tensor, changes a shape or
-//! an element type, puts a NaN in a weight) and checks the error that names it.
+//! `model.safetensors` with every tensor it reads, a few kilobytes, or the same tensors sharded
+//! as the Hugging Face hub saves large models: `model.safetensors.index.json` and its shard
+//! files), for tests and fuzzing of the loader: a test takes a valid one, breaks one thing
+//! (drops a tensor, changes a shape or an element type, puts a NaN in a weight, names a
+//! missing shard) and checks the error that names it.
 //!
 //! Knows the tensor names of each architecture only through `model.rs`; nothing of kernels.
 
@@ -50,7 +52,8 @@ impl Tensor {
     }
 }
 
-/// A checkpoint as files: `config.json`'s keys and the tensors of `model.safetensors`.
+/// A checkpoint as files: `config.json`'s keys and the tensors of `model.safetensors` (or of
+/// its shards).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkpoint {
     /// The keys of `config.json`.
@@ -134,12 +137,7 @@ impl Checkpoint {
 
     /// The bytes of `model.safetensors`.
     pub fn safetensors(&self) -> Result<Vec<u8>, safetensors::SafeTensorError> {
-        let views = self
-            .tensors
-            .iter()
-            .map(|(name, t)| Ok((name.as_str(), TensorView::new(t.dtype, t.shape.clone(), &t.bytes)?)))
-            .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
-        safetensors::serialize(views, None)
+        serialize(&self.tensors)
     }
 
     /// Writes `config.json` and `model.safetensors` into `dir`.
@@ -148,6 +146,44 @@ impl Checkpoint {
         std::fs::write(dir.join("config.json"), self.config_json())?;
         std::fs::write(dir.join("model.safetensors"), weights)
     }
+
+    /// Writes `config.json` and the tensors sharded into `shards` files (1 to one per tensor)
+    /// as the Hugging Face hub saves them: `model-00001-of-0000N.safetensors` and on, each
+    /// holding the next tensors in name order, and `model.safetensors.index.json` mapping
+    /// every tensor to its shard.
+    pub fn write_sharded(&self, dir: &Path, shards: usize) -> std::io::Result<()> {
+        let count = self.tensors.len();
+        if !(1..=count).contains(&shards) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{shards} shards of {count} tensors: expected 1 to {count}"),
+            ));
+        }
+        let tensors: Vec<_> = self.tensors.iter().collect();
+        let mut weight_map = serde_json::Map::new();
+        for shard in 0..shards {
+            let file = format!("model-{:05}-of-{shards:05}.safetensors", shard + 1);
+            let part = &tensors[shard * count / shards..(shard + 1) * count / shards];
+            let bytes = serialize(part.iter().copied()).map_err(std::io::Error::other)?;
+            std::fs::write(dir.join(&file), bytes)?;
+            weight_map.extend(part.iter().map(|(name, _)| ((*name).clone(), file.clone().into())));
+        }
+        let total_size: usize = self.tensors.values().map(|t| t.bytes.len()).sum();
+        let index = serde_json::json!({ "metadata": { "total_size": total_size }, "weight_map": weight_map });
+        std::fs::write(dir.join("config.json"), self.config_json())?;
+        std::fs::write(dir.join("model.safetensors.index.json"), index.to_string())
+    }
+}
+
+/// The bytes of a safetensors file holding `tensors`.
+fn serialize<'a>(
+    tensors: impl IntoIterator<Item = (&'a String, &'a Tensor)>,
+) -> Result<Vec<u8>, safetensors::SafeTensorError> {
+    let views = tensors
+        .into_iter()
+        .map(|(name, t)| Ok((name.as_str(), TensorView::new(t.dtype, t.shape.clone(), &t.bytes)?)))
+        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
+    safetensors::serialize(views, None)
 }
 
 /// xorshift64: reproducible weights without a dependency.

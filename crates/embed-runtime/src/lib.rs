@@ -17,7 +17,10 @@ mod session;
 
 pub use backend::{Backend, BatchOutput, OutputKind, PaddedBatch, TokenBatch};
 pub use device::{CoreMlComputeUnits, CoreMlModelFormat, CoreMlOptions, Device, DeviceInUse};
-pub use embed_native::{ModelConfig as NativeConfig, NativeError, read_config as read_native_config};
+pub use embed_native::{
+    CHECKPOINT_FILES, ModelConfig as NativeConfig, NativeError, checkpoint_bytes, checkpoint_present,
+    read_config as read_native_config,
+};
 pub use library::{OnnxRuntime, REQUIRED_ORT_MINOR, find_in_libs_dir, library_file_name};
 pub use native::NativeBackend;
 pub use session::{ArenaStrategy, GraphOptimization, OrtBackend, SessionOptions};
