@@ -3,13 +3,25 @@
 //! a test, so this is a mock, but a real HTTP/1.1 server on a real socket that real clients
 //! (ureq in the library, the `embed` binary in its own process) talk to.
 //!
-//! * Hub: `/{repo}/resolve/{revision}/{path}`. A file kept in git answers with its git blob
-//!   hash in `ETag`; an LFS file redirects to `/cdn/...` with its sha256 in `X-Linked-Etag` and
-//!   its size in `X-Linked-Size`, as the real hub does ([`Served::git`], [`Served::lfs`]).
+//! * Hub files: `/{repo}/resolve/{revision}/{path}`. A file kept in git answers with its git
+//!   blob hash in `ETag`; an LFS file redirects to `/cdn/...` with its sha256 in `X-Linked-Etag`
+//!   (and `ETag`) and its size in `X-Linked-Size`, as the real hub does ([`Served::git`],
+//!   [`Served::lfs`]). The `/cdn/...` storage is another origin (a second port of 127.0.0.1),
+//!   as the real hub's storage is another host: clients that keep their token, or stop
+//!   following redirects, at the hub's origin treat it as they treat the real one.
+//! * Hub repositories ([`Server::serve_hub_repo`], in the `hub` module): commits, branches and
+//!   tags, `X-Repo-Commit` on every resolve answer, the model API (`/api/models/{repo}`,
+//!   `.../revision/{revision}`, `.../tree/{revision}`), gated repositories
+//!   ([`Server::gate_hub_repo`]) and the hub's errors (`X-Error-Code`: `RepoNotFound`,
+//!   `RevisionNotFound`, `EntryNotFound`, `GatedRepo`), enough for embed's hub client and for
+//!   `huggingface_hub`'s `hf_hub_download` and `snapshot_download`. No Xet headers are sent, so
+//!   clients download over plain HTTP. `examples/hub.rs` serves a folder as a repository from
+//!   its own process, for tests in other languages.
 //! * PyPI: `/pypi/{package}/json` with relative file URLs ([`Server::publish`]).
-//! * Faults a test asks for: a tampered body, a missing `ETag`, `405` to `HEAD` (some mirrors),
-//!   a body cut short, and a body that stalls halfway until the test releases it, so a test can
-//!   kill a client mid-download at a moment it knows ([`Server::wait_for_stall`]).
+//! * Faults a test asks for: a tampered body ([`Server::tamper_hub_file`]), a missing `ETag`,
+//!   `405` to `HEAD` (some mirrors), a body cut short, and a body that stalls halfway until the
+//!   test releases it, so a test can kill a client mid-download at a moment it knows
+//!   ([`Server::wait_for_stall`]).
 //!
 //! Every request is recorded ([`Server::seen`]). This crate must not know embed's crates.
 
@@ -23,6 +35,8 @@ use std::time::Duration;
 
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+
+mod hub;
 
 /// A file the server serves, and how.
 #[derive(Clone, Default)]
@@ -84,7 +98,11 @@ struct Stored {
 
 #[derive(Default)]
 struct State {
+    /// The storage's origin, `http://127.0.0.1:<another port>`, where LFS files redirect.
+    cdn: String,
     files: Mutex<HashMap<String, Stored>>,
+    /// Hub repositories by `org/name`.
+    hub: Mutex<HashMap<String, hub::Repo>>,
     seen: Mutex<Vec<Seen>>,
     /// Paths whose body stalled, in order, and whether stalled bodies may go on.
     stalls: Mutex<(Vec<String>, bool)>,
@@ -102,19 +120,22 @@ pub struct Server {
 const STALL_WAIT: Duration = Duration::from_secs(120);
 
 impl Server {
-    /// Starts a server on a free port of 127.0.0.1.
+    /// Starts a server on a free port of 127.0.0.1, and its LFS storage on another.
     pub fn start() -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let storage = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(State::default());
-        let shared = Arc::clone(&state);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let state = Arc::clone(&shared);
-                std::thread::spawn(move || handle(stream, &state));
-            }
-        });
+        let state = Arc::new(State { cdn: format!("http://{}", storage.local_addr().unwrap()), ..State::default() });
+        for listener in [listener, storage] {
+            let shared = Arc::clone(&state);
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(stream) = stream else { continue };
+                    let state = Arc::clone(&shared);
+                    std::thread::spawn(move || handle(stream, &state));
+                }
+            });
+        }
         Server { base, state }
     }
 
@@ -134,9 +155,11 @@ impl Server {
         self.state.files.lock().unwrap().remove(path);
     }
 
-    /// Serves a hub file: `/{repo}/resolve/{revision}/{path}`.
+    /// Serves a hub file: `/{repo}/resolve/{revision}/{path}`. For a repository served with
+    /// [`Server::serve_hub_repo`], `revision` must be the commit: this replaces how that
+    /// commit's file is served (to give it a fault), not what the repository lists.
     pub fn serve_hub_file(&self, repo: &str, revision: &str, path: &str, served: Served) {
-        self.serve(&format!("/{repo}/resolve/{revision}/{path}"), served);
+        self.serve(&hub::file_key(repo, revision, path), served);
     }
 
     /// Publishes `wheel` as the only file of `package` `version` on the stand-in PyPI
@@ -177,6 +200,11 @@ impl Server {
         self.state.stalls.lock().unwrap().1 = true;
         self.state.stall_changed.notify_all();
     }
+}
+
+/// A commit id made from a seed: 40 lowercase hex digits, the same for the same seed.
+pub fn commit_id(seed: &str) -> String {
+    hex::encode(Sha1::digest(seed.as_bytes()))
 }
 
 /// sha256, lowercase hex.
@@ -228,9 +256,16 @@ fn handle(mut stream: TcpStream, state: &State) {
     state.seen.lock().unwrap().push(Seen { method: method.clone(), path: path.clone(), headers: headers.clone() });
 
     let head = method == "HEAD";
-    let (key, via_cdn) = match path.strip_prefix("/cdn") {
-        Some(rest) => (rest.to_string(), true),
-        None => (path.clone(), false),
+    let (key, via_cdn, mut extra) = match path.strip_prefix("/cdn") {
+        Some(rest) => (rest.to_string(), true, Vec::new()),
+        None => match hub::route(state, &path, &headers) {
+            Some(hub::Route::Answer(answer)) => {
+                respond(&mut stream, answer.status, &answer.headers, &answer.body, head);
+                return;
+            }
+            Some(hub::Route::File { key, headers }) => (key, false, headers),
+            None => (path.clone(), false, Vec::new()),
+        },
     };
     let found = state.files.lock().unwrap().get(&key).map(|f| (Arc::clone(&f.served), Arc::clone(&f.body)));
     let Some((served, body)) = found else {
@@ -241,30 +276,37 @@ fn handle(mut stream: TcpStream, state: &State) {
         respond(&mut stream, "405 Method Not Allowed", &[], b"", head);
         return;
     }
+    extra.push(("Accept-Ranges".to_string(), "bytes".to_string()));
     if served.lfs && !via_cdn {
-        let linked = served.announced_sha256.clone().unwrap_or_else(|| sha256(&body));
-        let extra = [
-            ("Location".to_string(), format!("/cdn{key}")),
-            ("X-Linked-Etag".to_string(), format!("\"{linked}\"")),
+        let linked = format!("\"{}\"", served.announced_sha256.clone().unwrap_or_else(|| sha256(&body)));
+        extra.extend([
+            ("Location".to_string(), format!("{}/cdn{key}", state.cdn)),
+            ("ETag".to_string(), linked.clone()),
+            ("X-Linked-Etag".to_string(), linked),
             ("X-Linked-Size".to_string(), body.len().to_string()),
-        ];
+        ]);
         respond(&mut stream, "302 Found", &extra, b"", head);
         return;
     }
-    let mut extra = vec![("Accept-Ranges".to_string(), "bytes".to_string())];
     if let Some(etag) = &served.etag {
         extra.push(("ETag".to_string(), format!("\"{etag}\"")));
     }
     let total = body.len();
-    let start = headers
-        .get("range")
-        .and_then(|r| r.strip_prefix("bytes="))
-        .and_then(|r| r.trim_end_matches('-').parse::<usize>().ok())
-        .filter(|start| *start < total);
-    let (status, body) = match start {
-        Some(start) => {
-            extra.push(("Content-Range".to_string(), format!("bytes {start}-{}/{total}", total - 1)));
-            ("206 Partial Content", &body[start..])
+    // `Range: bytes=<start>-[<end>]`; any other range, or one past the end, is answered whole.
+    let range = headers.get("range").and_then(|r| r.strip_prefix("bytes=")).and_then(|r| r.split_once('-')).and_then(
+        |(start, end)| {
+            let start = start.parse::<usize>().ok().filter(|start| *start < total)?;
+            let end = match end {
+                "" => total - 1,
+                end => end.parse::<usize>().ok()?.min(total - 1),
+            };
+            (start <= end).then_some((start, end))
+        },
+    );
+    let (status, body) = match range {
+        Some((start, end)) => {
+            extra.push(("Content-Range".to_string(), format!("bytes {start}-{end}/{total}")));
+            ("206 Partial Content", &body[start..=end])
         }
         None => ("200 OK", &body[..]),
     };
