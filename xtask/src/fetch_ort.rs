@@ -28,7 +28,7 @@ pub struct Args {
 /// Runs the task.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let libs = paths::libs_dir();
-    let downloads = paths::cache_dir().join("downloads");
+    let downloads = embed_fetch::downloads_dir(&paths::cache_dir());
     let expected = embed_fetch::ort_library_path(&libs, &args.version)?;
     let already = expected.is_file();
     let mut config = FetchConfig::default();

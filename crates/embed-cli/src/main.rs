@@ -32,6 +32,9 @@ enum Command {
     /// List the models embed knows: the variants fetched and their size, the engine that runs
     /// each, its prompts.
     Models(models_cmd::ModelArgs),
+    /// Fetch models (and ONNX Runtime where one needs it) ahead of time, e.g. into a container
+    /// image or by an init container, and print where each one is.
+    Fetch(Box<fetch::FetchArgs>),
     /// Print the effective configuration and where each value came from.
     Config(Box<config_cmd::ConfigArgs>),
     /// Serve embeddings over HTTP (OpenAI, text-embeddings-inference and the Go original's endpoints).
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         },
         Command::Embed(args) => run_embed(*args),
         Command::Models(args) => models_cmd::run(&args),
+        Command::Fetch(args) => fetch::run(&args),
         Command::Serve(args) => serve::run(*args),
     };
     match result {
@@ -184,7 +188,7 @@ fn run_embed(args: EmbedArgs) -> anyhow::Result<()> {
         None => {
             // A slice at a time, so a long input never holds all its vectors in memory.
             let mut writer = output::Writer::new(&mut sink, args.format);
-            let progress = progress_bar(texts.len(), args.settings.quiet);
+            let progress = progress_bar(texts.len(), args.settings.sources.quiet);
             let per_slice = if progress.is_some() { TEXTS_PER_PROGRESS_STEP } else { TEXTS_PER_SLICE };
             // A failure past the first slice leaves what was written before it, and says where.
             let sliced = texts.len() > per_slice;

@@ -1,7 +1,8 @@
-//! `embed models`: every model embed knows, as this machine has it: the variants fetched and
-//! their size on disk, the engine that will run it, its prompts; then what the `int8` variant
-//! buys on this CPU. What is known comes from `embed_core::known_models` and
-//! `embed_core::int8_advice`; this file only words it.
+//! `embed models`: every model embed knows, as this machine has it (the variants fetched and
+//! their size on disk, the engine that will run it, its prompts); every model the Hugging Face
+//! cache holds (by hub id and revision, with its size, dimension and engine); then what the
+//! `int8` variant buys on this CPU. What is known comes from `embed_core::known_models`,
+//! `embed_core::cached_hub_models` and `embed_core::int8_advice`; this file only words it.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -20,6 +21,8 @@ pub fn run(args: &ModelArgs) -> anyhow::Result<()> {
     let models = embed_core::known_models(&embed_core::Manifest::builtin(), &args.cache.model_cache_dir);
     let mut out = std::io::stdout().lock();
     out.write_all(describe(&models).as_bytes())?;
+    let hub_cache = args.cache.hub_cache_dir();
+    out.write_all(describe_hub(&embed_core::cached_hub_models(&hub_cache), &hub_cache).as_bytes())?;
     let int8 = embed_core::int8_advice(embed_core::Int8DotProduct::detect());
     writeln!(out, "\nint8 on this CPU: {int8}")?;
     out.flush()?;
@@ -81,6 +84,30 @@ fn describe(models: &[KnownModel]) -> String {
         if let Some(problem) = &model.problem {
             let _ = writeln!(text, "  problem:  {problem}");
         }
+    }
+    text
+}
+
+/// The Hugging Face cache's models: one line per snapshot, the name to use first.
+fn describe_hub(models: &[embed_core::CachedHubModel], cache: &std::path::Path) -> String {
+    let mut text = format!("\nIn the Hugging Face cache ({}):\n", cache.display());
+    if models.is_empty() {
+        text.push_str("  nothing (`embed fetch org/name` fetches a model by its hub id)\n");
+    }
+    for model in models {
+        let name = match model.refs.first() {
+            Some(reference) if reference == embed_core::DEFAULT_HUB_REVISION => model.repo.clone(),
+            Some(reference) => format!("{}@{reference}", model.repo),
+            None => format!("{}@{}", model.repo, model.commit),
+        };
+        let dimension = model.dimension.map_or_else(|| "? dimensions".to_string(), |d| format!("{d} dimensions"));
+        let engine = model.engine.map_or_else(|| "nothing it can run".to_string(), |e| e.to_string());
+        let _ = writeln!(
+            text,
+            "{name}  {dimension}, {}, runs on {engine}  (commit {})",
+            mebibytes(model.bytes),
+            &model.commit[..model.commit.len().min(12)]
+        );
     }
     text
 }

@@ -14,7 +14,8 @@ use embed_core::{
 /// Model and runtime settings.
 #[derive(clap::Args, Debug)]
 pub struct Settings {
-    /// Model: a known name with an optional variant (all-MiniLM-L6-v2:int8), or a directory.
+    /// Model: a known name with an optional variant (all-MiniLM-L6-v2:int8), a Hugging Face hub
+    /// id (org/name, optionally @revision: a branch, tag or commit), or a directory.
     #[arg(long, env = "DEFAULT_MODEL", default_value = embed_core::DEFAULT_MODEL)]
     pub model: String,
     /// Engine: `native` (embed's own, from model.safetensors), `onnx` (ONNX Runtime), or
@@ -70,20 +71,8 @@ pub struct Settings {
     /// The ONNX Runtime shared library (else ORT_DYLIB_PATH, else libs/ as `cargo xtask fetch-ort` fills it).
     #[arg(long, env = "ONNXRUNTIME_LIB_PATH", value_name = "FILE")]
     pub onnxruntime_lib: Option<PathBuf>,
-    /// Never download anything (by default a missing ONNX Runtime is fetched from PyPI, and a
-    /// missing model from the Hugging Face hub: HF_ENDPOINT, HF_TOKEN).
-    #[arg(long, env = "EMBED_OFFLINE", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
-    pub offline: bool,
-    /// PyPI's JSON API, where a missing ONNX Runtime is fetched from (a mirror that serves it).
-    #[arg(long, env = "EMBED_PYPI_URL", value_name = "URL", default_value = embed_fetch::DEFAULT_PYPI_URL)]
-    pub pypi_url: String,
-    /// Accept model files for which the hub announces no hash (they are then only checked by
-    /// size); by default such a file is an error.
-    #[arg(long, env = "EMBED_ALLOW_UNVERIFIED", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
-    pub allow_unverified: bool,
-    /// No progress bars or status lines on stderr (errors are still printed).
-    #[arg(long, short)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub sources: Sources,
     /// The width the model's vectors must have; a model that disagrees is an error.
     #[arg(long, env = "EMBEDDING_DIMENSION")]
     pub embedding_dimension: Option<usize>,
@@ -114,12 +103,68 @@ pub enum LogFormat {
     Json,
 }
 
-/// Where manifest models are kept.
+/// Where models are kept: the manifest's in the model cache, those named by hub id in the
+/// Hugging Face cache (shared with huggingface_hub and sentence-transformers).
 #[derive(clap::Args, Debug)]
 pub struct CacheDir {
     /// Where known models are kept.
-    #[arg(long, env = "MODEL_CACHE_DIR", default_value = "models")]
+    #[arg(long, env = "MODEL_CACHE_DIR", default_value = embed_core::DEFAULT_MODEL_CACHE_DIR)]
     pub model_cache_dir: PathBuf,
+    /// The Hugging Face cache, where models named by hub id (org/name) are found and fetched
+    /// (default: HF_HOME/hub, else ~/.cache/huggingface/hub, as huggingface_hub has it).
+    #[arg(long, env = "HF_HUB_CACHE", value_name = "DIR")]
+    pub hub_cache: Option<PathBuf>,
+    /// Hugging Face's folder, holding the hub cache in `hub/` when HF_HUB_CACHE is unset.
+    #[arg(long, env = "HF_HOME", value_name = "DIR")]
+    pub hf_home: Option<PathBuf>,
+}
+
+impl CacheDir {
+    /// The Hugging Face cache these settings name, else huggingface_hub's default.
+    pub fn hub_cache_dir(&self) -> PathBuf {
+        embed_core::hub_cache_dir(|name| match name {
+            "HF_HUB_CACHE" => self.hub_cache.clone().map(Into::into),
+            "HF_HOME" => self.hf_home.clone().map(Into::into),
+            // Read by this flag's own variable only: an older name of it.
+            "HUGGINGFACE_HUB_CACHE" => std::env::var_os(name),
+            other => std::env::var_os(other),
+        })
+    }
+}
+
+/// Where the binary fetches from, and whether it may.
+#[derive(clap::Args, Debug)]
+pub struct Sources {
+    /// Never download anything (by default a missing ONNX Runtime is fetched from PyPI, and a
+    /// missing model from the Hugging Face hub).
+    #[arg(long, env = "EMBED_OFFLINE", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub offline: bool,
+    /// huggingface_hub's offline switch, honoured as --offline.
+    #[arg(long, env = "HF_HUB_OFFLINE", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub hf_hub_offline: bool,
+    /// The Hugging Face hub, or a mirror of it.
+    #[arg(long, env = "HF_ENDPOINT", value_name = "URL", default_value = embed_fetch::DEFAULT_HF_ENDPOINT)]
+    pub hf_endpoint: String,
+    /// An access token for gated and private repositories.
+    #[arg(long, env = "HF_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub hf_token: Option<String>,
+    /// PyPI's JSON API, where a missing ONNX Runtime is fetched from (a mirror that serves it).
+    #[arg(long, env = "EMBED_PYPI_URL", value_name = "URL", default_value = embed_fetch::DEFAULT_PYPI_URL)]
+    pub pypi_url: String,
+    /// Accept model files for which the hub announces no hash (they are then only checked by
+    /// size); by default such a file is an error.
+    #[arg(long, env = "EMBED_ALLOW_UNVERIFIED", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub allow_unverified: bool,
+    /// No progress bars or status lines on stderr (errors are still printed).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl Sources {
+    /// Whether nothing may be downloaded (--offline, EMBED_OFFLINE or HF_HUB_OFFLINE).
+    pub fn offline(&self) -> bool {
+        self.offline || self.hf_hub_offline
+    }
 }
 
 /// Truncation side as a flag value.
@@ -169,16 +214,19 @@ fn parse_arena(value: &str) -> Result<ArenaStrategy, String> {
     }
 }
 
-/// Folders searched for ONNX Runtime: `./libs`, then `libs/` beside the executable's
-/// ancestors (so `target/release/embed` finds the workspace's `libs/` from any directory),
-/// then the user's cache where the CLI fetches it.
-fn ort_search_dirs() -> Vec<PathBuf> {
-    let mut dirs = vec![PathBuf::from("libs")];
-    if let Ok(exe) = std::env::current_exe() {
-        dirs.extend(exe.ancestors().skip(1).take(4).map(|dir| dir.join("libs")));
-    }
-    dirs.push(crate::fetch::libs_dir());
-    dirs
+/// The user's cache folder (`EMBED_CACHE_DIR`, `XDG_CACHE_HOME/embed` or `~/.cache/embed`).
+fn cache_dir() -> PathBuf {
+    embed_fetch::cache_dir(|name| std::env::var_os(name))
+}
+
+/// Where fetched ONNX Runtime libraries go.
+pub fn libs_dir() -> PathBuf {
+    embed_fetch::libs_dir(&cache_dir())
+}
+
+/// Where downloaded wheels are kept.
+pub fn downloads_dir() -> PathBuf {
+    embed_fetch::downloads_dir(&cache_dir())
 }
 
 fn non_empty_env(name: &str) -> Option<PathBuf> {
@@ -192,6 +240,7 @@ impl Settings {
         Config {
             model: self.model.clone(),
             model_cache_dir: self.cache.model_cache_dir.clone(),
+            hub_cache_dir: Some(self.cache.hub_cache_dir()),
             tokenizer_path: self.tokenizer_path.clone(),
             batching: BatchPolicy { max_texts: self.batch_size as usize, max_tokens: self.max_batch_tokens as usize },
             options: VectorOptions {
@@ -218,7 +267,7 @@ impl Settings {
             },
             onnxruntime: OrtLibrary {
                 path: self.onnxruntime_lib.clone().or_else(|| non_empty_env("ORT_DYLIB_PATH")),
-                search_dirs: ort_search_dirs(),
+                search_dirs: OrtLibrary::search_dirs(&libs_dir(), std::env::current_exe().ok().as_deref()),
             },
             embedding_dimension: self.embedding_dimension,
             memory: MemoryConfig {

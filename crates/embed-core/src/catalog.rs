@@ -1,6 +1,7 @@
-//! What this machine has of each model the manifest knows: the variants fetched and their size
-//! on disk, the engine that will run them, and the model's prompts. `embed models` and the
-//! server's `/v1/models` show it.
+//! What this machine has of each model the manifest knows (the variants fetched and their size
+//! on disk, the engine that will run them, and the model's prompts), and of each model the
+//! Hugging Face cache holds (its snapshots, their size, dimension and engine). `embed models`
+//! and the server's `/v1/models` show it.
 //!
 //! It looks at files and reads small configs; it loads no model.
 
@@ -8,8 +9,9 @@ use std::path::Path;
 
 use embed_manifest::Manifest;
 
-use crate::engine::{Engine, auto_engine, has_checkpoint};
-use crate::sentence_transformers::{Prompts, read_prompts};
+use crate::engine::{Engine, auto_engine};
+use crate::files::{HUB_ONNX_FILE, has_checkpoint};
+use crate::sentence_transformers::{Prompts, read_head, read_prompts};
 
 /// One manifest model as this machine has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +96,72 @@ pub fn known_models(manifest: &Manifest, cache_dir: &Path) -> Vec<KnownModel> {
         .collect()
 }
 
+/// One snapshot of a hub repository in the Hugging Face cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CachedHubModel {
+    /// `org/name`.
+    pub repo: String,
+    /// The commit.
+    pub commit: String,
+    /// The branches and tags that point at it (`main`).
+    pub refs: Vec<String>,
+    /// Bytes on disk of its files.
+    pub bytes: u64,
+    /// The width of its vectors, as its configs state it.
+    pub dimension: Option<usize>,
+    /// The engine `auto` runs it on, if any.
+    pub engine: Option<Engine>,
+}
+
+/// Every snapshot the Hugging Face cache at `hub_cache` holds, by repository name; those a ref
+/// points at first.
+pub fn cached_hub_models(hub_cache: &Path) -> Vec<CachedHubModel> {
+    let cache = embed_manifest::HubCache::new(hub_cache);
+    cache
+        .cached_repos()
+        .into_iter()
+        .flat_map(|repo| {
+            repo.snapshots.into_iter().map(move |snapshot| CachedHubModel {
+                repo: repo.repo.clone(),
+                bytes: folder_bytes(&snapshot.dir),
+                dimension: stated_dimension(&snapshot.dir),
+                engine: auto_engine(&snapshot.dir, embed_manifest::DEFAULT_VARIANT, &snapshot.dir.join(HUB_ONNX_FILE)),
+                commit: snapshot.commit,
+                refs: snapshot.refs,
+            })
+        })
+        .collect()
+}
+
+/// The width a model directory's configs state: the last Dense module's, else the Pooling's,
+/// else `config.json`'s `hidden_size`.
+fn stated_dimension(dir: &Path) -> Option<usize> {
+    if let Ok(Some(head)) = read_head(dir) {
+        if let Some(dense) = head.dense.last() {
+            return Some(dense.out_features);
+        }
+        if head.pooling.width.is_some() {
+            return head.pooling.width;
+        }
+    }
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).ok()?).ok()?;
+    config.get("hidden_size")?.as_u64().and_then(|width| usize::try_from(width).ok())
+}
+
+/// Bytes of every file under `dir`, links followed (a snapshot links to its blobs).
+fn folder_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() { folder_bytes(&path) } else { std::fs::metadata(&path).map_or(0, |m| m.len()) }
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +200,44 @@ mod tests {
         assert_eq!(e5.prompts.prompts["query"], "query: ", "the manifest's prompts, the file being unreadable");
         assert!(e5.problem.as_deref().unwrap().contains("config_sentence_transformers.json"), "{:?}", e5.problem);
         assert!(by_name("all-mpnet-base-v2").fetched.is_empty());
+    }
+
+    #[test]
+    fn lists_the_hub_caches_snapshots_with_size_dimension_and_engine() {
+        let fixture = embed_test_support::fixture_dir("bert-cls-dense");
+        let hub = tempfile::tempdir().unwrap();
+        let cache = embed_manifest::HubCache::new(hub.path());
+        let (commit, old) = ("c".repeat(40), "a".repeat(40));
+        let snapshot = cache.snapshot_dir("org/bert", &commit);
+        let mut bytes = 0;
+        for file in [
+            "config.json",
+            "model.safetensors",
+            "tokenizer.json",
+            "modules.json",
+            "1_Pooling/config.json",
+            "2_Dense/config.json",
+            "2_Dense/model.safetensors",
+        ] {
+            std::fs::create_dir_all(snapshot.join(file).parent().unwrap()).unwrap();
+            bytes += std::fs::copy(fixture.join(file), snapshot.join(file)).unwrap();
+        }
+        std::fs::create_dir_all(cache.snapshot_dir("org/bert", &old)).unwrap();
+        std::fs::create_dir_all(cache.ref_file("org/bert", "main").parent().unwrap()).unwrap();
+        std::fs::write(cache.ref_file("org/bert", "main"), &commit).unwrap();
+
+        let models = cached_hub_models(hub.path());
+        assert_eq!(models.len(), 2, "{models:?}");
+        let current = &models[0];
+        assert_eq!(
+            (current.repo.as_str(), current.commit.as_str(), current.refs.as_slice()),
+            ("org/bert", commit.as_str(), ["main".to_string()].as_slice())
+        );
+        assert_eq!(current.bytes, bytes);
+        let dense: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fixture.join("2_Dense/config.json")).unwrap()).unwrap();
+        assert_eq!(current.dimension, dense["out_features"].as_u64().map(|d| d as usize));
+        assert_eq!(current.engine, Some(Engine::Native));
+        assert_eq!((models[1].commit.as_str(), models[1].engine, models[1].bytes), (old.as_str(), None, 0));
     }
 }

@@ -2,14 +2,18 @@
 //! data with defaults; each default is written here once, and the binaries take theirs from
 //! these (`Config::default()`), never a copy. Nothing here loads or runs anything.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use embed_runtime::{ArenaStrategy, CoreMlOptions, GraphOptimization};
 use embed_tokenize::TruncationSide;
 
+use crate::EmbedError;
 use crate::batching::BatchPolicy;
 use crate::cache::CacheLimits;
-use crate::engine::BackendChoice;
+
+/// Where manifest models live when `MODEL_CACHE_DIR` is not set: `models/` in the working
+/// directory.
+pub const DEFAULT_MODEL_CACHE_DIR: &str = "models";
 
 /// Where the ONNX Runtime library is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,6 +23,20 @@ pub struct OrtLibrary {
     pub path: Option<PathBuf>,
     /// Folders searched for `onnxruntime-<version>/` as `cargo xtask fetch-ort` lays it out.
     pub search_dirs: Vec<PathBuf>,
+}
+
+impl OrtLibrary {
+    /// The folders an application searches, in order: `./libs`, then `libs/` beside the four
+    /// nearest ancestors of its executable `exe` (so `target/release/embed` finds a workspace's
+    /// `libs/` from any directory), then `fetched`, where the application fetches it.
+    pub fn search_dirs(fetched: &Path, exe: Option<&Path>) -> Vec<PathBuf> {
+        let mut dirs = vec![PathBuf::from("libs")];
+        if let Some(exe) = exe {
+            dirs.extend(exe.ancestors().skip(1).take(4).map(|dir| dir.join("libs")));
+        }
+        dirs.push(fetched.to_path_buf());
+        dirs
+    }
 }
 
 /// The ONNX Runtime library a service loaded.
@@ -86,11 +104,14 @@ pub struct RuntimeConfig {
 /// Everything a [`crate::Service`] needs (the seed's `Config`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// A manifest name with an optional variant (`all-MiniLM-L6-v2:int8`), or a model
-    /// directory or ONNX file.
+    /// A manifest name with an optional variant (`all-MiniLM-L6-v2:int8`), a hub id
+    /// (`org/name[@revision]`), or a model directory or ONNX file.
     pub model: String,
     /// Where manifest models live (`MODEL_CACHE_DIR`).
     pub model_cache_dir: PathBuf,
+    /// The Hugging Face cache, where models named by hub id are found (`HF_HUB_CACHE`, as
+    /// `embed_manifest::hub_cache_dir` finds it); `None`: hub ids are an error.
+    pub hub_cache_dir: Option<PathBuf>,
     /// A directory holding `tokenizer.json`, when not the model's own.
     pub tokenizer_path: Option<PathBuf>,
     /// How inputs become inference calls: texts per call (`BATCH_SIZE`) and tokens per call
@@ -129,7 +150,8 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             model: crate::DEFAULT_MODEL.to_string(),
-            model_cache_dir: PathBuf::from("models"),
+            model_cache_dir: PathBuf::from(DEFAULT_MODEL_CACHE_DIR),
+            hub_cache_dir: None,
             tokenizer_path: None,
             batching: BatchPolicy::default(),
             options: VectorOptions::default(),
@@ -140,5 +162,50 @@ impl Default for Config {
             memory: MemoryConfig::default(),
             backend: BackendChoice::default(),
         }
+    }
+}
+
+/// The engine a caller asks for (`--backend`, `EMBED_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// The native engine where it runs the model, else ONNX Runtime.
+    #[default]
+    Auto,
+    /// embed's own engine; an error where it cannot run the model.
+    Native,
+    /// ONNX Runtime; an error where the model has no ONNX file for the variant.
+    Onnx,
+}
+
+impl BackendChoice {
+    /// Every choice, by name.
+    pub const NAMES: [&'static str; 3] = ["auto", "native", "onnx"];
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Native => "native",
+            Self::Onnx => "onnx",
+        }
+    }
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = EmbedError;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "native" => Ok(Self::Native),
+            "onnx" | "onnxruntime" | "ort" => Ok(Self::Onnx),
+            other => Err(EmbedError::UnknownBackend { given: other.to_string() }),
+        }
+    }
+}
+
+impl std::fmt::Display for BackendChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }

@@ -1,5 +1,6 @@
-//! Which engine runs a model, decided in one place: [`BackendChoice`] is what the caller asks
-//! for, [`choose_engine`] what a model's files and the device allow.
+//! Which engine runs a model, decided in one place: [`BackendChoice`] (a setting, in
+//! `config.rs`) is what the caller asks for, [`choose_engine`] what a model's files and the
+//! device allow.
 //!
 //! `auto` (the default) takes the native engine wherever it runs the model and variant (a
 //! `config.json` of an architecture it implements and a `model.safetensors`, the fp32 variant,
@@ -16,53 +17,8 @@ use std::sync::Mutex;
 use embed_runtime::{Backend, Device, NativeBackend, OnnxRuntime, OrtBackend, RuntimeError, SessionOptions};
 
 use crate::EmbedError;
-use crate::config::OrtLibrary;
-use crate::files::ModelFiles;
-
-/// The engine a caller asks for (`--backend`, `EMBED_BACKEND`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BackendChoice {
-    /// The native engine where it runs the model, else ONNX Runtime.
-    #[default]
-    Auto,
-    /// embed's own engine; an error where it cannot run the model.
-    Native,
-    /// ONNX Runtime; an error where the model has no ONNX file for the variant.
-    Onnx,
-}
-
-impl BackendChoice {
-    /// Every choice, by name.
-    pub const NAMES: [&'static str; 3] = ["auto", "native", "onnx"];
-
-    /// Its name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::Native => "native",
-            Self::Onnx => "onnx",
-        }
-    }
-}
-
-impl std::str::FromStr for BackendChoice {
-    type Err = EmbedError;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(Self::Auto),
-            "native" => Ok(Self::Native),
-            "onnx" | "onnxruntime" | "ort" => Ok(Self::Onnx),
-            other => Err(EmbedError::UnknownBackend { given: other.to_string() }),
-        }
-    }
-}
-
-impl std::fmt::Display for BackendChoice {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::config::{BackendChoice, OrtLibrary};
+use crate::files::{ModelFiles, has_checkpoint};
 
 /// The engine that runs a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,8 +75,11 @@ fn native_unsupported_in(dir: &Path, variant: &str, on_coreml: bool) -> Option<N
             "the `{variant}` variant is an ONNX file; the native engine runs the fp32 checkpoint"
         )));
     }
-    if !dir.join("model.safetensors").is_file() {
-        return Some(NativeRefusal::because(format!("{} has no model.safetensors", dir.display())));
+    if !has_checkpoint(dir) {
+        return Some(NativeRefusal::because(format!(
+            "{} has no checkpoint (config.json and model.safetensors, or a sharded one)",
+            dir.display()
+        )));
     }
     match embed_runtime::read_native_config(dir) {
         Ok(_) => None,
@@ -141,11 +100,6 @@ pub(crate) fn auto_engine(dir: &Path, variant: &str, onnx: &Path) -> Option<Engi
     } else {
         None
     }
-}
-
-/// Whether `dir` holds a transformer checkpoint (`model.safetensors` and `config.json`).
-pub(crate) fn has_checkpoint(dir: &Path) -> bool {
-    dir.join("model.safetensors").is_file() && dir.join("config.json").is_file()
 }
 
 /// The engine for `files` under `choice`; `on_coreml` when the caller asked for CoreML.

@@ -22,6 +22,29 @@ pub enum EmbedError {
         /// Where it was looked for.
         dir: PathBuf,
     },
+    /// A name that is no model of the manifest, no directory or ONNX file that exists, and no
+    /// hub id.
+    #[error("unknown model `{given}`: not a model embed knows ({}), and not a directory or ONNX file", known.join(", "))]
+    UnknownModel {
+        /// The name given.
+        given: String,
+        /// The manifest's models.
+        known: Vec<String>,
+        /// Why it is no hub id either.
+        #[source]
+        not_a_hub_id: embed_manifest::HubIdError,
+    },
+    /// A hub model that the Hugging Face cache does not hold (or not the files the engine asked
+    /// for runs). How to fetch it depends on the application, which says so.
+    #[error("hub model `{model}` is not in the Hugging Face cache at {}, or lacks what the `{engine}` engine choice runs (tokenizer.json, and a checkpoint or onnx/model.onnx)", cache.display())]
+    HubModelNotCached {
+        /// The hub id as given.
+        model: String,
+        /// The cache looked in.
+        cache: PathBuf,
+        /// The engine choice (`auto`, `native`, `onnx`).
+        engine: &'static str,
+    },
     /// A model directory that holds a checkpoint but not the ONNX file asked for: no engine
     /// can run it until it is converted.
     #[error("model `{model}` in {} has a checkpoint (model.safetensors) but no {onnx} for ONNX Runtime: expected an ONNX file converted from the checkpoint, which takes Python (the native engine runs the checkpoint's fp32 variant itself)", dir.display())]

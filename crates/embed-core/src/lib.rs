@@ -37,6 +37,7 @@ pub mod fuzzing;
 mod loader;
 mod metrics;
 mod model;
+mod needs;
 mod pooling;
 mod prepare;
 mod prometheus;
@@ -47,12 +48,18 @@ mod stream;
 
 pub use batching::{BatchPolicy, CallShape, DEFAULT_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS, MAX_PADDING_SHARE};
 pub use cache::{CacheLimits, CacheStats, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES};
-pub use catalog::{FetchedVariant, KnownModel, known_models};
+pub use catalog::{CachedHubModel, FetchedVariant, KnownModel, cached_hub_models, known_models};
 pub use chunk::{Chunk, Chunking};
-pub use config::{Config, MemoryConfig, MetalConfig, OrtInUse, OrtLibrary, RuntimeConfig, VectorOptions};
+pub use config::{
+    BackendChoice, Config, DEFAULT_MODEL_CACHE_DIR, MemoryConfig, MetalConfig, OrtInUse, OrtLibrary, RuntimeConfig,
+    VectorOptions,
+};
 pub use cpu::{Int8DotProduct, int8_advice};
 pub use document::{ChunkEmbedding, DocumentEmbedding};
-pub use embed_manifest::{DEFAULT_VARIANT, Manifest, ManifestError, Pooling};
+pub use embed_manifest::{
+    CachedRepo, CachedSnapshot, DEFAULT_HUB_REVISION, DEFAULT_VARIANT, HubCache, HubId, HubIdError, Manifest,
+    ManifestError, ModelNeed, ModelSource, Needs, Pooling, WeightsNeed, hub_cache_dir, offline_value,
+};
 pub use embed_pool::{
     Handle, ModelState, ModelStats, PoolError, PoolStats, measure_rss_growth, parse_bytes, resident_bytes,
 };
@@ -61,12 +68,13 @@ pub use embed_runtime::{
     REQUIRED_ORT_MINOR, RuntimeError, find_in_libs_dir, library_file_name,
 };
 pub use embed_tokenize::{TokenizeError, TruncationSide};
-pub use engine::{BackendChoice, Engine, choose_engine};
+pub use engine::{Engine, choose_engine};
 pub use error::EmbedError;
-pub use files::ModelFiles;
+pub use files::{ModelFiles, model_files};
 pub use loader::estimate_model_bytes;
 pub use metrics::MetricsSnapshot;
 pub use model::{EmbedOptions, Embedding, EmbeddingModel};
+pub use needs::needs;
 pub use pooling::normalize;
 pub use prepare::Prepared;
 pub use prometheus::{Histogram, HistogramSnapshot, PrometheusText};

@@ -1,20 +1,19 @@
-//! How a service's registry loads models: names resolved to files ([`Resolver`]), ONNX
+//! How a service's registry loads models: names resolved to files (`files.rs`), ONNX
 //! Runtime's session options from the configuration, and each model's memory estimated from
 //! its files before it loads (the registry's budget counts the estimates).
 //!
 //! It knows what each engine costs in memory, not how either runs.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use embed_manifest::Manifest;
 use embed_pool::{BoxError, Loaded, Loader};
 use embed_runtime::{Device, SessionOptions};
 
 use crate::EmbedError;
+use crate::config::BackendChoice;
 use crate::config::RuntimeConfig;
-use crate::engine::{BackendChoice, Engine, OrtLoader, choose_engine};
-use crate::files::ModelFiles;
+use crate::engine::{Engine, OrtLoader, choose_engine};
+use crate::files::{ModelFiles, Resolver};
 use crate::metrics::Metrics;
 use crate::model::{EmbeddingModel, LoadOptions};
 
@@ -44,21 +43,6 @@ pub(crate) fn session_options(runtime: &RuntimeConfig, device: Device) -> Result
         device,
         sessions,
     })
-}
-
-/// Turns model names into files: the manifest, the model cache directory, and what the
-/// chosen engine needs.
-#[derive(Debug, Clone)]
-pub(crate) struct Resolver {
-    pub(crate) manifest: Arc<Manifest>,
-    pub(crate) cache_dir: PathBuf,
-    pub(crate) choice: BackendChoice,
-}
-
-impl Resolver {
-    pub(crate) fn resolve(&self, spec: &str) -> Result<ModelFiles, EmbedError> {
-        ModelFiles::resolve(spec, &self.cache_dir, &self.manifest, self.choice)
-    }
 }
 
 /// Loads models for the registry, estimating each one's memory before loading it.
@@ -123,7 +107,7 @@ fn onnx_bytes(files: &ModelFiles, sessions: usize) -> u64 {
 /// The native engine packs the checkpoint's weights once (the file's size for an f32
 /// checkpoint) but maps the word embedding table, of which a batch touches only its rows.
 fn native_bytes(files: &ModelFiles) -> u64 {
-    let checkpoint = file_size(&files.dir.join("model.safetensors"));
+    let checkpoint = embed_runtime::checkpoint_bytes(&files.dir).unwrap_or(0);
     let word_table = embed_runtime::read_native_config(&files.dir)
         .map_or(0, |config| (config.vocab_size * config.hidden * 4) as u64);
     checkpoint.saturating_sub(word_table) + tokenizer_bytes(files)

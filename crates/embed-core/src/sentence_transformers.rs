@@ -188,7 +188,14 @@ pub(crate) fn read_head(dir: &Path) -> Result<Option<Head>, EmbedError> {
 pub(crate) fn read_head_or(dir: &Path, manifest_pooling: Option<Pooling>) -> Result<Head, EmbedError> {
     match (read_head(dir)?, manifest_pooling) {
         (Some(head), _) => Ok(head),
-        (None, Some(mode)) => Ok(Head::pooling_only(mode)),
+        (None, Some(mode)) => {
+            tracing::warn!(
+                dir = %dir.display(),
+                pooling = ?mode,
+                "no modules.json or 1_Pooling/config.json (not a sentence-transformers model): pooling the token embeddings with {mode:?}, as sentence-transformers would"
+            );
+            Ok(Head::pooling_only(mode))
+        }
         (None, None) => Err(EmbedError::ModelConfig {
             path: dir.join("modules.json"),
             message: "missing (and no 1_Pooling/config.json), and the model is not in the manifest to say its pooling"

@@ -20,7 +20,8 @@ use crate::batching::BatchPolicy;
 use crate::cache::{CacheStats, EmbeddingCache};
 use crate::config::{Config, OrtInUse};
 use crate::engine::{EngineOptions, OrtLoader};
-use crate::loader::{ModelLoader, Resolver, session_options};
+use crate::files::Resolver;
+use crate::loader::{ModelLoader, session_options};
 use crate::metrics::{Metrics, MetricsSnapshot, write_registry_metrics};
 use crate::model::{EmbedOptions, Embedding, EmbeddingModel, LoadOptions};
 use crate::prometheus::PrometheusText;
@@ -81,11 +82,7 @@ impl Service {
             });
         }
         let ort = Arc::new(OrtLoader::new(config.onnxruntime.clone()));
-        let resolver = Resolver {
-            manifest: Arc::new(Manifest::builtin()),
-            cache_dir: config.model_cache_dir.clone(),
-            choice: config.backend,
-        };
+        let resolver = Resolver::new(&config, Manifest::builtin());
         let default_name = resolver.resolve(&config.model)?.name;
         let device = if config.metal.enabled {
             Device::CoreMl { options: config.metal.coreml.clone(), fallback_to_cpu: config.metal.allow_cpu_fallback }
@@ -232,7 +229,7 @@ impl Service {
     /// Every manifest model as this service's model cache holds it: fetched variants and their
     /// size, the engine, the prompts.
     pub fn known_models(&self) -> Vec<crate::KnownModel> {
-        crate::known_models(&self.inner.resolver.manifest, &self.inner.resolver.cache_dir)
+        crate::known_models(&self.inner.resolver.manifest, &self.inner.resolver.model_cache_dir)
     }
 
     /// The manifest of the models this service knows by name.

@@ -8,8 +8,7 @@
 use std::path::PathBuf;
 
 use embed_core::{
-    BackendChoice, CacheLimits, Config, EmbedOptions, MemoryConfig, ModelFiles, OrtLibrary, Service,
-    estimate_model_bytes,
+    BackendChoice, CacheLimits, Config, EmbedOptions, MemoryConfig, OrtLibrary, Service, estimate_model_bytes,
 };
 use embed_test_support::{cosine, models_dir};
 
@@ -29,8 +28,8 @@ fn config(model: &str, memory: MemoryConfig) -> Config {
 }
 
 fn estimate(model: &str) -> u64 {
-    let files = ModelFiles::resolve(model, &models_dir(), &embed_core::Manifest::builtin(), BackendChoice::Auto)
-        .expect("model fetched");
+    let config = Config { model: model.to_string(), model_cache_dir: models_dir(), ..Config::default() };
+    let files = embed_core::model_files(&config).expect("model fetched");
     estimate_model_bytes(&files, BackendChoice::Auto)
 }
 

@@ -1,8 +1,9 @@
-//! Where downloads are cached: one rule shared by the CLI and xtask. The caller passes the
-//! environment lookup in, so this library reads no variables itself.
+//! Where downloads are cached: one rule, and one name for each of its folders, shared by the
+//! CLI, the Python package and xtask. The caller passes the environment lookup in, so this
+//! library reads no variables itself.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The ONNX Runtime version fetched by default (`ort` 2.0.0-rc.15 needs 1.31 or later).
 pub const DEFAULT_ORT_VERSION: &str = "1.31.1";
@@ -20,6 +21,16 @@ pub fn cache_dir(var: impl Fn(&str) -> Option<OsString>) -> PathBuf {
     }
     let home = set("HOME").or_else(|| set("USERPROFILE")).unwrap_or_default();
     PathBuf::from(home).join(".cache").join("embed")
+}
+
+/// Where downloaded wheels are kept in the cache folder `cache`.
+pub fn downloads_dir(cache: &Path) -> PathBuf {
+    cache.join("downloads")
+}
+
+/// Where applications fetch ONNX Runtime to in the cache folder `cache` (see [`crate::fetch_ort`]).
+pub fn libs_dir(cache: &Path) -> PathBuf {
+    cache.join("libs")
 }
 
 #[cfg(test)]

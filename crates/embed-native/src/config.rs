@@ -103,6 +103,9 @@ pub fn read_config(dir: &Path) -> Result<ModelConfig, NativeError> {
     parse_config(&text).map_err(|message| NativeError::Config { path, message })
 }
 
+/// The `model_type`s of `config.json` the engine runs.
+pub const MODEL_TYPES: &[&str] = &["bert", "roberta", "xlm-roberta", "camembert", "mpnet"];
+
 /// Parses the text of a `config.json`; the error says what is wrong.
 pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
     let file: ConfigFile = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
@@ -113,7 +116,8 @@ pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
         "mpnet" => Architecture::Mpnet,
         other => {
             return Err(format!(
-                "model_type `{other}` is not supported by the native engine (it runs bert, roberta, xlm-roberta, camembert and mpnet)"
+                "model_type `{other}` is not supported by the native engine (it runs {})",
+                MODEL_TYPES.join(", ")
             ));
         }
     };

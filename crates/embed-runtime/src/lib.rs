@@ -18,8 +18,8 @@ mod session;
 pub use backend::{Backend, BatchOutput, OutputKind, PaddedBatch, TokenBatch};
 pub use device::{CoreMlComputeUnits, CoreMlModelFormat, CoreMlOptions, Device, DeviceInUse};
 pub use embed_native::{
-    CHECKPOINT_FILES, ModelConfig as NativeConfig, NativeError, checkpoint_bytes, checkpoint_present,
-    read_config as read_native_config,
+    CHECKPOINT_FILES, MODEL_TYPES as NATIVE_MODEL_TYPES, ModelConfig as NativeConfig, NativeError, checkpoint_bytes,
+    checkpoint_present, read_config as read_native_config,
 };
 pub use library::{OnnxRuntime, REQUIRED_ORT_MINOR, find_in_libs_dir, library_file_name};
 pub use native::NativeBackend;

@@ -181,9 +181,11 @@ impl ApiError {
     /// Maps a service error for the request's model. Messages carry no file paths.
     pub(crate) fn from_embed(error: &EmbedError, model: &str) -> Self {
         match error {
-            EmbedError::Manifest(_) | EmbedError::ModelNotFetched { .. } | EmbedError::NoModelAtPath { .. } => {
-                Self::unknown_model(model)
-            }
+            EmbedError::Manifest(_)
+            | EmbedError::UnknownModel { .. }
+            | EmbedError::ModelNotFetched { .. }
+            | EmbedError::HubModelNotCached { .. }
+            | EmbedError::NoModelAtPath { .. } => Self::unknown_model(model),
             EmbedError::UnknownPrompt { .. } => Self::invalid(error.to_string()).with_param("prompt_name"),
             EmbedError::Tokenize(TokenizeError::OutOfVocabulary { .. }) => Self::invalid(error.to_string()),
             EmbedError::TooLong { tokens, max, .. } => Self::too_large(format!(

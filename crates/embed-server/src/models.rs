@@ -1,6 +1,7 @@
 //! `GET /v1/models`: every model of the manifest with what this server has of it (variants on
-//! disk, prompts, whether loaded, which is the default), then any other variant loaded now.
-//! It reads small files only; it loads no model.
+//! disk, prompts, whether loaded, which is the default), then any other variant and any model
+//! named by hub id loaded now (a model loaded from a directory is not listed: its name is a
+//! path of the server's). It reads small files only; it loads no model.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -59,7 +60,21 @@ fn model_list(state: &AppState) -> ModelList {
         listed.push(full);
     }
     for model in &stats.models {
-        if listed.contains(&model.name) || model.name.contains(['/', '\\']) || model.state != ModelState::Loaded {
+        if listed.contains(&model.name) || model.state != ModelState::Loaded {
+            continue;
+        }
+        if model.name.contains(['/', '\\']) {
+            let by_hub_id =
+                embed_core::HubId::parse(&model.name).is_ok() && !std::path::Path::new(&model.name).exists();
+            let Some(handle) = by_hub_id.then(|| service.model_handle(&model.name).ok()).flatten() else { continue };
+            data.push(ModelEntry {
+                dimension: Some(handle.dimension()),
+                max_tokens: Some(handle.max_tokens()),
+                prompts: handle.prompts().prompts.clone(),
+                default_prompt_name: handle.prompts().default_name.clone(),
+                fetched: vec![embed_core::DEFAULT_VARIANT.to_string()],
+                ..entry(model.name.clone(), &model.name, None)
+            });
             continue;
         }
         let manifest_name = manifest.resolve(&model.name).ok().map(|r| r.model.name.clone());

@@ -176,3 +176,30 @@ fn a_pypi_snapshot_is_converted_to_an_int8_file_that_computes_in_int8() {
     assert_eq!(embed_manifest::provenance(&dir, &int8), embed_manifest::Provenance::MadeByThisRecipe);
     assert_converted_with_int8_compute(&dir, &model.revision);
 }
+
+#[test]
+fn a_model_named_by_hub_id_is_fetched_into_the_hugging_face_cache_as_the_binary_fetches_it() {
+    let work = tempfile::tempdir().unwrap();
+    let hub = embed_standin::Server::start();
+    let (fixture, fixture_files) = fixture_files();
+    let files: Vec<(String, Vec<u8>)> = fixture_files
+        .iter()
+        .map(|file| (file.to_string_lossy().replace('\\', "/"), std::fs::read(fixture.join(file)).unwrap()))
+        .collect();
+    let commit = embed_standin::commit_id("xtask");
+    hub.serve_hub_repo("org/roberta", &commit, &["main"], &files);
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["fetch-models", "--model", "org/roberta", "--quiet"])
+        .env("HF_ENDPOINT", &hub.base)
+        .env("HF_HUB_CACHE", work.path().join("hub"))
+        .env_remove("HF_TOKEN")
+        .env("MODEL_CACHE_DIR", work.path().join("models"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let snapshot = work.path().join("hub/models--org--roberta/snapshots").join(&commit);
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), snapshot.display().to_string());
+    assert!(snapshot.join("model.safetensors").is_file() && snapshot.join("tokenizer.json").is_file());
+    assert!(!snapshot.join("onnx").exists(), "the native engine runs it: no ONNX file is fetched");
+    assert!(!work.path().join("models").exists(), "nothing went into the model cache");
+}

@@ -243,7 +243,7 @@ fn unknown_models_variants_and_path_like_names_are_errors_that_never_leave_the_c
         "error: cannot load model `all-MiniLM-L6-v2:fp8`: unknown variant `fp8` of model `all-MiniLM-L6-v2`; known variants: fp32, int8, optimized\n"
     );
     let err = stderr(&run("../../nowhere"));
-    assert!(err.starts_with("error: cannot load model `../../nowhere`: unknown model `../../nowhere`; known models: "));
+    assert!(err.starts_with("error: cannot load model `../../nowhere`: unknown model `../../nowhere`: not a model embed knows (all-MiniLM-L6-v2, "));
     let err = stderr(&run("all-MiniLM-L6-v2:../../../etc"));
     assert!(
         err.starts_with("error: cannot load model `all-MiniLM-L6-v2:../../../etc`: unknown variant `../../../etc`")

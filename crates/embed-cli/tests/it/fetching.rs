@@ -255,7 +255,10 @@ fn offline_fetches_nothing_and_says_how_to_get_what_is_missing() {
         err.starts_with("error: cannot load model `all-MiniLM-L6-v2`: model `all-MiniLM-L6-v2:fp32` is not in"),
         "{err}"
     );
-    assert!(err.contains("\nhint: without --offline (EMBED_OFFLINE), embed fetches a known model"), "{err}");
+    assert!(
+        err.contains("\nhint: without --offline (EMBED_OFFLINE, HF_HUB_OFFLINE), embed fetches the model"),
+        "{err}"
+    );
     // With the model at hand, ONNX Runtime is what is missing.
     let mut command = world.command(&["embed", "--backend", "onnx", "--offline", "x"]);
     let err = stderr(&command.env("MODEL_CACHE_DIR", super::models_dir()).output().unwrap());
@@ -282,7 +285,7 @@ fn a_model_missing_from_the_cache_is_fetched_from_the_hub_and_verified() {
     let mut command = world.command(&["embed", "--model", "all-MiniLM-L6-v2:int8", "x"]);
     let err = stderr(&command.env("MODEL_CACHE_DIR", world.dir.path().join("other-models")).output().unwrap());
     assert!(err.contains("has no onnx/model_int8.onnx, only a checkpoint (model.safetensors)"), "{err}");
-    assert!(err.contains("`cargo xtask fetch-models --model all-MiniLM-L6-v2 --variant int8`"), "{err}");
+    assert!(err.contains("`cargo xtask fetch-models --model all-MiniLM-L6-v2:int8 --backend onnx`"), "{err}");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 mod bad_input;
 mod faults;
 mod fetching;
+mod hub_ids;
 mod logging;
 mod models;
 mod security;

@@ -58,10 +58,11 @@ fn models_lists_variants_sizes_engines_and_prompts() {
         .current_dir(cache.path())
         .arg("models")
         .env("MODEL_CACHE_DIR", cache.path())
+        .env("HF_HUB_CACHE", cache.path().join("hub"))
         .output()
         .unwrap();
     // The last paragraph depends on the CPU running the test.
-    let out = stdout(&out);
+    let out = stdout(&out).replace(&cache.path().join("hub").display().to_string(), "<HF_HUB_CACHE>");
     let (listing, int8) = out.split_once("\nint8 on this CPU: ").unwrap();
     assert_eq!(int8, format!("{}\n", embed_core::int8_advice(embed_core::Int8DotProduct::detect())));
     expect![[r#"
@@ -89,6 +90,9 @@ fn models_lists_variants_sizes_engines_and_prompts() {
           fetched:  nothing (embed fetches it from the hub on first use)
           runs on:  -
           prompts:  passage "passage: ", query "query: "
+
+        In the Hugging Face cache (<HF_HUB_CACHE>):
+          nothing (`embed fetch org/name` fetches a model by its hub id)
     "#]]
     .assert_eq(listing);
 }
@@ -166,10 +170,15 @@ fn a_model_the_hub_has_only_as_a_checkpoint_runs_natively_and_names_the_conversi
     };
     assert_eq!(
         stderr(&run("onnx")),
-        "error: cannot load model `all-roberta-large-v1`: sentence-transformers/all-roberta-large-v1 at revision \
-         cf74d8acd4f1 has no onnx/model.onnx, only a checkpoint (model.safetensors): the native engine runs its fp32 \
-         variant (without --backend onnx), and an ONNX file is made from it with Python: in a clone of embed, \
-         `cargo xtask fetch-models --model all-roberta-large-v1 --variant fp32` fetches the checkpoint and converts it\n"
+        format!(
+            "error: cannot load model `all-roberta-large-v1`: cannot fetch model `all-roberta-large-v1:fp32` from the \
+             hub at {}: sentence-transformers/all-roberta-large-v1 at revision cf74d8acd4f1 has no onnx/model.onnx, \
+             only a checkpoint (model.safetensors)\nhint: the native engine runs the checkpoint's fp32 variant \
+             (without --backend onnx); an ONNX file is made from it with Python: in a clone of embed's repository, \
+             `cargo xtask fetch-models --model all-roberta-large-v1:fp32 --backend onnx` fetches the checkpoint and \
+             converts it\n",
+            hub.base
+        )
     );
     assert!(!dir.path().join("models/all-roberta-large-v1").exists(), "nothing is fetched that cannot run");
     // The native engine runs the checkpoint: it is fetched and loaded, and then found to be the

