@@ -209,16 +209,7 @@ impl Resolver {
         if !runnable {
             return Err(not_cached());
         }
-        Ok(ModelFiles {
-            name: id.to_string(),
-            dir,
-            variant: DEFAULT_VARIANT.to_string(),
-            onnx,
-            prompts: BTreeMap::new(),
-            dimension: None,
-            pooling: Some(Pooling::Mean),
-            revision: Some(commit),
-        })
+        Ok(ModelFiles::unlisted(id.to_string(), dir, onnx, Some(commit)))
     }
 }
 
@@ -265,15 +256,21 @@ impl ModelFiles {
             };
             (dir.to_path_buf(), path.to_path_buf())
         };
-        Ok(Self {
-            name: path.display().to_string(),
+        Ok(Self::unlisted(path.display().to_string(), dir, onnx, None))
+    }
+
+    /// A model the manifest says nothing of (a hub id, a path): its own files say everything,
+    /// and where they name no pooling, it is the mean.
+    fn unlisted(name: String, dir: PathBuf, onnx: PathBuf, revision: Option<String>) -> Self {
+        Self {
+            name,
             dir,
             variant: DEFAULT_VARIANT.to_string(),
             onnx,
             prompts: BTreeMap::new(),
             dimension: None,
             pooling: Some(Pooling::Mean),
-            revision: None,
-        })
+            revision,
+        }
     }
 }
