@@ -126,6 +126,24 @@ pub enum FetchError {
         /// The URL asked for.
         url: String,
     },
+    /// The hub has no such repository.
+    #[error("the hub has no repository {repo} (http 404: {url})")]
+    HubRepoMissing {
+        /// The repository.
+        repo: String,
+        /// The URL asked for.
+        url: String,
+    },
+    /// The repository has no such branch, tag or commit.
+    #[error("{repo} has no revision `{revision}` (http 404: {url})")]
+    HubRevisionMissing {
+        /// The repository.
+        repo: String,
+        /// The revision asked for.
+        revision: String,
+        /// The URL asked for.
+        url: String,
+    },
     /// A zip archive (wheel) could not be read.
     #[error("cannot read zip archive {}", path.display())]
     Zip {
@@ -221,13 +239,21 @@ impl FetchError {
             FetchError::Request { .. }
                 | FetchError::NotFound { .. }
                 | FetchError::HubFileMissing { .. }
+                | FetchError::HubRepoMissing { .. }
+                | FetchError::HubRevisionMissing { .. }
                 | FetchError::HttpStatus { .. }
         )
     }
 
     /// Whether this error is a 404 (the thing does not exist at the source).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, FetchError::NotFound { .. } | FetchError::HubFileMissing { .. })
+        matches!(
+            self,
+            FetchError::NotFound { .. }
+                | FetchError::HubFileMissing { .. }
+                | FetchError::HubRepoMissing { .. }
+                | FetchError::HubRevisionMissing { .. }
+        )
     }
 
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> FetchError {

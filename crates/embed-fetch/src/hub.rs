@@ -171,7 +171,37 @@ impl HubClient {
                         _ => return Ok(HubFileInfo::default()),
                     }
                 }
-                404 => return Err(FetchError::NotFound { url }),
+                // The hub says what is missing in `X-Error-Code`: the repository, the revision,
+                // or (by default) the file.
+                404 => {
+                    return Err(match head.header("x-error-code") {
+                        Some("RepoNotFound") => FetchError::HubRepoMissing { repo: repo.to_string(), url },
+                        Some("RevisionNotFound") => FetchError::HubRevisionMissing {
+                            repo: repo.to_string(),
+                            revision: revision.to_string(),
+                            url,
+                        },
+                        _ => FetchError::NotFound { url },
+                    });
+                }
+                // Refused: a gated repository, or one that is private or does not exist (the hub
+                // answers both alike to a request without a token).
+                401 | 403 => {
+                    let hint = match (head.header("x-error-code"), self.config.token.is_some()) {
+                        (Some("GatedRepo"), false) => {
+                            "; a gated repository: it needs the token of an account that accepted its terms on its page"
+                        }
+                        (Some("GatedRepo"), true) => {
+                            "; a gated repository, and the token sent is of an account that has not accepted its terms on its page"
+                        }
+                        (Some("RepoNotFound"), false) => {
+                            "; no such repository, or a private one (which needs a token of an account with access)"
+                        }
+                        (_, true) => "; the token sent has no access to it",
+                        (_, false) => "; the hub wants credentials (an access token)",
+                    };
+                    return Err(FetchError::HttpStatus { url, status: head.status, hint: hint.to_string() });
+                }
                 // Some mirrors do not answer HEAD: the GET answer's headers will tell.
                 405 | 501 => return Ok(HubFileInfo::default()),
                 status => return Err(crate::download::status_error(&url, status)),

@@ -438,3 +438,13 @@ fn the_server_serves_models_named_by_hub_id_and_requests_choose_among_them() {
     assert_eq!(status, 404, "{answer}");
     assert_eq!(world.server.seen().len(), requests);
 }
+
+#[test]
+fn a_missing_repository_or_revision_is_named_as_such() {
+    let world = World::new();
+    world.server.serve_hub_repo("org/here", &commit_id("here"), &["main"], &repository_files("mpnet"));
+    let err = stderr(&world.run(&["embed", "--model", "org/nowhere", "text"]));
+    assert!(err.contains("the hub has no repository org/nowhere"), "{err}");
+    let err = stderr(&world.run(&["embed", "--model", "org/here@v9", "text"]));
+    assert!(err.contains("org/here has no revision `v9`"), "{err}");
+}
