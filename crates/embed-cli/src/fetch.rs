@@ -110,7 +110,7 @@ fn hub_client(sources: &Sources) -> embed_fetch::HubClient {
 #[derive(clap::Args, Debug)]
 pub struct FetchArgs {
     /// Models to fetch (default: --model): known names with an optional variant, or hub ids
-    /// (org/name[@revision]). What is fetched is what the engine chosen by --backend runs.
+    /// (`org/name[@revision]`). What is fetched is what the engine chosen by --backend runs.
     models: Vec<String>,
     #[command(flatten)]
     settings: Settings,
