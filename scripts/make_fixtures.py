@@ -8,7 +8,8 @@ gives.
 For each fixture (FIXTURES below) this script trains a tokenizer here with the `tokenizers` library
 (on the STS-B dev sentences of data/stsb plus the multi-script sentences below), builds a
 transformer with seeded random weights (hidden size 32, 2 layers, 4 heads, the real maximum
-lengths and special-token templates of the family it imitates), wraps it in sentence-transformers
+lengths and special-token templates of the family it imitates; ModernBERT has 3 layers, to have
+both its global and its sliding-window attention), wraps it in sentence-transformers
 modules (Pooling, Dense, Normalize, prompts), saves it with `SentenceTransformer.save` into
 `<out>/<name>/` and writes `<out>/<name>/reference.json`: sentence-transformers' embeddings and
 token counts of scripts/reference_texts.json, without a prompt and with each prompt of the model.
@@ -153,6 +154,35 @@ def roberta_bpe(corpus: list[str], folder: Path):
     return RobertaTokenizerFast(vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"))
 
 
+def modernbert_bpe(corpus: list[str]):
+    """ModernBERT's tokenizer: NFC, byte-level BPE without a prefix space, the special tokens
+    appended after the learned pieces (as answerdotai/ModernBERT-base numbers them 50280 to 50284,
+    so the padding id is the vocabulary's end, not 0 or 1) and the [CLS] $A [SEP] template; the
+    model takes no token type ids."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB - len(specials), min_frequency=2, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus, trainer)
+    tok.add_special_tokens(specials)
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]",
+        mask_token="[MASK]", model_input_names=["input_ids", "attention_mask"],
+    )
+
+
 def xlmr_unigram(corpus: list[str]):
     """A SentencePiece-style Unigram (NFKC, Metaspace) under XLM-R's <s> $A </s> template, as
     paraphrase-multilingual-MiniLM-L12-v2 (a BERT under XLM-R's tokenizer)."""
@@ -269,6 +299,29 @@ FIXTURES = {
         "default_prompt_name": "query",
         "seed": 7,
     },
+    "modernbert": {
+        "like": "nomic-ai/modernbert-embed-base (answerdotai/ModernBERT-base under mean pooling)",
+        "tokenizer": "bpe-modernbert",
+        "architecture": "modernbert",
+        "max_seq_length": 8192,
+        "pooling": "mean",
+        "normalize": True,
+        "seed": 8,
+    },
+}
+
+# ModernBERT: three layers, of which layer 0 attends globally (layer_id % 3 == 0) and layers 1
+# and 2 to a sliding window of 8 (each token to the 4 on either side), so every reference text
+# longer than 9 tokens crosses the window. Each kind of layer has its own rotary base, the local
+# one far from the global one (ModernBERT-base's 10,000 would differ from 160,000 only in
+# frequencies a window of 8 barely sees): a layer taking the other's base moves some vectors to
+# a cosine of 0.997.
+MODERNBERT = {
+    "num_hidden_layers": 3,
+    "global_attn_every_n_layers": 3,
+    "local_attention": 8,
+    "global_rope_theta": 160000.0,
+    "local_rope_theta": 100.0,
 }
 
 
@@ -283,11 +336,16 @@ def make_tokenizer(kind: str, corpus: list[str], folder: Path):
         return roberta_bpe(corpus, folder)
     if kind == "unigram-xlmr":
         return xlmr_unigram(corpus)
+    if kind == "bpe-modernbert":
+        return modernbert_bpe(corpus)
     raise SystemExit(f"error: unknown tokenizer kind {kind}")
 
 
 def make_transformer(architecture: str, tokenizer, max_seq_length: int):
-    from transformers import BertConfig, BertModel, MPNetConfig, MPNetModel, RobertaConfig, RobertaModel
+    import torch
+    from transformers import (
+        BertConfig, BertModel, ModernBertConfig, ModernBertModel, MPNetConfig, MPNetModel, RobertaConfig, RobertaModel,
+    )
 
     common = {
         "vocab_size": len(tokenizer),
@@ -307,6 +365,22 @@ def make_transformer(architecture: str, tokenizer, max_seq_length: int):
     if architecture == "mpnet":
         config = MPNetConfig(max_position_embeddings=514, relative_attention_num_buckets=32, **common)
         return MPNetModel(config)
+    if architecture == "modernbert":
+        # No biases anywhere and GeGLU (Wi: 2 x 64 outputs), as ModernBERT-base; every
+        # LayerNorm's scale drawn around 1 (its initialisation is all ones), so that a norm
+        # applied in the wrong place changes the vectors.
+        config = ModernBertConfig(
+            max_position_embeddings=max_seq_length, hidden_activation="gelu", norm_eps=1e-5, norm_bias=False,
+            attention_bias=False, mlp_bias=False, bos_token_id=tokenizer.cls_token_id,
+            eos_token_id=tokenizer.sep_token_id, cls_token_id=tokenizer.cls_token_id,
+            sep_token_id=tokenizer.sep_token_id, **(common | MODERNBERT),
+        )
+        model = ModernBertModel(config)
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, torch.nn.LayerNorm):
+                    module.weight.uniform_(0.5, 1.5)
+        return model
     raise SystemExit(f"error: unknown architecture {architecture}")
 
 

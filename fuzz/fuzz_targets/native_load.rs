@@ -17,10 +17,11 @@ use embed_native::testing::{Checkpoint, Dtype, Tensor};
 use embed_native::{Architecture, NativeModel, NativeOptions, PackedBatch};
 use libfuzzer_sys::fuzz_target;
 
-const FAMILIES: [Architecture; 3] = [Architecture::Bert, Architecture::Roberta, Architecture::Mpnet];
+const FAMILIES: [Architecture; 4] =
+    [Architecture::Bert, Architecture::Roberta, Architecture::Mpnet, Architecture::ModernBert];
 const DTYPES: [Dtype; 6] = [Dtype::F16, Dtype::BF16, Dtype::F64, Dtype::I64, Dtype::U8, Dtype::F32];
 const SPECIAL: [f32; 6] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e30, -1e30, 0.0];
-const CONFIG_KEYS: [&str; 11] = [
+const CONFIG_KEYS: [&str; 20] = [
     "hidden_size",
     "num_hidden_layers",
     "num_attention_heads",
@@ -32,6 +33,16 @@ const CONFIG_KEYS: [&str; 11] = [
     "relative_attention_num_buckets",
     "layer_norm_eps",
     "hidden_act",
+    // ModernBERT's.
+    "hidden_activation",
+    "norm_eps",
+    "norm_bias",
+    "attention_bias",
+    "mlp_bias",
+    "global_rope_theta",
+    "local_rope_theta",
+    "global_attn_every_n_layers",
+    "local_attention",
 ];
 
 /// One directory per process, rewritten by every input.
@@ -42,9 +53,11 @@ fn dir() -> &'static Path {
 
 fn config_value(key: &str, a: u8, b: u8) -> serde_json::Value {
     match (key, b % 4) {
-        ("hidden_act", 0) => "gelu_new".into(),
-        ("hidden_act", 1) => "relu".into(),
-        ("layer_norm_eps", 0) => f64::from(a).mul_add(-1e-3, 0.1).into(),
+        ("hidden_act" | "hidden_activation", 0) => "gelu_new".into(),
+        ("hidden_act" | "hidden_activation", 1) => "relu".into(),
+        ("layer_norm_eps" | "norm_eps", 0) => f64::from(a).mul_add(-1e-3, 0.1).into(),
+        ("norm_bias" | "attention_bias" | "mlp_bias", 0 | 1) => b.is_multiple_of(4).into(),
+        ("global_rope_theta" | "local_rope_theta", 0) => f64::from(a).mul_add(1e3, -1e4).into(),
         (_, 2) => serde_json::Value::Null,
         (_, 3) => (u64::from(a) << 40).into(),
         _ => u64::from(a).into(),
@@ -55,7 +68,7 @@ fuzz_target!(|data: &[u8]| {
     let [family, seed, rest @ ..] = data else {
         return;
     };
-    let mut checkpoint = Checkpoint::tiny(FAMILIES[usize::from(family % 3)], u64::from(*seed));
+    let mut checkpoint = Checkpoint::tiny(FAMILIES[usize::from(*family) % FAMILIES.len()], u64::from(*seed));
     let mut byte_edits = Vec::new();
     let mut broken = false;
     for edit in rest.chunks_exact(4) {

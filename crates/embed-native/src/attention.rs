@@ -2,15 +2,16 @@
 //! only, so no mask and no padded position is ever computed.
 //!
 //! Each `(sequence, head)` pair is one fused kernel call ([`Isa::attend`]: scores, MPNet's
-//! relative position bias, softmax and the weighted sum of the values, a block of query rows
-//! at a time; the query was scaled at load), writing the head's columns of the context matrix.
+//! relative position bias or ModernBERT's rotary positions and sliding window, softmax and the
+//! weighted sum of the values, a block of query rows at a time; the query was scaled at load),
+//! writing the head's columns of the context matrix.
 //! The pairs are shared among the threads, each with scratch of its own. Knows nothing of
 //! layers or weights.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::kernels::{BiasRows, HeadRows, Isa, MatMut, Parallel, SyncPtr};
+use crate::kernels::{BiasRows, HeadRows, Isa, MatMut, Parallel, Positions, SyncPtr};
 
 /// One thread's buffer for attention.
 #[derive(Debug, Default)]
@@ -72,7 +73,8 @@ fn relative_bucket(relative: i64, buckets: usize) -> usize {
 }
 
 /// Writes into `context` (`tokens × heads·d`) the attention of every sequence and head, from
-/// `qkv` (`tokens × 3·heads·d`: queries, keys, values).
+/// `qkv` (`tokens × 3·heads·d`: queries, keys, values), with MPNet's `bias` or the rotary
+/// table and window of `positions` (whose table covers the longest sequence).
 #[allow(clippy::too_many_arguments, reason = "the pass's operands, grouped where they belong together")]
 pub(crate) fn attention(
     isa: Isa,
@@ -81,7 +83,7 @@ pub(crate) fn attention(
     context: &mut [f32],
     (lengths, offsets): (&[usize], &[usize]),
     (heads, d): (usize, usize),
-    bias: Option<&RelativeBias>,
+    (bias, positions): (Option<&RelativeBias>, Positions<'_>),
     scratch: &[Mutex<AttentionScratch>],
 ) {
     let h = heads * d;
@@ -113,7 +115,7 @@ pub(crate) fn attention(
             // (checked to hold `tokens × h`) belong to this `(sequence, head)` pair alone, and
             // `context` is borrowed mutably until every task has returned.
             let target = unsafe { MatMut::from_raw(out.get().add(start * h + head * d), len, d, h) };
-            isa.attend(&rows, bias.as_ref(), target, floats);
+            isa.attend(&rows, bias.as_ref(), positions, target, floats);
         }
     };
     threads.run(tasks, &task);

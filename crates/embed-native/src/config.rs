@@ -1,6 +1,9 @@
 //! `config.json` of a Hugging Face checkpoint, read into the [`ModelConfig`] this engine runs:
-//! which architecture (BERT, RoBERTa/XLM-R, MPNet), its sizes and its activation. Anything the
-//! engine does not implement is refused here, by name. Knows nothing of weights or kernels.
+//! which architecture (BERT, RoBERTa/XLM-R, MPNet, ModernBERT), its sizes, its activation, and
+//! ModernBERT's biases, rotary bases and attention windows. Anything the engine does not
+//! implement is refused here, by key; keys the family's reference implementation does not read
+//! for an encoder's hidden states (heads, dropout) are not read here either. Knows nothing of
+//! weights or kernels.
 
 use std::path::Path;
 
@@ -21,6 +24,12 @@ pub enum Architecture {
     /// MPNet: positions as RoBERTa, no token types, a relative position bias shared by every
     /// layer's attention (`mpnet`).
     Mpnet,
+    /// ModernBERT: no position table but rotary positions, with one base for the layers that
+    /// attend to every token (every `global_attn_every_n_layers`-th, from the first) and another
+    /// for the rest, which attend to a sliding window; a GeGLU feed-forward; LayerNorm before
+    /// each block (none before the first attention) and after the last; biases where
+    /// `config.json` says (`modernbert`).
+    ModernBert,
 }
 
 impl Architecture {
@@ -30,6 +39,7 @@ impl Architecture {
             Self::Bert => "bert",
             Self::Roberta => "roberta",
             Self::Mpnet => "mpnet",
+            Self::ModernBert => "modernbert",
         }
     }
 }
@@ -45,12 +55,19 @@ pub struct ModelConfig {
     pub layers: usize,
     /// Attention heads per layer.
     pub heads: usize,
-    /// Width of the feed-forward layer.
+    /// Width of the feed-forward layer (of its gated product, for ModernBERT's GeGLU).
     pub intermediate: usize,
     /// The feed-forward activation.
     pub gelu: Gelu,
     /// LayerNorm's epsilon.
     pub layer_norm_eps: f32,
+    /// Whether the attention's linear layers have biases (`attention_bias`; always for all
+    /// but ModernBERT).
+    pub attention_bias: bool,
+    /// Whether the feed-forward's linear layers have biases (`mlp_bias`; likewise).
+    pub mlp_bias: bool,
+    /// Whether the LayerNorms have a shift (`norm_bias`; likewise).
+    pub norm_bias: bool,
     /// Rows of the word embedding table.
     pub vocab_size: usize,
     /// Rows of the position embedding table.
@@ -65,6 +82,36 @@ pub struct ModelConfig {
     pub padding_id: Option<u32>,
     /// Buckets of MPNet's relative position bias (0 for the others).
     pub relative_buckets: usize,
+    /// ModernBERT's rotary positions and sliding windows; `None` for the others.
+    pub rotary: Option<Rotary>,
+}
+
+/// ModernBERT's positions: rotary, with a base for the layers that attend to every token and
+/// another for those that attend to a window around each.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct Rotary {
+    /// `global_rope_theta`.
+    pub global_base: f64,
+    /// `local_rope_theta`, or `global_rope_theta` where it is null.
+    pub local_base: f64,
+    /// `global_attn_every_n_layers`: layer `i` attends to every token where `i` is a multiple
+    /// of it.
+    pub global_every: usize,
+    /// `local_attention`: the other layers' queries see the keys at most half of it away.
+    pub local_window: usize,
+}
+
+impl Rotary {
+    /// Whether layer `layer` attends to every token (else to its window).
+    pub fn is_global(&self, layer: usize) -> bool {
+        layer.is_multiple_of(self.global_every)
+    }
+
+    /// How far from a query the keys of a local layer reach (on either side).
+    pub fn reach(&self) -> usize {
+        self.local_window / 2
+    }
 }
 
 impl ModelConfig {
@@ -94,6 +141,28 @@ struct ConfigFile {
     pad_token_id: Option<usize>,
     position_embedding_type: Option<String>,
     relative_attention_num_buckets: Option<usize>,
+    // ModernBERT's own keys.
+    hidden_activation: Option<String>,
+    norm_eps: Option<f64>,
+    norm_bias: Option<bool>,
+    attention_bias: Option<bool>,
+    mlp_bias: Option<bool>,
+    global_rope_theta: Option<f64>,
+    /// Absent: the default; null: the global base.
+    #[serde(default, deserialize_with = "present")]
+    local_rope_theta: Option<Option<f64>>,
+    global_attn_every_n_layers: Option<usize>,
+    local_attention: Option<usize>,
+    rope_scaling: Option<serde_json::Value>,
+    rope_parameters: Option<serde_json::Value>,
+    partial_rotary_factor: Option<f64>,
+    head_dim: Option<usize>,
+    layer_types: Option<Vec<String>>,
+}
+
+/// A key that is present, null or not: `Some(None)` for null, `None` (by `default`) for absent.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(value: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(value).map(Some)
 }
 
 /// Reads `<dir>/config.json`.
@@ -104,7 +173,7 @@ pub fn read_config(dir: &Path) -> Result<ModelConfig, NativeError> {
 }
 
 /// The `model_type`s of `config.json` the engine runs.
-pub const MODEL_TYPES: &[&str] = &["bert", "roberta", "xlm-roberta", "camembert", "mpnet"];
+pub const MODEL_TYPES: &[&str] = &["bert", "roberta", "xlm-roberta", "camembert", "mpnet", "modernbert"];
 
 /// Parses the text of a `config.json`; the error says what is wrong.
 pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
@@ -114,6 +183,7 @@ pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
         "bert" => Architecture::Bert,
         "roberta" | "xlm-roberta" | "camembert" => Architecture::Roberta,
         "mpnet" => Architecture::Mpnet,
+        "modernbert" => Architecture::ModernBert,
         other => {
             return Err(format!(
                 "model_type `{other}` is not supported by the native engine (it runs {})",
@@ -133,15 +203,10 @@ pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
     if hidden % heads != 0 {
         return Err(format!("hidden_size {hidden} is not a multiple of num_attention_heads {heads}"));
     }
-    let gelu = match file.hidden_act.as_deref().unwrap_or("gelu") {
-        "gelu" => Gelu::Erf,
-        "gelu_new" | "gelu_pytorch_tanh" => Gelu::Tanh,
-        other => {
-            return Err(format!(
-                "hidden_act `{other}` is not supported by the native engine (it runs gelu, gelu_new, gelu_pytorch_tanh)"
-            ));
-        }
-    };
+    if architecture == Architecture::ModernBert {
+        return modernbert(&file, hidden, heads, need);
+    }
+    let gelu = activation("hidden_act", file.hidden_act.as_deref())?;
     if let Some(kind) = file.position_embedding_type.as_deref()
         && kind != "absolute"
     {
@@ -152,6 +217,7 @@ pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
         Architecture::Bert => (file.type_vocab_size.unwrap_or(2), None, 0),
         Architecture::Roberta => (file.type_vocab_size.unwrap_or(1), Some(pad), 0),
         Architecture::Mpnet => (0, Some(pad), file.relative_attention_num_buckets.unwrap_or(32)),
+        Architecture::ModernBert => unreachable!("read by `modernbert` above"),
     };
     if architecture == Architecture::Mpnet && relative_buckets < 4 {
         return Err(format!(
@@ -162,12 +228,9 @@ pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
     let padding_id = padding_id.transpose()?;
     let default_eps = match architecture {
         Architecture::Bert => 1e-12,
-        Architecture::Roberta | Architecture::Mpnet => 1e-5,
+        Architecture::Roberta | Architecture::Mpnet | Architecture::ModernBert => 1e-5,
     };
-    let layer_norm_eps = file.layer_norm_eps.unwrap_or(default_eps) as f32;
-    if !(layer_norm_eps.is_finite() && layer_norm_eps >= 0.0) {
-        return Err(format!("layer_norm_eps {layer_norm_eps} is not a finite number ≥ 0"));
-    }
+    let layer_norm_eps = epsilon("layer_norm_eps", file.layer_norm_eps.unwrap_or(default_eps))?;
     let config = ModelConfig {
         architecture,
         hidden,
@@ -180,8 +243,12 @@ pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
         max_positions: need(file.max_position_embeddings, "max_position_embeddings")?,
         type_vocab_size,
         position_offset: padding_id.map_or(0, |pad| pad as usize + 1),
+        attention_bias: true,
+        mlp_bias: true,
+        norm_bias: true,
         padding_id,
         relative_buckets,
+        rotary: None,
     };
     if config.max_sequence() == 0 {
         return Err(format!(
@@ -190,6 +257,117 @@ pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
         ));
     }
     Ok(config)
+}
+
+/// The rest of a ModernBERT `config.json`, with the defaults of transformers'
+/// `ModernBertConfig` where a key is absent.
+fn modernbert(
+    file: &ConfigFile,
+    hidden: usize,
+    heads: usize,
+    need: impl Fn(Option<usize>, &str) -> Result<usize, String>,
+) -> Result<ModelConfig, String> {
+    let head_size = hidden / heads;
+    if !head_size.is_multiple_of(2) {
+        return Err(format!(
+            "hidden_size {hidden} / num_attention_heads {heads} is {head_size}: rotary positions need an even head width"
+        ));
+    }
+    if let Some(head_dim) = file.head_dim
+        && head_dim != head_size
+    {
+        return Err(format!(
+            "head_dim {head_dim} is not hidden_size / num_attention_heads ({head_size}), which ModernBERT's attention uses: not supported by the native engine"
+        ));
+    }
+    if let Some(scaling) = &file.rope_scaling {
+        return Err(format!(
+            "rope_scaling {scaling} is not supported by the native engine (only the default rotary embedding)"
+        ));
+    }
+    if let Some(parameters) = &file.rope_parameters {
+        return Err(format!(
+            "rope_parameters {parameters} is not supported by the native engine (it reads global_rope_theta and local_rope_theta)"
+        ));
+    }
+    if let Some(factor) = file.partial_rotary_factor
+        && factor != 1.0
+    {
+        return Err(format!(
+            "partial_rotary_factor {factor} is not supported by the native engine (only 1: every dimension of a head turns)"
+        ));
+    }
+    let base = |key: &str, value: f64| {
+        if value.is_finite() && value > 0.0 {
+            Ok(value)
+        } else {
+            Err(format!("{key} {value} is not a finite number > 0"))
+        }
+    };
+    let global_base = base("global_rope_theta", file.global_rope_theta.unwrap_or(160_000.0))?;
+    let local_base = match file.local_rope_theta {
+        None => base("local_rope_theta", 10_000.0)?,
+        Some(None) => global_base,
+        Some(Some(value)) => base("local_rope_theta", value)?,
+    };
+    let global_every = match file.global_attn_every_n_layers.unwrap_or(3) {
+        0 => return Err("`global_attn_every_n_layers` is 0".to_string()),
+        every => every,
+    };
+    let layers = need(file.num_hidden_layers, "num_hidden_layers")?;
+    // Newer configs may list each layer's kind; it must be what the period above gives.
+    if let Some(kinds) = &file.layer_types {
+        let expected: Vec<&str> = (0..layers)
+            .map(|layer| if layer.is_multiple_of(global_every) { "full_attention" } else { "sliding_attention" })
+            .collect();
+        if *kinds != expected {
+            return Err(format!(
+                "layer_types {kinds:?} is not supported by the native engine: it runs {expected:?}, what \
+                 global_attn_every_n_layers {global_every} gives {layers} layers"
+            ));
+        }
+    }
+    Ok(ModelConfig {
+        architecture: Architecture::ModernBert,
+        hidden,
+        layers,
+        heads,
+        intermediate: need(file.intermediate_size, "intermediate_size")?,
+        gelu: activation("hidden_activation", file.hidden_activation.as_deref())?,
+        layer_norm_eps: epsilon("norm_eps", file.norm_eps.unwrap_or(1e-5))?,
+        vocab_size: need(file.vocab_size, "vocab_size")?,
+        max_positions: need(file.max_position_embeddings, "max_position_embeddings")?,
+        type_vocab_size: 0,
+        position_offset: 0,
+        padding_id: None,
+        relative_buckets: 0,
+        attention_bias: file.attention_bias.unwrap_or(false),
+        mlp_bias: file.mlp_bias.unwrap_or(false),
+        norm_bias: file.norm_bias.unwrap_or(false),
+        rotary: Some(Rotary {
+            global_base,
+            local_base,
+            global_every,
+            local_window: file.local_attention.unwrap_or(128),
+        }),
+    })
+}
+
+/// The GELU a `hidden_act` (or ModernBERT's `hidden_activation`) names; absent: `gelu`.
+fn activation(key: &str, name: Option<&str>) -> Result<Gelu, String> {
+    match name.unwrap_or("gelu") {
+        "gelu" => Ok(Gelu::Erf),
+        "gelu_new" | "gelu_pytorch_tanh" => Ok(Gelu::Tanh),
+        other => Err(format!(
+            "{key} `{other}` is not supported by the native engine (it runs gelu, gelu_new, gelu_pytorch_tanh)"
+        )),
+    }
+}
+
+/// A LayerNorm epsilon, checked.
+fn epsilon(key: &str, value: f64) -> Result<f32, String> {
+    let eps = value as f32;
+    if eps.is_finite() && eps >= 0.0 { Ok(eps) } else { Err(format!("{key} {eps} is not a finite number ≥ 0")) }
 }
 
 #[cfg(test)]
@@ -219,6 +397,48 @@ mod tests {
         )
         .unwrap();
         assert_eq!((mpnet.type_vocab_size, mpnet.relative_buckets, mpnet.position_offset), (0, 32, 2));
+    }
+
+    #[test]
+    fn reads_modernbert() {
+        // answerdotai/ModernBERT-base's config.json.
+        let config = parse_config(
+            r#"{"architectures":["ModernBertForMaskedLM"],"attention_bias":false,"attention_dropout":0.0,
+                "bos_token_id":50281,"classifier_activation":"gelu","classifier_bias":false,
+                "classifier_dropout":0.0,"classifier_pooling":"mean","cls_token_id":50281,"decoder_bias":true,
+                "deterministic_flash_attn":false,"embedding_dropout":0.0,"eos_token_id":50282,
+                "global_attn_every_n_layers":3,"global_rope_theta":160000.0,"gradient_checkpointing":false,
+                "hidden_activation":"gelu","hidden_size":768,"initializer_cutoff_factor":2.0,
+                "initializer_range":0.02,"intermediate_size":1152,"layer_norm_eps":1e-05,"local_attention":128,
+                "local_rope_theta":10000.0,"max_position_embeddings":8192,"mlp_bias":false,"mlp_dropout":0.0,
+                "model_type":"modernbert","norm_bias":false,"norm_eps":1e-05,"num_attention_heads":12,
+                "num_hidden_layers":22,"pad_token_id":50283,"position_embedding_type":"absolute",
+                "sep_token_id":50282,"tie_word_embeddings":true,"torch_dtype":"float32","vocab_size":50368}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (config.architecture, config.head_size(), config.max_sequence()),
+            (Architecture::ModernBert, 64, 8192)
+        );
+        assert_eq!((config.intermediate, config.gelu, config.type_vocab_size), (1152, Gelu::Erf, 0));
+        assert!(!config.attention_bias && !config.mlp_bias && !config.norm_bias);
+        let rotary = config.rotary.unwrap();
+        assert_eq!((rotary.global_base, rotary.local_base, rotary.reach()), (160_000.0, 10_000.0, 64));
+        let global: Vec<usize> = (0..config.layers).filter(|&layer| rotary.is_global(layer)).collect();
+        assert_eq!(global, [0, 3, 6, 9, 12, 15, 18, 21]);
+        assert!(MODEL_TYPES.contains(&"modernbert"));
+        // Absent keys take ModernBertConfig's defaults; a null local base is the global one.
+        let minimal = r#"{"model_type":"modernbert","hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,
+            "intermediate_size":96,"vocab_size":10,"max_position_embeddings":16"#;
+        let defaults = parse_config(&format!("{minimal}}}")).unwrap();
+        let rotary = defaults.rotary.unwrap();
+        assert_eq!(
+            (rotary.global_base, rotary.local_base, rotary.global_every, rotary.local_window),
+            (160_000.0, 10_000.0, 3, 128)
+        );
+        assert_eq!((defaults.layer_norm_eps, defaults.attention_bias), (1e-5, false));
+        let null = parse_config(&format!(r#"{minimal},"global_rope_theta":5.0,"local_rope_theta":null}}"#)).unwrap();
+        assert_eq!(null.rotary.unwrap().local_base, 5.0);
     }
 
     #[test]

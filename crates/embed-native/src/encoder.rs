@@ -1,20 +1,25 @@
 //! The forward pass over a packed batch: every token of every sequence in one
 //! `tokens × hidden` matrix, no padding anywhere.
 //!
-//! Per layer: one GEMM for query, key and value (bias fused); attention per sequence and head
-//! (`attention.rs`); the output projection added into the residual stream by its GEMM's
-//! epilogue, then LayerNorm in place; the feed-forward expansion with bias and GELU fused, its
-//! contraction added into the residual stream, LayerNorm. Buffers live in a [`Scratch`] reused
-//! from call to call. This file knows the order of operations of BERT, RoBERTa and MPNet and
-//! nothing of tokenizers or pooling.
+//! Per layer of BERT, RoBERTa and MPNet: one GEMM for query, key and value (bias fused);
+//! attention per sequence and head (`attention.rs`); the output projection added into the
+//! residual stream by its GEMM's epilogue, then LayerNorm in place; the feed-forward expansion
+//! with bias and GELU fused, its contraction added into the residual stream, LayerNorm.
+//! ModernBERT normalizes before each block instead (into a buffer of its own; its first layer's
+//! attention takes the embeddings as they are) and once after the last layer; its attention
+//! turns queries and keys by rotary tables, in local layers over a sliding window; its
+//! expansion is a gated GEMM (GeGLU fused). Buffers live in a [`Scratch`] reused from call to
+//! call. This file knows the order of operations of each family and nothing of tokenizers or
+//! pooling.
 
 use std::sync::Mutex;
 
 use crate::NativeError;
 use crate::attention::{AttentionScratch, RelativeBias, attention};
 use crate::config::Architecture;
-use crate::kernels::{Epilogue, MatMut, MatRef, Parallel};
-use crate::model::Model;
+use crate::kernels::{Epilogue, MatMut, MatRef, Parallel, Positions};
+use crate::model::{Layer, Model};
+use crate::rotary::RotaryTable;
 
 /// A packed batch: the token ids of every sequence, one after the other.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +43,9 @@ pub(crate) struct Scratch {
     attention: Vec<Mutex<AttentionScratch>>,
     /// Where each sequence starts.
     offsets: Vec<usize>,
+    /// ModernBERT: the rotary tables of the model's frequencies, grown to the longest sequence
+    /// seen.
+    rotary: Vec<RotaryTable>,
 }
 
 impl Model {
@@ -94,51 +102,134 @@ impl Model {
             scratch.attention.push(Mutex::new(AttentionScratch::default()));
         }
         self.embed(batch, &scratch.offsets, &mut scratch.hidden[..tokens * h]);
-        let bias = match config.architecture {
-            Architecture::Mpnet => Some(RelativeBias::new(&self.relative_bias, config.heads, batch.lengths)),
-            Architecture::Bert | Architecture::Roberta => None,
-        };
-        let isa = self.isa;
-        let norm_eps = config.layer_norm_eps;
-        for layer in &self.layers {
-            let hidden = MatRef { data: &scratch.hidden, rows: tokens, cols: h, stride: h };
-            let qkv = MatMut::new(&mut scratch.qkv[..tokens * 3 * h], tokens, 3 * h, 3 * h);
-            isa.matmul(threads, hidden, &layer.qkv, qkv, Epilogue::Store);
-            attention(
-                isa,
-                threads,
-                &scratch.qkv,
-                &mut scratch.context,
-                (batch.lengths, &scratch.offsets),
-                (config.heads, config.head_size()),
-                bias.as_ref(),
-                &scratch.attention,
-            );
-            let context = MatRef { data: &scratch.context, rows: tokens, cols: h, stride: h };
-            let residual = MatMut::new(&mut scratch.hidden, tokens, h, h);
-            isa.matmul(threads, context, &layer.attention_out, residual, Epilogue::Accumulate);
-            let norm = &layer.attention_norm;
-            isa.layer_norm(&mut scratch.hidden, tokens, h, &norm.gamma, &norm.beta, norm_eps);
-
-            let hidden = MatRef { data: &scratch.hidden, rows: tokens, cols: h, stride: h };
-            let intermediate = MatMut::new(&mut scratch.intermediate, tokens, config.intermediate, config.intermediate);
-            isa.matmul(threads, hidden, &layer.up, intermediate, Epilogue::Gelu(config.gelu));
-            let intermediate = MatRef {
-                data: &scratch.intermediate,
-                rows: tokens,
-                cols: config.intermediate,
-                stride: config.intermediate,
-            };
-            let residual = MatMut::new(&mut scratch.hidden, tokens, h, h);
-            isa.matmul(threads, intermediate, &layer.down, residual, Epilogue::Accumulate);
-            let norm = &layer.output_norm;
-            isa.layer_norm(&mut scratch.hidden, tokens, h, &norm.gamma, &norm.beta, norm_eps);
+        match config.architecture {
+            Architecture::ModernBert => self.pre_norm_layers(batch, threads, scratch),
+            Architecture::Bert | Architecture::Roberta | Architecture::Mpnet => {
+                self.post_norm_layers(batch, threads, scratch);
+            }
         }
         &scratch.hidden[..tokens * h]
     }
 
-    /// Word, position and token type embeddings, summed in the order the reference adds them,
-    /// then LayerNorm.
+    /// BERT, RoBERTa and MPNet: each block, then its residual sum normalized in place.
+    fn post_norm_layers(&self, batch: &PackedBatch<'_>, threads: &dyn Parallel, scratch: &mut Scratch) {
+        let config = &self.config;
+        let (h, tokens, isa, eps) = (config.hidden, batch.ids.len(), self.isa, config.layer_norm_eps);
+        let bias = match config.architecture {
+            Architecture::Mpnet => Some(RelativeBias::new(&self.relative_bias, config.heads, batch.lengths)),
+            _ => None,
+        };
+        for layer in &self.layers {
+            self.attention_block(layer, batch, threads, scratch, Source::Stream, bias.as_ref(), Positions::default());
+            if let Some(norm) = &layer.attention_norm {
+                isa.layer_norm(&mut scratch.hidden, tokens, h, &norm.gamma, &norm.beta, eps);
+            }
+            self.feed_forward(layer, batch, threads, scratch, Source::Stream, Epilogue::Gelu(config.gelu));
+            let norm = &layer.output_norm;
+            isa.layer_norm(&mut scratch.hidden, tokens, h, &norm.gamma, &norm.beta, eps);
+        }
+    }
+
+    /// ModernBERT: each block reads the residual stream normalized into `scratch.context`
+    /// (free until the attention writes it; the first attention reads the stream itself), and
+    /// the last layer's output is normalized in place.
+    fn pre_norm_layers(&self, batch: &PackedBatch<'_>, threads: &dyn Parallel, scratch: &mut Scratch) {
+        let config = &self.config;
+        let (h, tokens, isa, eps) = (config.hidden, batch.ids.len(), self.isa, config.layer_norm_eps);
+        let longest = batch.lengths.iter().copied().max().unwrap_or(0);
+        scratch.rotary.resize_with(self.frequencies.len(), RotaryTable::default);
+        for (table, frequencies) in scratch.rotary.iter_mut().zip(&self.frequencies) {
+            table.cover(frequencies, longest);
+        }
+        // Out of the scratch while its rows are lent to the attention.
+        let rotary = std::mem::take(&mut scratch.rotary);
+        for layer in &self.layers {
+            let source = match &layer.attention_norm {
+                Some(norm) => {
+                    let (from, to) = (&scratch.hidden[..tokens * h], &mut scratch.context[..tokens * h]);
+                    isa.layer_norm_into(from, to, tokens, h, &norm.gamma, &norm.beta, eps);
+                    Source::Normed
+                }
+                None => Source::Stream,
+            };
+            let positions =
+                Positions { rotary: layer.rotary.map(|index| rotary[index].rows(longest)), reach: layer.reach };
+            self.attention_block(layer, batch, threads, scratch, source, None, positions);
+            let norm = &layer.output_norm;
+            let (from, to) = (&scratch.hidden[..tokens * h], &mut scratch.context[..tokens * h]);
+            isa.layer_norm_into(from, to, tokens, h, &norm.gamma, &norm.beta, eps);
+            self.feed_forward(layer, batch, threads, scratch, Source::Normed, Epilogue::GeGlu(config.gelu));
+        }
+        if let Some(norm) = &self.final_norm {
+            isa.layer_norm(&mut scratch.hidden, tokens, h, &norm.gamma, &norm.beta, eps);
+        }
+        scratch.rotary = rotary;
+    }
+
+    /// Query, key and value of `source`, attention, and its projection added into the residual
+    /// stream.
+    #[allow(clippy::too_many_arguments, reason = "the block's operands; both orders of layers call it")]
+    fn attention_block(
+        &self,
+        layer: &Layer,
+        batch: &PackedBatch<'_>,
+        threads: &dyn Parallel,
+        scratch: &mut Scratch,
+        source: Source,
+        bias: Option<&RelativeBias>,
+        positions: Positions<'_>,
+    ) {
+        let config = &self.config;
+        let (h, tokens, isa) = (config.hidden, batch.ids.len(), self.isa);
+        let source = match source {
+            Source::Stream => &scratch.hidden,
+            Source::Normed => &scratch.context,
+        };
+        let source = MatRef { data: source, rows: tokens, cols: h, stride: h };
+        let qkv = MatMut::new(&mut scratch.qkv[..tokens * 3 * h], tokens, 3 * h, 3 * h);
+        isa.matmul(threads, source, &layer.qkv, qkv, Epilogue::Store);
+        attention(
+            isa,
+            threads,
+            &scratch.qkv,
+            &mut scratch.context,
+            (batch.lengths, &scratch.offsets),
+            (config.heads, config.head_size()),
+            (bias, positions),
+            &scratch.attention,
+        );
+        let context = MatRef { data: &scratch.context, rows: tokens, cols: h, stride: h };
+        let residual = MatMut::new(&mut scratch.hidden, tokens, h, h);
+        isa.matmul(threads, context, &layer.attention_out, residual, Epilogue::Accumulate);
+    }
+
+    /// The feed-forward of `source`: the expansion with `epilogue`, its contraction added into
+    /// the residual stream.
+    fn feed_forward(
+        &self,
+        layer: &Layer,
+        batch: &PackedBatch<'_>,
+        threads: &dyn Parallel,
+        scratch: &mut Scratch,
+        source: Source,
+        epilogue: Epilogue,
+    ) {
+        let config = &self.config;
+        let (h, i, tokens, isa) = (config.hidden, config.intermediate, batch.ids.len(), self.isa);
+        let source = match source {
+            Source::Stream => &scratch.hidden,
+            Source::Normed => &scratch.context,
+        };
+        let source = MatRef { data: source, rows: tokens, cols: h, stride: h };
+        let intermediate = MatMut::new(&mut scratch.intermediate, tokens, i, i);
+        isa.matmul(threads, source, &layer.up, intermediate, epilogue);
+        let intermediate = MatRef { data: &scratch.intermediate, rows: tokens, cols: i, stride: i };
+        let residual = MatMut::new(&mut scratch.hidden, tokens, h, h);
+        isa.matmul(threads, intermediate, &layer.down, residual, Epilogue::Accumulate);
+    }
+
+    /// Word, position and token type embeddings (those the model has), summed in the order the
+    /// reference adds them, then LayerNorm.
     fn embed(&self, batch: &PackedBatch<'_>, offsets: &[usize], out: &mut [f32]) {
         let config = &self.config;
         let h = config.hidden;
@@ -157,6 +248,9 @@ impl Model {
                         *value += add;
                     }
                 }
+                if self.position_embeddings.is_empty() {
+                    continue;
+                }
                 let p = match config.padding_id {
                     None => position,
                     Some(pad) if batch.ids[token] == pad => pad as usize,
@@ -173,6 +267,15 @@ impl Model {
         let norm = &self.embedding_norm;
         self.isa.layer_norm(out, batch.ids.len(), h, &norm.gamma, &norm.beta, config.layer_norm_eps);
     }
+}
+
+/// What a block reads.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    /// The residual stream itself.
+    Stream,
+    /// The stream normalized into `Scratch::context`.
+    Normed,
 }
 
 /// Makes `buffer` hold at least `len` floats. It only grows: every pass writes the floats it

@@ -1,10 +1,11 @@
 //! embed-native: embed's own CPU engine for sentence-embedding encoders, in pure Rust.
 //!
 //! [`NativeModel`] loads a Hugging Face checkpoint (`config.json` and `model.safetensors`, or a
-//! sharded one: `model.safetensors.index.json` and its shards) of the BERT, RoBERTa/XLM-RoBERTa
-//! or MPNet family and runs packed batches: the tokens of every sequence in one matrix with no
-//! padding, each linear layer one GEMM over all of them with its bias, GELU or residual fused,
-//! attention per sequence on its own length. Weights are packed once at load for the CPU's
+//! sharded one: `model.safetensors.index.json` and its shards) of the BERT, RoBERTa/XLM-RoBERTa,
+//! MPNet or ModernBERT family and runs packed batches: the tokens of every sequence in one matrix
+//! with no padding, each linear layer one GEMM over all of them with its bias, GELU, GeGLU or
+//! residual fused, attention per sequence on its own length (ModernBERT's rotary positions and
+//! sliding windows inside the fused attention kernel). Weights are packed once at load for the CPU's
 //! instruction set (AVX-512, AVX2+FMA, NEON, or plain Rust, detected at run time); buffers are
 //! reused from call to call. [`checkpoint_present`] and [`checkpoint_bytes`] tell other crates
 //! about a directory's checkpoint without loading it.
@@ -19,6 +20,7 @@ mod error;
 mod kernels;
 mod model;
 mod probe;
+mod rotary;
 pub mod testing;
 mod threads;
 mod weights;
@@ -27,7 +29,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 pub use checkpoint::{CHECKPOINT_FILES, checkpoint_bytes, checkpoint_present};
-pub use config::{Architecture, MODEL_TYPES, ModelConfig, parse_config, read_config};
+pub use config::{Architecture, MODEL_TYPES, ModelConfig, Rotary, parse_config, read_config};
 pub use encoder::PackedBatch;
 pub use error::NativeError;
 pub use kernels::{Gelu, Isa};

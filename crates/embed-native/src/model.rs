@@ -1,7 +1,8 @@
 //! A checkpoint loaded for the engine: `config.json` and the tensors of `model.safetensors`
 //! (or of the shards a `model.safetensors.index.json` names) turned into the weights the
 //! forward pass reads, packed once for the CPU's GEMM (query, key and value fused into one
-//! matrix, the query pre-scaled by `1/sqrt(head size)`).
+//! matrix, the query pre-scaled by `1/sqrt(head size)`; ModernBERT's GeGLU expansion packed
+//! gated, each output's value and gate rows in one panel).
 //!
 //! This file knows the tensor names of each architecture and nothing of how the forward pass
 //! runs (that is `encoder.rs`).
@@ -11,27 +12,37 @@ use std::path::Path;
 use crate::NativeError;
 use crate::config::{Architecture, ModelConfig, read_config};
 use crate::kernels::{Isa, Panels};
+use crate::rotary::Frequencies;
 use crate::weights::{MappedRange, Weights};
 
-/// A LayerNorm's scale and shift.
+/// A LayerNorm's scale and shift (zeros where the checkpoint has none).
 #[derive(Debug)]
 pub(crate) struct Norm {
     pub gamma: Vec<f32>,
     pub beta: Vec<f32>,
 }
 
-/// One encoder layer.
+/// One encoder layer. The BERT family normalizes after each residual sum; ModernBERT before
+/// each block (see `encoder.rs`).
 #[derive(Debug)]
 pub(crate) struct Layer {
     /// Query (scaled), key and value: `3 · hidden` outputs.
     pub qkv: Panels,
     /// The attention's output projection.
     pub attention_out: Panels,
-    pub attention_norm: Norm,
-    /// The feed-forward layer's expansion (`intermediate` outputs) and contraction.
+    /// After the attention's residual sum, or ModernBERT's before the attention (`None` on
+    /// its first layer, which takes the embeddings as they are).
+    pub attention_norm: Option<Norm>,
+    /// The feed-forward layer's expansion (`intermediate` outputs; packed gated for
+    /// ModernBERT) and contraction.
     pub up: Panels,
     pub down: Panels,
+    /// After the feed-forward's residual sum, or ModernBERT's before the feed-forward.
     pub output_norm: Norm,
+    /// ModernBERT: which of [`Model::frequencies`] turns the queries and keys.
+    pub rotary: Option<usize>,
+    /// ModernBERT's local layers: how far from a query its keys reach.
+    pub reach: Option<usize>,
 }
 
 /// The word embedding table: borrowed from the mapping where the file holds `f32`.
@@ -48,27 +59,36 @@ pub(crate) struct Model {
     pub isa: Isa,
     pub weights: Weights,
     pub word_embeddings: Table,
+    /// Empty for ModernBERT.
     pub position_embeddings: Vec<f32>,
-    /// Empty for MPNet.
+    /// Empty for MPNet and ModernBERT.
     pub token_type_embeddings: Vec<f32>,
     pub embedding_norm: Norm,
     pub layers: Vec<Layer>,
     /// MPNet: `relative_buckets × heads`, else empty.
     pub relative_bias: Vec<f32>,
+    /// ModernBERT: the LayerNorm after the last layer.
+    pub final_norm: Option<Norm>,
+    /// ModernBERT: the rotary frequencies of the global base, then of the local one.
+    pub frequencies: Vec<Frequencies>,
 }
 
 impl Model {
     /// Loads `<dir>/config.json` and the checkpoint's weights (see [`Weights::open`]).
     pub fn load(dir: &Path, isa: Isa) -> Result<Self, NativeError> {
         let config = read_config(dir)?;
-        let mut weights = Weights::open(dir)?;
+        let weights = Weights::open(dir)?;
+        match LayerNames::of(config.architecture) {
+            Some(names) => Self::load_bert(config, isa, weights, &names),
+            None => Self::load_modernbert(config, isa, weights),
+        }
+    }
+
+    /// BERT, RoBERTa and MPNet: `encoder.layer.<i>.` tensors named by `names`.
+    fn load_bert(config: ModelConfig, isa: Isa, mut weights: Weights, names: &LayerNames) -> Result<Self, NativeError> {
         weights.use_prefix_of("embeddings.word_embeddings.weight")?;
         let (h, i) = (config.hidden, config.intermediate);
-        let word_shape = [config.vocab_size, h];
-        let word_embeddings = match weights.mapped("embeddings.word_embeddings.weight", &word_shape)? {
-            Some(range) => Table::Mapped(range),
-            None => Table::Owned(weights.get("embeddings.word_embeddings.weight", &word_shape)?.into_owned()),
-        };
+        let word_embeddings = word_table(&weights, "embeddings.word_embeddings.weight", [config.vocab_size, h])?;
         let position_embeddings =
             weights.get("embeddings.position_embeddings.weight", &[config.max_positions, h])?.into_owned();
         let token_type_embeddings = if config.type_vocab_size > 0 {
@@ -77,12 +97,8 @@ impl Model {
             Vec::new()
         };
         let embedding_norm = norm(&weights, "embeddings.LayerNorm", h)?;
-        let names = LayerNames::of(config.architecture);
         let scale = 1.0 / (config.head_size() as f32).sqrt();
-        let keep = match &word_embeddings {
-            Table::Mapped(range) => Some(*range),
-            Table::Owned(_) => None,
-        };
+        let keep = word_embeddings.mapped();
         let layers = (0..config.layers)
             .map(|index| {
                 // The last layer's pages were copied into its panels: resident memory holds
@@ -112,10 +128,12 @@ impl Model {
                 Ok(Layer {
                     qkv: Panels::pack(isa, &qkv_w, 3 * h, h, h, Some(&qkv_b)),
                     attention_out: linear(names.attention_out, h, h)?,
-                    attention_norm: norm(&weights, &at(names.attention_norm), h)?,
+                    attention_norm: Some(norm(&weights, &at(names.attention_norm), h)?),
                     up: linear("intermediate.dense", i, h)?,
                     down: linear("output.dense", h, i)?,
                     output_norm: norm(&weights, &at("output.LayerNorm"), h)?,
+                    rotary: None,
+                    reach: None,
                 })
             })
             .collect::<Result<Vec<_>, NativeError>>()?;
@@ -136,6 +154,72 @@ impl Model {
             embedding_norm,
             layers,
             relative_bias,
+            final_norm: None,
+            frequencies: Vec::new(),
+        })
+    }
+
+    /// ModernBERT: the tensors [`ModernNames`] lists, biases and shifts where `config.json`
+    /// says the model has them.
+    fn load_modernbert(config: ModelConfig, isa: Isa, mut weights: Weights) -> Result<Self, NativeError> {
+        let names = ModernNames::NAMES;
+        weights.use_prefix_of(names.words)?;
+        let (h, i, d) = (config.hidden, config.intermediate, config.head_size());
+        let rotary = config.rotary.expect("a ModernBERT config has rotary positions");
+        let word_embeddings = word_table(&weights, names.words, [config.vocab_size, h])?;
+        let norm = |base: &str| modern_norm(&weights, base, h, config.norm_bias);
+        let embedding_norm = norm(names.embedding_norm)?;
+        let scale = 1.0 / (d as f32).sqrt();
+        let keep = word_embeddings.mapped();
+        let layers = (0..config.layers)
+            .map(|index| {
+                // As in `load_bert`: the last layer's pages are in its panels now.
+                weights.release_pages(keep);
+                let at = |suffix: &str| ModernNames::layer(index, suffix);
+                let linear = |name: &str, n: usize, k: usize, biased: bool| {
+                    let w = weights.get(&format!("{}.weight", at(name)), &[n, k])?;
+                    let b = if biased { Some(weights.get(&format!("{}.bias", at(name)), &[n])?) } else { None };
+                    Ok::<_, NativeError>((w, b))
+                };
+                let (mut qkv_w, qkv_b) = {
+                    let (w, b) = linear(names.qkv, 3 * h, h, config.attention_bias)?;
+                    (w.into_owned(), b.map(std::borrow::Cow::into_owned))
+                };
+                qkv_w[..h * h].iter_mut().for_each(|v| *v *= scale);
+                let qkv_b = qkv_b.map(|mut b| {
+                    b[..h].iter_mut().for_each(|v| *v *= scale);
+                    b
+                });
+                let (out_w, out_b) = linear(names.attention_out, h, h, config.attention_bias)?;
+                let (up_w, up_b) = linear(names.up, 2 * i, h, config.mlp_bias)?;
+                let (down_w, down_b) = linear(names.down, h, i, config.mlp_bias)?;
+                let global = rotary.is_global(index);
+                Ok(Layer {
+                    qkv: Panels::pack(isa, &qkv_w, 3 * h, h, h, qkv_b.as_deref()),
+                    attention_out: Panels::pack(isa, &out_w, h, h, h, out_b.as_deref()),
+                    // The first layer's `attn_norm` is the identity, and has no tensor.
+                    attention_norm: if index == 0 { None } else { Some(norm(&at(names.attention_norm))?) },
+                    up: Panels::pack_gated(isa, &up_w, i, h, up_b.as_deref()),
+                    down: Panels::pack(isa, &down_w, h, i, i, down_b.as_deref()),
+                    output_norm: norm(&at(names.mlp_norm))?,
+                    rotary: Some(usize::from(!global)),
+                    reach: (!global).then(|| rotary.reach()),
+                })
+            })
+            .collect::<Result<Vec<_>, NativeError>>()?;
+        let final_norm = Some(norm(names.final_norm)?);
+        Ok(Self {
+            frequencies: vec![Frequencies::new(rotary.global_base, d), Frequencies::new(rotary.local_base, d)],
+            config,
+            isa,
+            weights,
+            word_embeddings,
+            position_embeddings: Vec::new(),
+            token_type_embeddings: Vec::new(),
+            embedding_norm,
+            layers,
+            relative_bias: Vec::new(),
+            final_norm,
         })
     }
 
@@ -159,7 +243,7 @@ impl Model {
                     + l.attention_out.bytes()
                     + l.up.bytes()
                     + l.down.bytes()
-                    + norms(&l.attention_norm)
+                    + l.attention_norm.as_ref().map_or(0, norms)
                     + norms(&l.output_norm)
             })
             .sum();
@@ -171,10 +255,29 @@ impl Model {
             + owned_words
             + (self.position_embeddings.len() + self.token_type_embeddings.len() + self.relative_bias.len()) * 4
             + norms(&self.embedding_norm)
+            + self.final_norm.as_ref().map_or(0, norms)
     }
 }
 
-/// The names of one layer's tensors, relative to `encoder.layer.<i>.`.
+impl Table {
+    /// The range to keep resident while the other pages are released.
+    fn mapped(&self) -> Option<MappedRange> {
+        match self {
+            Table::Mapped(range) => Some(*range),
+            Table::Owned(_) => None,
+        }
+    }
+}
+
+/// The word table `name` of `shape`: borrowed from its mapping where it can be.
+fn word_table(weights: &Weights, name: &str, shape: [usize; 2]) -> Result<Table, NativeError> {
+    Ok(match weights.mapped(name, &shape)? {
+        Some(range) => Table::Mapped(range),
+        None => Table::Owned(weights.get(name, &shape)?.into_owned()),
+    })
+}
+
+/// The names of a BERT-family layer's tensors, relative to `encoder.layer.<i>.`.
 pub(crate) struct LayerNames {
     pub query: &'static str,
     pub key: &'static str,
@@ -184,23 +287,60 @@ pub(crate) struct LayerNames {
 }
 
 impl LayerNames {
-    pub fn of(architecture: Architecture) -> Self {
+    /// The names for `architecture`; `None` for ModernBERT, whose tensors [`ModernNames`] names.
+    pub fn of(architecture: Architecture) -> Option<Self> {
         match architecture {
-            Architecture::Bert | Architecture::Roberta => Self {
+            Architecture::Bert | Architecture::Roberta => Some(Self {
                 query: "attention.self.query",
                 key: "attention.self.key",
                 value: "attention.self.value",
                 attention_out: "attention.output.dense",
                 attention_norm: "attention.output.LayerNorm",
-            },
-            Architecture::Mpnet => Self {
+            }),
+            Architecture::Mpnet => Some(Self {
                 query: "attention.attn.q",
                 key: "attention.attn.k",
                 value: "attention.attn.v",
                 attention_out: "attention.attn.o",
                 attention_norm: "attention.LayerNorm",
-            },
+            }),
+            Architecture::ModernBert => None,
         }
+    }
+}
+
+/// The names of ModernBERT's tensors (as `ModernBertModel` saves them; `model.` before each
+/// in a checkpoint with a head): linear layers and norms, before `.weight` and `.bias`.
+pub(crate) struct ModernNames {
+    /// The word table (a full name).
+    pub words: &'static str,
+    pub embedding_norm: &'static str,
+    pub final_norm: &'static str,
+    /// Relative to `layers.<i>.` ([`ModernNames::layer`]).
+    pub attention_norm: &'static str,
+    pub qkv: &'static str,
+    pub attention_out: &'static str,
+    pub mlp_norm: &'static str,
+    pub up: &'static str,
+    pub down: &'static str,
+}
+
+impl ModernNames {
+    pub const NAMES: Self = Self {
+        words: "embeddings.tok_embeddings.weight",
+        embedding_norm: "embeddings.norm",
+        final_norm: "final_norm",
+        attention_norm: "attn_norm",
+        qkv: "attn.Wqkv",
+        attention_out: "attn.Wo",
+        mlp_norm: "mlp_norm",
+        up: "mlp.Wi",
+        down: "mlp.Wo",
+    };
+
+    /// The name of `suffix` in layer `index`.
+    pub fn layer(index: usize, suffix: &str) -> String {
+        format!("layers.{index}.{suffix}")
     }
 }
 
@@ -210,5 +350,13 @@ fn norm(weights: &Weights, base: &str, width: usize) -> Result<Norm, NativeError
     Ok(Norm {
         gamma: weights.get(&format!("{base}.{scale}"), &[width])?.into_owned(),
         beta: weights.get(&format!("{base}.{shift}"), &[width])?.into_owned(),
+    })
+}
+
+/// A ModernBERT LayerNorm: `weight`, and `bias` where the model has shifts (else zeros).
+fn modern_norm(weights: &Weights, base: &str, width: usize, shifted: bool) -> Result<Norm, NativeError> {
+    Ok(Norm {
+        gamma: weights.get(&format!("{base}.weight"), &[width])?.into_owned(),
+        beta: if shifted { weights.get(&format!("{base}.bias"), &[width])?.into_owned() } else { vec![0.0; width] },
     })
 }

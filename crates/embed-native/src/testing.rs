@@ -14,7 +14,7 @@ pub use safetensors::tensor::Dtype;
 use safetensors::tensor::TensorView;
 
 use crate::config::Architecture;
-use crate::model::LayerNames;
+use crate::model::{LayerNames, ModernNames};
 
 /// One tensor of a [`Checkpoint`]: little-endian bytes of `shape` elements of `dtype`.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +62,9 @@ pub struct Checkpoint {
     pub tensors: BTreeMap<String, Tensor>,
 }
 
-/// Sizes of [`Checkpoint::tiny`]: 8 wide, 2 heads, 2 layers, 16 words, 12 positions.
+/// Sizes of [`Checkpoint::tiny`]: 8 wide, 2 heads, 2 layers, 16 words, 12 positions (ModernBERT:
+/// its first layer global, its second local with a window of 4, so that each token sees the two
+/// on either side).
 const HIDDEN: usize = 8;
 const HEADS: usize = 2;
 const LAYERS: usize = 2;
@@ -70,9 +72,14 @@ const INTERMEDIATE: usize = 16;
 const VOCAB: usize = 16;
 const POSITIONS: usize = 12;
 const BUCKETS: usize = 8;
+const LOCAL_WINDOW: usize = 4;
+
+/// Adds a tensor of the given name and shape, its values spread around a value.
+type Add<'a> = dyn FnMut(String, Vec<usize>, f32, f32) + 'a;
 
 impl Checkpoint {
-    /// A valid checkpoint of `architecture` with weights drawn from `seed`.
+    /// A valid checkpoint of `architecture` with weights drawn from `seed`. ModernBERT's has
+    /// no biases, as ModernBERT-base.
     pub fn tiny(architecture: Architecture, seed: u64) -> Self {
         let mut random = Random(seed | 1);
         let mut tensors = BTreeMap::new();
@@ -81,52 +88,10 @@ impl Checkpoint {
                 (0..shape.iter().product()).map(|_| around + spread * random.next_symmetric()).collect();
             tensors.insert(name, Tensor::f32(shape, &values));
         };
-        let norm = |add: &mut dyn FnMut(String, Vec<usize>, f32, f32), base: &str| {
-            add(format!("{base}.weight"), vec![HIDDEN], 1.0, 0.1);
-            add(format!("{base}.bias"), vec![HIDDEN], 0.0, 0.1);
+        let config = match LayerNames::of(architecture) {
+            Some(names) => bert_family(architecture, &names, &mut add),
+            None => modernbert(&mut add),
         };
-        let (model_type, types) = match architecture {
-            Architecture::Bert => ("bert", 2),
-            Architecture::Roberta => ("roberta", 1),
-            Architecture::Mpnet => ("mpnet", 0),
-        };
-        add("embeddings.word_embeddings.weight".into(), vec![VOCAB, HIDDEN], 0.0, 1.0);
-        add("embeddings.position_embeddings.weight".into(), vec![POSITIONS, HIDDEN], 0.0, 0.5);
-        if types > 0 {
-            add("embeddings.token_type_embeddings.weight".into(), vec![types, HIDDEN], 0.0, 0.5);
-        }
-        norm(&mut add, "embeddings.LayerNorm");
-        let names = LayerNames::of(architecture);
-        for layer in 0..LAYERS {
-            let at = |suffix: &str| format!("encoder.layer.{layer}.{suffix}");
-            for name in [names.query, names.key, names.value, names.attention_out] {
-                add(at(&format!("{name}.weight")), vec![HIDDEN, HIDDEN], 0.0, 0.5);
-                add(at(&format!("{name}.bias")), vec![HIDDEN], 0.0, 0.1);
-            }
-            norm(&mut add, &at(names.attention_norm));
-            add(at("intermediate.dense.weight"), vec![INTERMEDIATE, HIDDEN], 0.0, 0.5);
-            add(at("intermediate.dense.bias"), vec![INTERMEDIATE], 0.0, 0.1);
-            add(at("output.dense.weight"), vec![HIDDEN, INTERMEDIATE], 0.0, 0.3);
-            add(at("output.dense.bias"), vec![HIDDEN], 0.0, 0.1);
-            norm(&mut add, &at("output.LayerNorm"));
-        }
-        if architecture == Architecture::Mpnet {
-            add("encoder.relative_attention_bias.weight".into(), vec![BUCKETS, HEADS], 0.0, 0.5);
-        }
-        let config = serde_json::json!({
-            "model_type": model_type,
-            "hidden_size": HIDDEN,
-            "num_hidden_layers": LAYERS,
-            "num_attention_heads": HEADS,
-            "intermediate_size": INTERMEDIATE,
-            "hidden_act": "gelu",
-            "vocab_size": VOCAB,
-            "max_position_embeddings": POSITIONS,
-            "type_vocab_size": types,
-            "pad_token_id": 1,
-            "relative_attention_num_buckets": BUCKETS,
-        });
-        let serde_json::Value::Object(config) = config else { unreachable!("a JSON object literal") };
         Self { config, tensors }
     }
 
@@ -172,6 +137,106 @@ impl Checkpoint {
         let index = serde_json::json!({ "metadata": { "total_size": total_size }, "weight_map": weight_map });
         std::fs::write(dir.join("config.json"), self.config_json())?;
         std::fs::write(dir.join("model.safetensors.index.json"), index.to_string())
+    }
+}
+
+/// The tensors of a BERT-family checkpoint, and its `config.json`.
+fn bert_family(
+    architecture: Architecture,
+    names: &LayerNames,
+    add: &mut Add<'_>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let norm = |add: &mut Add<'_>, base: &str| {
+        add(format!("{base}.weight"), vec![HIDDEN], 1.0, 0.1);
+        add(format!("{base}.bias"), vec![HIDDEN], 0.0, 0.1);
+    };
+    let (model_type, types) = match architecture {
+        Architecture::Bert => ("bert", 2),
+        Architecture::Mpnet => ("mpnet", 0),
+        _ => ("roberta", 1),
+    };
+    add("embeddings.word_embeddings.weight".into(), vec![VOCAB, HIDDEN], 0.0, 1.0);
+    add("embeddings.position_embeddings.weight".into(), vec![POSITIONS, HIDDEN], 0.0, 0.5);
+    if types > 0 {
+        add("embeddings.token_type_embeddings.weight".into(), vec![types, HIDDEN], 0.0, 0.5);
+    }
+    norm(add, "embeddings.LayerNorm");
+    for layer in 0..LAYERS {
+        let at = |suffix: &str| format!("encoder.layer.{layer}.{suffix}");
+        for name in [names.query, names.key, names.value, names.attention_out] {
+            add(at(&format!("{name}.weight")), vec![HIDDEN, HIDDEN], 0.0, 0.5);
+            add(at(&format!("{name}.bias")), vec![HIDDEN], 0.0, 0.1);
+        }
+        norm(add, &at(names.attention_norm));
+        add(at("intermediate.dense.weight"), vec![INTERMEDIATE, HIDDEN], 0.0, 0.5);
+        add(at("intermediate.dense.bias"), vec![INTERMEDIATE], 0.0, 0.1);
+        add(at("output.dense.weight"), vec![HIDDEN, INTERMEDIATE], 0.0, 0.3);
+        add(at("output.dense.bias"), vec![HIDDEN], 0.0, 0.1);
+        norm(add, &at("output.LayerNorm"));
+    }
+    if architecture == Architecture::Mpnet {
+        add("encoder.relative_attention_bias.weight".into(), vec![BUCKETS, HEADS], 0.0, 0.5);
+    }
+    object(serde_json::json!({
+        "model_type": model_type,
+        "hidden_size": HIDDEN,
+        "num_hidden_layers": LAYERS,
+        "num_attention_heads": HEADS,
+        "intermediate_size": INTERMEDIATE,
+        "hidden_act": "gelu",
+        "vocab_size": VOCAB,
+        "max_position_embeddings": POSITIONS,
+        "type_vocab_size": types,
+        "pad_token_id": 1,
+        "relative_attention_num_buckets": BUCKETS,
+    }))
+}
+
+/// The tensors of a ModernBERT checkpoint without biases (layer 0 has no `attn_norm`), and its
+/// `config.json`.
+fn modernbert(add: &mut Add<'_>) -> serde_json::Map<String, serde_json::Value> {
+    let names = ModernNames::NAMES;
+    let norm = |add: &mut Add<'_>, base: &str| add(format!("{base}.weight"), vec![HIDDEN], 1.0, 0.1);
+    add(names.words.into(), vec![VOCAB, HIDDEN], 0.0, 1.0);
+    norm(add, names.embedding_norm);
+    for layer in 0..LAYERS {
+        let at = |suffix: &str| format!("{}.weight", ModernNames::layer(layer, suffix));
+        if layer > 0 {
+            norm(add, &ModernNames::layer(layer, names.attention_norm));
+        }
+        add(at(names.qkv), vec![3 * HIDDEN, HIDDEN], 0.0, 0.5);
+        add(at(names.attention_out), vec![HIDDEN, HIDDEN], 0.0, 0.5);
+        norm(add, &ModernNames::layer(layer, names.mlp_norm));
+        add(at(names.up), vec![2 * INTERMEDIATE, HIDDEN], 0.0, 0.5);
+        add(at(names.down), vec![HIDDEN, INTERMEDIATE], 0.0, 0.3);
+    }
+    norm(add, names.final_norm);
+    object(serde_json::json!({
+        "model_type": "modernbert",
+        "hidden_size": HIDDEN,
+        "num_hidden_layers": LAYERS,
+        "num_attention_heads": HEADS,
+        "intermediate_size": INTERMEDIATE,
+        "hidden_activation": "gelu",
+        "vocab_size": VOCAB,
+        "max_position_embeddings": POSITIONS,
+        "pad_token_id": 1,
+        "norm_eps": 1e-5,
+        "norm_bias": false,
+        "attention_bias": false,
+        "mlp_bias": false,
+        "global_attn_every_n_layers": 2,
+        "local_attention": LOCAL_WINDOW,
+        "global_rope_theta": 160_000.0,
+        "local_rope_theta": 10_000.0,
+    }))
+}
+
+/// The map of a JSON object literal.
+fn object(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => unreachable!("a JSON object literal"),
     }
 }
 

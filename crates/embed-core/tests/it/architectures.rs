@@ -15,12 +15,13 @@ use embed_core::{BackendChoice, Config, EmbedError, EmbedOptions, Service};
 use crate::support::{chain, cosine, ort_library, workspace_root};
 
 /// Every fixture; a fixture missing from the folder fails the listing test.
-const FIXTURES: [&str; 7] = [
+const FIXTURES: [&str; 8] = [
     "bert-cls-dense",
     "bert-prompt-excluded",
     "bert-uncased-normalized",
     "bert-uncased-prompts",
     "bert-unigram-xlmr",
+    "modernbert",
     "mpnet",
     "roberta-bpe",
 ];
@@ -160,6 +161,11 @@ fn cls_pooling_and_a_dense_layer_like_labse() {
 #[test]
 fn mpnet_like_all_mpnet_base_v2() {
     check_fixture("mpnet");
+}
+
+#[test]
+fn modernbert_with_sliding_window_attention_like_modernbert_embed() {
+    check_fixture("modernbert");
 }
 
 #[test]

@@ -9,6 +9,13 @@
 //! sequences embeddings mostly see, this is several times faster than two general products
 //! with their packing, and for long ones it runs at the products' rate.
 //!
+//! Two options serve rotary models (ModernBERT). A rotary table rotates each key as it is
+//! transposed and each block's queries as they are copied into the scratch (the rotate-half
+//! convention of Hugging Face's `apply_rotary_pos_emb`). A sliding window lets query `i` see
+//! only the keys `j` with `|i - j| ≤ reach`: a block then scores, normalizes and sums only the
+//! band of whole vectors its rows' windows cover, so a windowed head takes time linear in its
+//! length (memory is linear in it either way).
+//!
 //! This file knows nothing of transformers, heads or threads: rows, strides and lengths only.
 
 use super::math::exp;
@@ -31,16 +38,21 @@ pub(crate) struct Head {
     /// `bias_step = -1`).
     pub bias: *const f32,
     pub bias_step: isize,
+    /// The rotary table, or null for none: for each position `0..len`, `d / 2` cosines then
+    /// `d / 2` sines (`d` even).
+    pub rotary: *const f32,
+    /// Query `i` attends to the keys `j` with `|i - j| ≤ reach` (`usize::MAX`: to all).
+    pub reach: usize,
     /// The context's first row (its column offset applied) and row stride.
     pub out: *mut f32,
     pub ldo: usize,
 }
 
 /// Floats of scratch [`attend`] needs for a head of `len` tokens and width `d`, with `R` rows
-/// per block.
+/// per block: the transposed keys, a block's scores and its rotated queries.
 pub(crate) fn scratch_floats<S: Simd>(len: usize, d: usize, rows: usize) -> usize {
     let lp = len.div_ceil(S::LANES) * S::LANES;
-    d * lp + rows * lp
+    d * lp + rows * lp + rows * d
 }
 
 /// `out = softmax(q · kᵀ + bias) · v` for one head, `R` query rows per block.
@@ -48,22 +60,35 @@ pub(crate) fn scratch_floats<S: Simd>(len: usize, d: usize, rows: usize) -> usiz
 /// # Safety
 /// Runs on `S`'s instruction set. `q`, `k` and `v` hold `len ≥ 1` rows of `d ≥ 1` floats at
 /// stride `ld`; `bias` is null or valid for the `len` floats of every row `i < len` as
-/// described on [`Head`]; `out` is valid for writes of `len` rows of `d` floats at stride `ldo`
-/// and aliases none of the inputs; `scratch` holds [`scratch_floats`]`::<S>(len, d, R)` floats.
+/// described on [`Head`]; `rotary` is null or holds `len · d` floats, `d` even; `out` is valid
+/// for writes of `len` rows of `d` floats at stride `ldo` and aliases none of the inputs;
+/// `scratch` holds [`scratch_floats`]`::<S>(len, d, R)` floats.
 #[inline(always)]
 pub(crate) unsafe fn attend<S: Simd, const R: usize>(head: &Head, scratch: *mut f32) {
     let (len, d) = (head.len, head.d);
     let lp = len.div_ceil(S::LANES) * S::LANES;
     let kt = scratch;
     // SAFETY (the whole body): every row index is below `len`, every column below `d` (or
-    // `lp` in the scratch, which holds `d · lp + R · lp` floats); the caller's contract covers
-    // the rest.
+    // `lp` in the scratch, which holds `d · lp + R · lp + R · d` floats); the caller's contract
+    // covers the rest.
     unsafe {
         let scores = scratch.add(d * lp);
+        let queries = scores.add(R * lp);
+        let half = d / 2;
         for c in 0..d {
             let line = kt.add(c * lp);
-            for j in 0..len {
-                *line.add(j) = *head.k.add(j * head.ld + c);
+            if head.rotary.is_null() {
+                for j in 0..len {
+                    *line.add(j) = *head.k.add(j * head.ld + c);
+                }
+            } else {
+                // Column `c` turns with its partner in the other half, at frequency `f`.
+                let (partner, sign, f) = if c < half { (c + half, -1.0, c) } else { (c - half, 1.0, c - half) };
+                for j in 0..len {
+                    let key = head.k.add(j * head.ld);
+                    let table = head.rotary.add(j * d);
+                    *line.add(j) = *key.add(c) * *table.add(f) + sign * *key.add(partner) * *table.add(half + f);
+                }
             }
             for j in len..lp {
                 *line.add(j) = 0.0;
@@ -72,10 +97,39 @@ pub(crate) unsafe fn attend<S: Simd, const R: usize>(head: &Head, scratch: *mut 
         let mut row = 0;
         while row < len {
             let rows = R.min(len - row);
-            block_dispatch::<S, R>(head, row, rows, kt, lp, scores);
+            block_dispatch::<S, R>(head, row, rows, kt, lp, scores, queries);
             row += rows;
         }
     }
+}
+
+/// Query rows `row..row + rows`, rotated by the table, into `out` (`rows` rows of `d`, dense).
+///
+/// # Safety
+/// `head.rotary` is not null and the rows exist (see [`attend`]); `out` holds `rows · d` floats.
+#[inline(always)]
+unsafe fn rotate_queries(head: &Head, row: usize, rows: usize, out: *mut f32) {
+    let (d, half) = (head.d, head.d / 2);
+    // SAFETY (the whole body): rows below `len`, columns below `d`; see `attend`.
+    unsafe {
+        for r in 0..rows {
+            let query = head.q.add((row + r) * head.ld);
+            let table = head.rotary.add((row + r) * d);
+            let target = out.add(r * d);
+            for f in 0..half {
+                let (cos, sin) = (*table.add(f), *table.add(half + f));
+                let (x1, x2) = (*query.add(f), *query.add(half + f));
+                *target.add(f) = x1 * cos + -x2 * sin;
+                *target.add(half + f) = x2 * cos + x1 * sin;
+            }
+        }
+    }
+}
+
+/// The keys query `i` of a head of `len` tokens attends to: `first..end`.
+#[inline(always)]
+fn window(i: usize, len: usize, reach: usize) -> (usize, usize) {
+    (i.saturating_sub(reach), len.min(i.saturating_add(reach).saturating_add(1)))
 }
 
 /// Calls [`block`] with `rows` as a constant (the last block of a head has fewer than `R`).
@@ -87,11 +141,12 @@ unsafe fn block_dispatch<S: Simd, const R: usize>(
     kt: *const f32,
     lp: usize,
     scores: *mut f32,
+    queries: *mut f32,
 ) {
     macro_rules! rows {
         ($($r:literal)*) => {
             match rows {
-                $($r if $r <= R => block::<S, $r>(head, row, kt, lp, scores),)*
+                $($r if $r <= R => block::<S, $r>(head, row, kt, lp, scores, queries),)*
                 _ => unreachable!("a block has 1..=R rows"),
             }
         };
@@ -100,46 +155,79 @@ unsafe fn block_dispatch<S: Simd, const R: usize>(
     unsafe { rows!(1 2 3 4 5 6 7 8) }
 }
 
-/// Query rows `row..row + B` of the head: scores, bias, softmax, context.
+/// Query rows `row..row + B` of the head: scores, bias, softmax, context, over the whole
+/// vectors of keys `c0..c1` that the rows' windows cover (all of `0..lp` without a window).
 #[inline(always)]
-unsafe fn block<S: Simd, const B: usize>(head: &Head, row: usize, kt: *const f32, lp: usize, scores: *mut f32) {
+unsafe fn block<S: Simd, const B: usize>(
+    head: &Head,
+    row: usize,
+    kt: *const f32,
+    lp: usize,
+    scores: *mut f32,
+    queries: *mut f32,
+) {
     let (len, d, ld) = (head.len, head.d, head.ld);
-    // SAFETY (the whole body): rows `row..row + B` are below `len`; see `attend`.
+    let lanes = S::LANES;
+    // A window moves with its row: the band starts at the first row's and ends at the last's.
+    let c0 = window(row, len, head.reach).0 / lanes * lanes;
+    let c1 = window(row + B - 1, len, head.reach).1.div_ceil(lanes) * lanes;
+    // SAFETY (the whole body): rows `row..row + B` are below `len`, and `c0..c1` lies in
+    // `0..lp`; see `attend`.
     unsafe {
-        let q = head.q.add(row * ld);
-        let mut col = 0;
-        while col + 2 * S::LANES <= lp {
-            score_tile::<S, B, 2>(q, ld, d, kt.add(col), lp, scores.add(col));
-            col += 2 * S::LANES;
+        let (q, ldq) = if head.rotary.is_null() {
+            (head.q.add(row * ld), ld)
+        } else {
+            rotate_queries(head, row, B, queries);
+            (queries.cast_const(), d)
+        };
+        let mut col = c0;
+        while col + 2 * lanes <= c1 {
+            score_tile::<S, B, 2>(q, ldq, d, kt.add(col), lp, scores.add(col));
+            col += 2 * lanes;
         }
-        if col < lp {
-            score_tile::<S, B, 1>(q, ld, d, kt.add(col), lp, scores.add(col));
+        if col < c1 {
+            score_tile::<S, B, 1>(q, ldq, d, kt.add(col), lp, scores.add(col));
         }
-        // The last vector of a row gets `-inf` in its lanes past `len` (vector operations only:
-        // scalar stores under a vector load would stall its store forwarding).
-        let pad = PAD.as_ptr().add(PAD.len() / 2 - S::LANES + (lp - len));
-        let keep = KEEP.as_ptr().add(KEEP.len() / 2 - S::LANES + (lp - len));
         for r in 0..B {
+            let (first, end) = window(row + r, len, head.reach);
+            let (from, to) = (first / lanes * lanes, end.div_ceil(lanes) * lanes);
             let line = scores.add(r * lp);
             if !head.bias.is_null() {
-                add_bias::<S>(line, head.bias.offset((row + r) as isize * head.bias_step), len);
+                let bias = head.bias.offset((row + r) as isize * head.bias_step);
+                add_bias::<S>(line.add(from), bias.add(from), end - from);
             }
-            let last = line.add(lp - S::LANES);
-            S::store(last, S::add(S::load(last), S::load(pad)));
-            softmax_padded::<S>(line, lp, S::load(keep));
+            // The row's last vector gets `-inf` in its lanes from `end` on, and its first in
+            // those before `first` (vector operations only: scalar stores under a vector load
+            // would stall its store forwarding).
+            let last = line.add(to - lanes);
+            let pad = S::load(PAD.as_ptr().add(PAD.len() / 2 - lanes + (to - end)));
+            S::store(last, S::add(S::load(last), pad));
+            let keep = S::load(KEEP.as_ptr().add(KEEP.len() / 2 - lanes + (to - end)));
+            let keep_first = (first > from).then(|| {
+                let skip = first - from;
+                let pad = S::load(PAD_FRONT.as_ptr().add(PAD_FRONT.len() / 2 - skip));
+                S::store(line.add(from), S::add(S::load(line.add(from)), pad));
+                S::load(KEEP_FRONT.as_ptr().add(KEEP_FRONT.len() / 2 - skip))
+            });
+            softmax_padded::<S>(line.add(from), to - from, keep_first, keep);
+            // The keys of the band outside this row's window weigh nothing.
+            for j in (c0..from).chain(to..c1).step_by(lanes) {
+                S::store(line.add(j), S::splat(0.0));
+            }
         }
         let out = head.out.add(row * head.ldo);
+        let (p, v, keys) = (scores.add(c0).cast_const(), head.v.add(c0 * ld), len.min(c1) - c0);
         let mut col = 0;
-        while col + 2 * S::LANES <= d {
-            context_tile::<S, B, 2>(scores, lp, head.v.add(col), ld, len, out.add(col), head.ldo, S::LANES);
-            col += 2 * S::LANES;
+        while col + 2 * lanes <= d {
+            context_tile::<S, B, 2>(p, lp, v.add(col), ld, keys, out.add(col), head.ldo, lanes);
+            col += 2 * lanes;
         }
-        if col + S::LANES <= d {
-            context_tile::<S, B, 1>(scores, lp, head.v.add(col), ld, len, out.add(col), head.ldo, S::LANES);
-            col += S::LANES;
+        if col + lanes <= d {
+            context_tile::<S, B, 1>(p, lp, v.add(col), ld, keys, out.add(col), head.ldo, lanes);
+            col += lanes;
         }
         if col < d {
-            context_tile::<S, B, 1>(scores, lp, head.v.add(col), ld, len, out.add(col), head.ldo, d - col);
+            context_tile::<S, B, 1>(p, lp, v.add(col), ld, keys, out.add(col), head.ldo, d - col);
         }
     }
 }
@@ -150,6 +238,18 @@ static PAD: [f32; 32] = {
     let mut pad = [0.0; 32];
     let mut i = 16;
     while i < 32 {
+        pad[i] = f32::NEG_INFINITY;
+        i += 1;
+    }
+    pad
+};
+
+/// `-inf`, then zeros: a vector read at `skip` before the middle has `skip` lanes of `-inf` at
+/// its start.
+static PAD_FRONT: [f32; 32] = {
+    let mut pad = [0.0; 32];
+    let mut i = 0;
+    while i < 16 {
         pad[i] = f32::NEG_INFINITY;
         i += 1;
     }
@@ -184,12 +284,24 @@ static KEEP: [f32; 32] = {
     keep
 };
 
+/// Zeros, then ones: read as `PAD_FRONT` is, a vector that drops its first `skip` lanes.
+static KEEP_FRONT: [f32; 32] = {
+    let mut keep = [0.0; 32];
+    let mut i = 16;
+    while i < 32 {
+        keep[i] = 1.0;
+        i += 1;
+    }
+    keep
+};
+
 /// Softmax in place of a row of `lp` floats, a whole number of vectors, whose padding lanes
 /// hold `-inf`: whole vectors only, no scalar tail. The last vector's `exp` is multiplied by
-/// `keep` (zero in the padding lanes): `exp` clamps its input, so `-inf` gives `e^-87.3`,
-/// and that times the scale would be subnormal, which costs the CPU a slow assist per lane.
+/// `keep` (zero in the padding lanes), and the first's by `keep_first` where the row starts
+/// with padding: `exp` clamps its input, so `-inf` gives `e^-87.3`, and that times the scale
+/// would be subnormal, which costs the CPU a slow assist per lane.
 #[inline(always)]
-unsafe fn softmax_padded<S: Simd>(line: *mut f32, lp: usize, keep: S::V) {
+unsafe fn softmax_padded<S: Simd>(line: *mut f32, lp: usize, keep_first: Option<S::V>, keep: S::V) {
     // SAFETY (the whole body): `line` holds `lp` floats, a multiple of `LANES`.
     unsafe {
         let mut max = S::load(line);
@@ -203,6 +315,11 @@ unsafe fn softmax_padded<S: Simd>(line: *mut f32, lp: usize, keep: S::V) {
         j = 0;
         while j < lp {
             let mut e = exp::<S>(S::sub(S::load(line.add(j)), top));
+            if j == 0
+                && let Some(keep_first) = keep_first
+            {
+                e = S::mul(e, keep_first);
+            }
             if j + S::LANES == lp {
                 e = S::mul(e, keep);
             }

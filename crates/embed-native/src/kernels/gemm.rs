@@ -1,5 +1,5 @@
 //! The matrix product every linear layer and attention runs on, written once over [`Simd`]:
-//! `C = A · Wᵀ + bias`, then an epilogue (GELU, or adding into `C` for a residual).
+//! `C = A · Wᵀ + bias`, then an epilogue (GELU, a gated GELU, or adding into `C` for a residual).
 //!
 //! `W` (`n × k`, PyTorch's `Linear` layout) is packed once into panels of `NR = NV · LANES`
 //! output columns: panel `p` holds, for each `kk` in `0..k`, the `NR` values `W[p·NR + j][kk]`,
@@ -9,6 +9,11 @@
 //! `MR · NV` FMAs into registers, and writes its `MR × NR` tile once, after the epilogue. Rows
 //! of `A` are processed in chunks of at most [`CHUNK_FLOATS`] floats so a chunk stays in the L2
 //! cache while every panel streams past it.
+//!
+//! A gated layer (GeGLU: `gelu(x · Vᵀ) ⊙ (x · Gᵀ)`) is packed with the value rows of `NR / 2`
+//! outputs and the gate rows of the same outputs in one panel ([`super::Panels::pack_gated`]):
+//! its tile holds both halves in registers, and its epilogue stores `NR / 2` products, so the
+//! `2 · n`-wide intermediate never reaches memory.
 //!
 //! This file knows nothing of threads (the caller hands each thread a range of panels), of
 //! transformers or of instruction sets.
@@ -32,6 +37,8 @@ pub enum Epilogue {
     Gelu(Gelu),
     /// Add it to what `C` holds (the residual stream).
     Accumulate,
+    /// Panels packed gated: store the GELU of each value column times its gate column.
+    GeGlu(Gelu),
 }
 
 /// Where a product goes and what it starts from.
@@ -40,16 +47,19 @@ pub(crate) struct GemmTarget {
     pub c: *mut f32,
     /// `C`'s row stride.
     pub ldc: usize,
-    /// Columns of `C` that exist (`n` of `W`); panel columns past it are not stored.
+    /// Columns of `C` that exist (`n` of `W`, or the outputs of gated panels); panel columns
+    /// past it are not stored.
     pub n: usize,
 }
 
-/// `C[.., panels] = A · Wᵀ + bias` for the panels `first..last`, then `epilogue`.
+/// `C[.., panels] = A · Wᵀ + bias` for the panels `first..last`, then `epilogue`. With
+/// [`Epilogue::GeGlu`] each panel holds `NR / 2` outputs (see the file's doc).
 ///
 /// # Safety
 /// Runs on `S`'s instruction set. `a` holds `m` rows of `k` floats at stride `lda`; `panels` holds at least `last · NR · k` floats and `bias` `last · NR`;
 /// `target.c` is valid for `m` rows of `target.ldc` floats covering columns
-/// `first · NR .. min(last · NR, target.n)`, and no other thread writes them meanwhile.
+/// `first · W .. min(last · W, target.n)` (`W`: `NR`, or `NR / 2` gated), and no other thread
+/// writes them meanwhile.
 #[inline(always)]
 #[allow(clippy::too_many_arguments, reason = "the kernel's raw operands, wrapped by a safe caller")]
 pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize>(
@@ -63,16 +73,19 @@ pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize>(
     target: &GemmTarget,
     epilogue: Epilogue,
 ) {
+    const { assert!(NV.is_multiple_of(2), "a gated tile splits its vectors in two halves") };
     let nr = NV * S::LANES;
+    // Output columns per panel.
+    let width = if matches!(epilogue, Epilogue::GeGlu(_)) { nr / 2 } else { nr };
     let chunk_rows = (CHUNK_FLOATS / lda.max(1)).max(MR) / MR * MR;
     let mut chunk = 0;
     while chunk < m {
         let chunk_end = (chunk + chunk_rows).min(m);
         for panel in first..last {
-            let col = panel * nr;
-            let cols = nr.min(target.n - col);
+            let col = panel * width;
+            let cols = width.min(target.n - col);
             // SAFETY: `panel < last`, so the panel's `k · nr` floats and `nr` biases exist.
-            let (w, b) = unsafe { (panels.add(panel * nr * k), bias.add(col)) };
+            let (w, b) = unsafe { (panels.add(panel * nr * k), bias.add(panel * nr)) };
             let mut row = chunk;
             while row < chunk_end {
                 let rows = MR.min(chunk_end - row);
@@ -118,7 +131,8 @@ unsafe fn tile_dispatch<S: Simd, const MR: usize, const NV: usize>(
 
 /// One `R × (NV · LANES)` tile: `R` rows of `A` against one panel, accumulated in
 /// registers over all of `k`, then biased, passed through the epilogue and stored (masked to
-/// `cols` columns).
+/// `cols` columns; gated, the first `NV / 2` vectors of a row are values, the others their
+/// gates, and `cols ≤ NV / 2 · LANES`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments, reason = "the kernel's raw operands")]
 unsafe fn tile<S: Simd, const R: usize, const NV: usize>(
@@ -156,6 +170,28 @@ unsafe fn tile<S: Simd, const R: usize, const NV: usize>(
             }
             w = w.add(NV * S::LANES);
         }
+        if let Epilogue::GeGlu(kind) = epilogue {
+            let half = NV / 2;
+            for (r, row) in acc.iter().enumerate() {
+                let out = c.add(r * ldc);
+                for v in 0..half {
+                    let offset = v * S::LANES;
+                    if offset >= cols {
+                        break;
+                    }
+                    let lanes = S::LANES.min(cols - offset);
+                    let value = S::add(row[v], S::load(bias.add(offset)));
+                    let gate = S::add(row[v + half], S::load(bias.add(offset + half * S::LANES)));
+                    let product = S::mul(gelu::<S>(value, kind), gate);
+                    if lanes == S::LANES {
+                        S::store(out.add(offset), product);
+                    } else {
+                        S::store_n(out.add(offset), product, lanes);
+                    }
+                }
+            }
+            return;
+        }
         for (r, row) in acc.iter().enumerate() {
             let out = c.add(r * ldc);
             for (v, &sum) in row.iter().enumerate() {
@@ -166,7 +202,7 @@ unsafe fn tile<S: Simd, const R: usize, const NV: usize>(
                 let lanes = S::LANES.min(cols - offset);
                 let mut value = S::add(sum, S::load(bias.add(offset)));
                 match epilogue {
-                    Epilogue::Store => {}
+                    Epilogue::Store | Epilogue::GeGlu(_) => {}
                     Epilogue::Gelu(kind) => value = gelu::<S>(value, kind),
                     Epilogue::Accumulate => {
                         let old = if lanes == S::LANES {

@@ -117,6 +117,10 @@ pub(crate) struct Panels {
     biased: bool,
     n: usize,
     k: usize,
+    /// Packed by [`Panels::pack_gated`]: each panel holds values and their gates.
+    gated: bool,
+    /// Columns of the product: `n`, or the gated layer's outputs.
+    outputs: usize,
     isa: Isa,
 }
 
@@ -128,9 +132,44 @@ impl Panels {
         panels
     }
 
+    /// Packs a gated linear layer (GeGLU) of `n` outputs: `w` holds `2n` rows of `k` (the
+    /// values' rows, then the gates'), `bias` `2n` values likewise. Each panel gets the value
+    /// rows of `nr / 2` outputs and the gate rows of the same outputs, so one tile of the
+    /// product holds both ([`Epilogue::GeGlu`]).
+    pub fn pack_gated(isa: Isa, w: &[f32], n: usize, k: usize, bias: Option<&[f32]>) -> Self {
+        assert!(w.len() >= 2 * n * k, "a gated layer of {n} outputs needs {} rows of {k}", 2 * n);
+        assert!(bias.is_none_or(|b| b.len() >= 2 * n), "a gated layer of {n} outputs needs {} biases", 2 * n);
+        let half = isa.nr() / 2;
+        let rows = n.div_ceil(half) * 2 * half;
+        let mut interleaved = vec![0.0; rows * k];
+        let mut biases = vec![0.0; rows];
+        for output in 0..n {
+            let (panel, j) = (output / half, output % half);
+            for (slot, source) in [(panel * 2 * half + j, output), (panel * 2 * half + half + j, n + output)] {
+                interleaved[slot * k..(slot + 1) * k].copy_from_slice(&w[source * k..(source + 1) * k]);
+                if let Some(bias) = bias {
+                    biases[slot] = bias[source];
+                }
+            }
+        }
+        let mut panels = Self::pack(isa, &interleaved, rows, k, k, bias.map(|_| &biases[..]));
+        panels.gated = true;
+        panels.outputs = n;
+        panels
+    }
+
     /// No matrix yet: a buffer for [`Panels::repack`].
     pub fn empty(isa: Isa) -> Self {
-        Self { data: AlignedBuf::default(), bias: AlignedBuf::default(), biased: false, n: 0, k: 0, isa }
+        Self {
+            data: AlignedBuf::default(),
+            bias: AlignedBuf::default(),
+            biased: false,
+            n: 0,
+            k: 0,
+            gated: false,
+            outputs: 0,
+            isa,
+        }
     }
 
     /// Packs another matrix into this one's buffers, growing them only when it is larger.
@@ -143,6 +182,8 @@ impl Panels {
         self.set_bias(padded, bias.map(|b| &b[..n]));
         self.n = n;
         self.k = k;
+        self.gated = false;
+        self.outputs = n;
     }
 
     /// Sets the first `padded` biases: `bias`, then zeros. Panels packed per call (keys,
@@ -248,6 +289,17 @@ pub(crate) struct HeadRows<'a> {
     pub columns: [usize; 3],
 }
 
+/// How positions enter one head of [`Isa::attend`] beyond its bias: a rotary table and a
+/// sliding window.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Positions<'a> {
+    /// For each position of the sequence from 0, `d / 2` cosines then `d / 2` sines, which
+    /// turn its query and key; `None`: none.
+    pub rotary: Option<&'a [f32]>,
+    /// Query `i` attends only to the keys `j` with `|i - j| ≤ reach`; `None`: to all.
+    pub reach: Option<usize>,
+}
+
 /// An additive bias on the scores of [`Isa::attend`] whose rows are windows of one line
 /// (MPNet's relative position bias): row `i`'s `len` values start at `first + i · step`.
 #[derive(Debug, Clone, Copy)]
@@ -324,9 +376,16 @@ macro_rules! isa_entries {
 
             /// See [`super::rows::layer_norm`].
             $(#[target_feature(enable = $feature)])?
-            pub(super) unsafe fn layer_norm(x: *mut f32, n: usize, gamma: *const f32, beta: *const f32, eps: f32) {
+            pub(super) unsafe fn layer_norm(
+                x: *const f32,
+                out: *mut f32,
+                n: usize,
+                gamma: *const f32,
+                beta: *const f32,
+                eps: f32,
+            ) {
                 // SAFETY: forwarded; this function's target feature is the instruction set.
-                unsafe { super::rows::layer_norm::<$simd>(x, n, gamma, beta, eps) }
+                unsafe { super::rows::layer_norm::<$simd>(x, out, n, gamma, beta, eps) }
             }
         }
     };
@@ -357,13 +416,18 @@ macro_rules! on_isa {
 
 impl Isa {
     /// `out = a · Wᵀ + bias`, then `epilogue`, with the panels of `w` split among `threads`'s
-    /// threads.
+    /// threads. Gated panels ([`Panels::pack_gated`]) take [`Epilogue::GeGlu`], and only they.
     pub(crate) fn matmul(self, threads: &dyn Parallel, a: MatRef<'_>, w: &Panels, out: MatMut<'_>, epilogue: Epilogue) {
         assert!(self.available(), "{} is not available on this CPU", self.name());
         a.check();
         assert_eq!(w.isa, self, "panels packed for another instruction set");
+        assert_eq!(
+            w.gated,
+            matches!(epilogue, Epilogue::GeGlu(_)),
+            "gated panels take the gated epilogue, and only they"
+        );
         assert_eq!(a.cols, w.k, "A has {} columns, W {}", a.cols, w.k);
-        assert_eq!(out.cols, w.n, "C has {} columns, W {} rows", out.cols, w.n);
+        assert_eq!(out.cols, w.outputs, "C has {} columns, W {} outputs", out.cols, w.outputs);
         assert_eq!(out.rows, a.rows, "C has {} rows, A {}", out.rows, a.rows);
         let (m, k) = (a.rows, a.cols);
         if m == 0 || w.n == 0 {
@@ -374,7 +438,7 @@ impl Isa {
         // A task of at least two panels, and no more tasks than threads need.
         let tasks = threads.width().min(panels.div_ceil(2)).max(1);
         let target = SyncPtr::new(out.ptr);
-        let (ldc, n) = (out.stride, w.n);
+        let (ldc, n) = (out.stride, w.outputs);
         let a_ptr = a.data.as_ptr() as usize;
         let task = move |t: usize| {
             let first = panels * t / tasks;
@@ -383,9 +447,9 @@ impl Isa {
             // SAFETY: this CPU has `self` (asserted above); `a.check()` proved `m` rows of `k`
             // floats at `lda`; `w` holds `panel_count` panels of `nr · k` floats and
             // their padded bias; `out` is `m` rows of `n` columns at `ldc` (its constructors'
-            // contract); tasks
-            // cover disjoint panel ranges, so disjoint columns, and `out` is borrowed mutably
-            // until every task has returned.
+            // contract), and gated panels, which alone take the gated epilogue, hold `nr / 2`
+            // of them each; tasks cover disjoint panel ranges, so disjoint columns, and `out`
+            // is borrowed mutably until every task has returned.
             unsafe {
                 on_isa!(
                     self,
@@ -407,11 +471,14 @@ impl Isa {
     }
 
     /// One head of attention over one sequence, fused ([`attend`]):
-    /// `out = softmax(Q · Kᵀ + bias) · V`, with `scratch` grown as the head needs.
+    /// `out = softmax(Q · Kᵀ + bias) · V`, queries and keys turned by the rotary table and each
+    /// query seeing the keys of its window where `positions` says so, with `scratch` grown as
+    /// the head needs.
     pub(crate) fn attend(
         self,
         head: &HeadRows<'_>,
         bias: Option<&BiasRows<'_>>,
+        positions: Positions<'_>,
         out: MatMut<'_>,
         scratch: &mut Vec<f32>,
     ) {
@@ -432,6 +499,15 @@ impl Isa {
                 );
             }
         }
+        if let Some(table) = positions.rotary {
+            assert!(d.is_multiple_of(2), "a rotary head has an even width, not {d}");
+            assert!(
+                table.len() >= len * d,
+                "the rotary table holds {} floats, {len} positions need {}",
+                table.len(),
+                len * d
+            );
+        }
         let floats = on_isa!(self, attend_scratch(len, d));
         if scratch.len() < floats {
             scratch.resize(floats, 0.0);
@@ -442,12 +518,14 @@ impl Isa {
             Some(bias) => (unsafe { bias.values.as_ptr().add(bias.first) }, bias.step),
             None => (std::ptr::null(), 0),
         };
-        let head = attend::Head { q, k, v, ld, len, d, bias, bias_step, out: out.ptr, ldo: out.stride };
+        let rotary = positions.rotary.map_or(std::ptr::null(), <[f32]>::as_ptr);
+        let reach = positions.reach.unwrap_or(usize::MAX);
+        let head = attend::Head { q, k, v, ld, len, d, bias, bias_step, rotary, reach, out: out.ptr, ldo: out.stride };
         // SAFETY: the checks above proved `len` rows of `d` floats at `ld` from each column,
-        // the bias of every row `0..len` (its start moves monotonically with the row), and
-        // `out`'s `len × d` block (its constructors' contract); `out` is a mutable borrow, so it
-        // aliases nothing read; `scratch` holds `attend_scratch(len, d)` floats; this CPU has
-        // `self`.
+        // the bias of every row `0..len` (its start moves monotonically with the row), the
+        // rotary table's `len · d` floats with `d` even, and `out`'s `len × d` block (its
+        // constructors' contract); `out` is a mutable borrow, so it aliases nothing read;
+        // `scratch` holds `attend_scratch(len, d)` floats; this CPU has `self`.
         unsafe { on_isa!(self, attend(&head, scratch.as_mut_ptr())) }
     }
 
@@ -458,11 +536,42 @@ impl Isa {
         let n = gamma.len();
         assert_eq!(beta.len(), n, "gamma and beta differ in length");
         MatRef { data: x, rows, cols: n, stride }.check();
+        let x = x.as_mut_ptr();
         for row in 0..rows {
-            // SAFETY: the check above proved the row's `n` floats exist; gamma and beta hold
-            // `n`; this CPU has `self`.
+            // SAFETY: the check above proved the row's `n` floats exist; the kernel may write
+            // the row it reads; gamma and beta hold `n`; this CPU has `self`.
             unsafe {
-                on_isa!(self, layer_norm(x.as_mut_ptr().add(row * stride), n, gamma.as_ptr(), beta.as_ptr(), eps))
+                let at = x.add(row * stride);
+                on_isa!(self, layer_norm(at, at, n, gamma.as_ptr(), beta.as_ptr(), eps))
+            }
+        }
+    }
+
+    /// LayerNorm of each of `rows` rows of `x` into the same rows of `out` (row length
+    /// `gamma.len()`, both at stride `stride`).
+    #[allow(clippy::too_many_arguments, reason = "the operands of the in-place form, and where to")]
+    pub(crate) fn layer_norm_into(
+        self,
+        x: &[f32],
+        out: &mut [f32],
+        rows: usize,
+        stride: usize,
+        gamma: &[f32],
+        beta: &[f32],
+        eps: f32,
+    ) {
+        assert!(self.available(), "{} is not available on this CPU", self.name());
+        let n = gamma.len();
+        assert_eq!(beta.len(), n, "gamma and beta differ in length");
+        MatRef { data: x, rows, cols: n, stride }.check();
+        MatRef { data: out, rows, cols: n, stride }.check();
+        for row in 0..rows {
+            // SAFETY: the checks above proved the row's `n` floats exist in both; `out` is a
+            // mutable borrow, so it overlaps `x` nowhere; gamma and beta hold `n`; this CPU has
+            // `self`.
+            unsafe {
+                let (from, to) = (x.as_ptr().add(row * stride), out.as_mut_ptr().add(row * stride));
+                on_isa!(self, layer_norm(from, to, n, gamma.as_ptr(), beta.as_ptr(), eps))
             }
         }
     }

@@ -1,15 +1,23 @@
-//! Row-wise passes written once over [`Simd`]: LayerNorm in place, reading its row from cache
-//! twice; this file knows nothing of what the rows hold.
+//! Row-wise passes written once over [`Simd`]: LayerNorm, in place or into another row, reading
+//! its row from cache twice; this file knows nothing of what the rows hold.
 
 use super::simd::Simd;
 
-/// `x = (x - mean) / sqrt(var + eps) * gamma + beta` over one row of `n` floats, in place (the
-/// mean and the biased variance as PyTorch's `LayerNorm` takes them).
+/// `out = (x - mean) / sqrt(var + eps) * gamma + beta` over one row of `n` floats (the mean and
+/// the biased variance as PyTorch's `LayerNorm` takes them); `out` may be `x` (in place).
 ///
 /// # Safety
-/// Runs on `S`'s instruction set; `x`, `gamma` and `beta` each hold `n` floats.
+/// Runs on `S`'s instruction set; `x`, `out`, `gamma` and `beta` each hold `n` floats; `out` is
+/// `x` or overlaps it nowhere.
 #[inline(always)]
-pub(crate) unsafe fn layer_norm<S: Simd>(x: *mut f32, n: usize, gamma: *const f32, beta: *const f32, eps: f32) {
+pub(crate) unsafe fn layer_norm<S: Simd>(
+    x: *const f32,
+    out: *mut f32,
+    n: usize,
+    gamma: *const f32,
+    beta: *const f32,
+    eps: f32,
+) {
     let full = n / S::LANES * S::LANES;
     let tail = n - full;
     // SAFETY (the whole body): every access is below `n` floats from its pointer.
@@ -44,13 +52,14 @@ pub(crate) unsafe fn layer_norm<S: Simd>(x: *mut f32, n: usize, gamma: *const f3
         i = 0;
         while i < full {
             let d = S::mul(S::sub(S::load(x.add(i)), mean_v), scale);
-            S::store(x.add(i), S::fma(d, S::load(gamma.add(i)), S::load(beta.add(i))));
+            // Each element is read before it is written, so `out` may be `x`.
+            S::store(out.add(i), S::fma(d, S::load(gamma.add(i)), S::load(beta.add(i))));
             i += S::LANES;
         }
         if tail > 0 {
             let d = S::mul(S::sub(S::load_n(x.add(full), tail), mean_v), scale);
             let y = S::fma(d, S::load_n(gamma.add(full), tail), S::load_n(beta.add(full), tail));
-            S::store_n(x.add(full), y, tail);
+            S::store_n(out.add(full), y, tail);
         }
     }
 }

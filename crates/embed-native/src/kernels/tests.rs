@@ -87,6 +87,7 @@ fn matmul_matches_a_reference_for_every_shape_and_epilogue() {
                                     Epilogue::Store => x,
                                     Epilogue::Accumulate => x + f64::from(start[i * ldc + j]),
                                     Epilogue::Gelu(_) => 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)),
+                                    Epilogue::GeGlu(_) => unreachable!("gated panels are tested below"),
                                 }
                             };
                             let tolerance = 1e-5 * (k as f64).sqrt() * expected.abs().max(1.0);
@@ -170,7 +171,8 @@ fn attend_matches_a_reference_for_every_length_width_and_bias() {
                         attention_reference(&rows, |i, j| if biased { f64::from(line[2 * len - i + j]) } else { 0.0 });
                     let ldo = d + 3;
                     let mut out = vec![f32::NAN; len * ldo];
-                    isa.attend(&rows, biased.then_some(&bias), MatMut::new(&mut out, len, d, ldo), &mut scratch);
+                    let out_view = MatMut::new(&mut out, len, d, ldo);
+                    isa.attend(&rows, biased.then_some(&bias), Positions::default(), out_view, &mut scratch);
                     for i in 0..len {
                         for c in 0..d {
                             let (got, want) = (f64::from(out[i * ldo + c]), want[i * d + c]);
@@ -198,7 +200,230 @@ fn attend_refuses_a_bias_shorter_than_its_rows() {
     isa.attend(
         &rows,
         Some(&BiasRows { values: &line, first: 3, step: -1 }),
+        Positions::default(),
         MatMut::new(&mut out, 4, 4, 4),
         &mut Vec::new(),
     );
+}
+
+#[test]
+fn gated_matmul_matches_a_reference() {
+    let pool = Spawned(3);
+    // Outputs around the half panel of every instruction set (8 and 16), with and without bias.
+    for isa in isas() {
+        for &(m, k, n) in &[(1, 1, 1), (5, 32, 7), (14, 32, 64), (17, 33, 40), (29, 96, 100)] {
+            let lda = k + 1;
+            let a = values(m * lda, 11);
+            let w = values(2 * n * k, 12);
+            for bias in [None, Some(values(2 * n, 13))] {
+                let zeros = vec![0.0; 2 * n];
+                let full = reference(&a, lda, &w, bias.as_deref().unwrap_or(&zeros), m, 2 * n, k);
+                let panels = Panels::pack_gated(isa, &w, n, k, bias.as_deref());
+                for threads in [&Serial as &dyn Parallel, &pool] {
+                    let ldc = n + 2;
+                    let mut out = vec![f32::NAN; m * ldc];
+                    let a_view = MatRef { data: &a, rows: m, cols: k, stride: lda };
+                    isa.matmul(threads, a_view, &panels, MatMut::new(&mut out, m, n, ldc), Epilogue::GeGlu(Gelu::Erf));
+                    for i in 0..m {
+                        for j in 0..n {
+                            let (x, gate) = (full[i * 2 * n + j], full[i * 2 * n + n + j]);
+                            let want = 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)) * gate;
+                            let got = f64::from(out[i * ldc + j]);
+                            let tolerance = 1e-5 * (k as f64).sqrt() * want.abs().max(1.0);
+                            assert!(
+                                (got - want).abs() < tolerance,
+                                "{isa:?} {m}x{k}x{n} at ({i}, {j}): {got} vs {want}"
+                            );
+                        }
+                        assert!(out[i * ldc + n..(i + 1) * ldc].iter().all(|x| x.is_nan()), "wrote past the outputs");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn gated_tiles_of_four_vectors_match_a_reference() {
+    // NEON's tiles are four vectors wide; here the portable vectors run such tiles on panels
+    // packed 32 wide (AVX-512's width: four vectors of eight), so the split of a tile into
+    // values and gates is checked for four vectors on any CPU.
+    let (m, k, n) = (7, 12, 21);
+    let a = values(m * k, 31);
+    let w = values(2 * n * k, 32);
+    let bias = values(2 * n, 33);
+    let full = reference(&a, k, &w, &bias, m, 2 * n, k);
+    let panels = Panels::pack_gated(Isa::Avx512, &w, n, k, Some(&bias));
+    let mut out = vec![f32::NAN; m * n];
+    let target = gemm::GemmTarget { c: out.as_mut_ptr(), ldc: n, n };
+    // SAFETY: the portable vectors run anywhere; `a` holds `m` rows of `k`; the panels hold
+    // `panel_count` panels of 32 · k floats and 32 biases each, 16 outputs per panel, which
+    // `out` (`m × n`) covers.
+    unsafe {
+        gemm::gemm::<simd::Portable, 6, 4>(
+            a.as_ptr(),
+            k,
+            m,
+            k,
+            panels.data.as_slice().as_ptr(),
+            panels.bias.as_slice().as_ptr(),
+            (0, panels.panel_count()),
+            &target,
+            Epilogue::GeGlu(Gelu::Erf),
+        );
+    }
+    for i in 0..m {
+        for j in 0..n {
+            let (x, gate) = (full[i * 2 * n + j], full[i * 2 * n + n + j]);
+            let want = 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)) * gate;
+            let got = f64::from(out[i * n + j]);
+            assert!((got - want).abs() < 1e-4 * want.abs().max(1.0), "({i}, {j}): {got} vs {want}");
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "gated panels take the gated epilogue")]
+fn gated_panels_refuse_another_epilogue() {
+    let isa = Isa::detect();
+    let panels = Panels::pack_gated(isa, &values(2 * 4 * 4, 1), 4, 4, None);
+    let (a, mut out) = (values(4, 2), vec![0.0; 4]);
+    let a_view = MatRef { data: &a, rows: 1, cols: 4, stride: 4 };
+    isa.matmul(&Serial, a_view, &panels, MatMut::new(&mut out, 1, 4, 4), Epilogue::Store);
+}
+
+#[test]
+fn layer_norm_into_leaves_its_input_and_matches_in_place() {
+    for isa in isas() {
+        for n in [3, 16, 40] {
+            let (rows, stride) = (4, n + 1);
+            let x = values(rows * stride, 21);
+            let (gamma, beta) = (values(n, 22), values(n, 23));
+            let mut in_place = x.clone();
+            isa.layer_norm(&mut in_place, rows, stride, &gamma, &beta, 1e-5);
+            let mut out = vec![7.0; rows * stride];
+            isa.layer_norm_into(&x, &mut out, rows, stride, &gamma, &beta, 1e-5);
+            for r in 0..rows {
+                let row = r * stride..r * stride + n;
+                assert_eq!(out[row.clone()], in_place[row], "{isa:?} n={n} row {r}");
+                assert_eq!(out[r * stride + n], 7.0, "wrote past the row");
+            }
+        }
+    }
+}
+
+/// Rotary rows for `len` positions of width `d`: each position's `d / 2` cosines, then sines.
+fn rotary_table(len: usize, d: usize, base: f64) -> Vec<f32> {
+    let mut table = Vec::new();
+    for p in 0..len {
+        let angles: Vec<f64> = (0..d / 2).map(|i| p as f64 / base.powf(2.0 * i as f64 / d as f64)).collect();
+        table.extend(angles.iter().map(|a| a.cos() as f32));
+        table.extend(angles.iter().map(|a| a.sin() as f32));
+    }
+    table
+}
+
+/// `softmax(rot(q) · rot(k)ᵀ + mask) · v` for one head in `f64`, the mask keeping the keys at
+/// most `reach` from each query.
+fn rotary_reference(head: &HeadRows<'_>, table: &[f32], reach: usize) -> Vec<f64> {
+    let (len, d, ld, half) = (head.len, head.d, head.ld, head.d / 2);
+    let rotate = |row: usize, column: usize| -> Vec<f64> {
+        let x = |c: usize| f64::from(head.qkv[row * ld + column + c]);
+        let (cos, sin) = (|f: usize| f64::from(table[row * d + f]), |f: usize| f64::from(table[row * d + half + f]));
+        (0..d)
+            .map(|c| {
+                if c < half {
+                    x(c) * cos(c) - x(c + half) * sin(c)
+                } else {
+                    x(c) * cos(c - half) + x(c - half) * sin(c - half)
+                }
+            })
+            .collect()
+    };
+    let [q, k, v] = head.columns;
+    let (queries, keys): (Vec<_>, Vec<_>) = (0..len).map(|i| (rotate(i, q), rotate(i, k))).unzip();
+    let mut out = vec![0.0; len * d];
+    for i in 0..len {
+        let seen: Vec<usize> = (0..len).filter(|&j| i.abs_diff(j) <= reach).collect();
+        let scores: Vec<f64> = seen.iter().map(|&j| (0..d).map(|c| queries[i][c] * keys[j][c]).sum()).collect();
+        let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let weights: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+        let total: f64 = weights.iter().sum();
+        for c in 0..d {
+            out[i * d + c] =
+                seen.iter().zip(&weights).map(|(&j, w)| w / total * f64::from(head.qkv[j * ld + v + c])).sum();
+        }
+    }
+    out
+}
+
+#[test]
+fn attend_with_rotary_positions_and_a_sliding_window_matches_a_reference() {
+    for isa in isas() {
+        let mut scratch = Vec::new();
+        for d in [8, 64, 20] {
+            for len in [1, 2, 5, 9, 16, 17, 33, 70] {
+                let heads = 2;
+                let h = heads * d;
+                let ld = 3 * h + 3;
+                let qkv: Vec<f32> = values(len * ld, 100 + len as u64).into_iter().map(|x| x * 2.0).collect();
+                let table = rotary_table(len, d, 100.0);
+                // No window, windows narrower than a vector, around one and two, and wider than
+                // the sequence.
+                for reach in [None, Some(0), Some(1), Some(4), Some(7), Some(8), Some(20), Some(100)] {
+                    let head = 1;
+                    let rows = HeadRows { qkv: &qkv, ld, len, d, columns: [head * d, h + head * d, 2 * h + head * d] };
+                    let want = rotary_reference(&rows, &table, reach.unwrap_or(usize::MAX));
+                    let ldo = d + 1;
+                    let mut out = vec![f32::NAN; len * ldo];
+                    let positions = Positions { rotary: Some(&table), reach };
+                    isa.attend(&rows, None, positions, MatMut::new(&mut out, len, d, ldo), &mut scratch);
+                    for i in 0..len {
+                        for c in 0..d {
+                            let (got, want) = (f64::from(out[i * ldo + c]), want[i * d + c]);
+                            assert!(
+                                (got - want).abs() < 2e-5,
+                                "{isa:?} d={d} len={len} reach={reach:?} [{i}][{c}]: {got} vs {want}"
+                            );
+                        }
+                        assert!(out[i * ldo + d].is_nan(), "wrote past the head");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_window_without_rotary_positions_and_with_a_bias_matches_a_reference() {
+    for isa in isas() {
+        let mut scratch = Vec::new();
+        let (d, len, reach) = (16, 40, 6);
+        let ld = 3 * d;
+        let qkv = values(len * ld, 5);
+        let line = values(3 * len, 6);
+        let rows = HeadRows { qkv: &qkv, ld, len, d, columns: [0, d, 2 * d] };
+        let bias = BiasRows { values: &line, first: 2 * len, step: -1 };
+        let want = attention_reference(&rows, |i, j| {
+            if i.abs_diff(j) <= reach { f64::from(line[2 * len - i + j]) } else { f64::NEG_INFINITY }
+        });
+        let mut out = vec![0.0; len * d];
+        let positions = Positions { rotary: None, reach: Some(reach) };
+        isa.attend(&rows, Some(&bias), positions, MatMut::new(&mut out, len, d, d), &mut scratch);
+        for (i, (got, want)) in out.iter().zip(&want).enumerate() {
+            assert!((f64::from(*got) - want).abs() < 2e-5, "{isa:?} [{}][{}]: {got} vs {want}", i / d, i % d);
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "the rotary table holds")]
+fn attend_refuses_a_rotary_table_shorter_than_the_head() {
+    let isa = Isa::detect();
+    let qkv = values(4 * 12, 1);
+    let rows = HeadRows { qkv: &qkv, ld: 12, len: 4, d: 4, columns: [0, 4, 8] };
+    let table = rotary_table(3, 4, 10.0);
+    let mut out = vec![0.0; 16];
+    let positions = Positions { rotary: Some(&table), reach: None };
+    isa.attend(&rows, None, positions, MatMut::new(&mut out, 4, 4, 4), &mut Vec::new());
 }

@@ -7,7 +7,8 @@ use std::path::Path;
 use embed_native::testing::{Checkpoint, Dtype, Tensor};
 use embed_native::{Architecture, NativeError, NativeModel, NativeOptions, PackedBatch};
 
-const FAMILIES: [Architecture; 3] = [Architecture::Bert, Architecture::Roberta, Architecture::Mpnet];
+const FAMILIES: [Architecture; 4] =
+    [Architecture::Bert, Architecture::Roberta, Architecture::Mpnet, Architecture::ModernBert];
 
 fn load(dir: &Path) -> Result<NativeModel, NativeError> {
     let mut options = NativeOptions::default();
@@ -38,10 +39,29 @@ fn the_tiny_checkpoints_load_and_run() {
 }
 
 #[test]
+fn a_sequence_gives_the_same_rows_inside_a_batch_and_alone() {
+    for family in FAMILIES {
+        let (_dir, model) = load_checkpoint(&Checkpoint::tiny(family, 22));
+        let model = model.unwrap();
+        let h = model.config().hidden;
+        let ids = [3, 9, 4, 4, 12, 7, 2, 5, 11, 6, 8, 3, 10, 1];
+        let lengths = [5, 9];
+        let batch = run(&model, &ids, &lengths).unwrap();
+        let first = run(&model, &ids[..5], &lengths[..1]).unwrap();
+        let second = run(&model, &ids[5..], &lengths[1..]).unwrap();
+        assert_eq!(batch, [first, second].concat(), "{family:?}");
+        assert_eq!(batch.len(), ids.len() * h);
+    }
+}
+
+#[test]
 fn a_missing_tensor_is_named() {
     for family in FAMILIES {
         let mut checkpoint = Checkpoint::tiny(family, 1);
-        let name = checkpoint.tensors.keys().find(|k| k.contains("layer.1.") && k.ends_with(".bias")).unwrap().clone();
+        // ModernBERT has no biases: its second layer's first weight.
+        let suffix = if family == Architecture::ModernBert { ".weight" } else { ".bias" };
+        let in_layer_1 = |k: &&String| (k.contains("layer.1.") || k.contains("layers.1.")) && k.ends_with(suffix);
+        let name = checkpoint.tensors.keys().find(in_layer_1).unwrap().clone();
         checkpoint.tensors.remove(&name);
         let (dir, model) = load_checkpoint(&checkpoint);
         match model.unwrap_err() {
@@ -163,10 +183,14 @@ fn an_unsupported_config_is_refused_by_key() {
 fn a_nan_weight_is_an_error_not_a_vector() {
     for family in FAMILIES {
         let mut checkpoint = Checkpoint::tiny(family, 9);
-        let name = "encoder.layer.1.output.dense.bias";
+        let name = match family {
+            Architecture::ModernBert => "layers.1.mlp.Wo.weight",
+            _ => "encoder.layer.1.output.dense.bias",
+        };
         let mut values = checkpoint.tensors[name].values();
         values[3] = f32::NAN;
-        checkpoint.tensors.insert(name.into(), Tensor::f32(vec![values.len()], &values));
+        let shape = checkpoint.tensors[name].shape.clone();
+        checkpoint.tensors.insert(name.into(), Tensor::f32(shape, &values));
         let (_dir, model) = load_checkpoint(&checkpoint);
         let error = run(&model.unwrap(), &[2, 3, 4, 5, 6], &[2, 3]).unwrap_err();
         assert!(matches!(error, NativeError::NonFinite { sequence: 0, token: 0 }), "{family:?}: {error}");
@@ -190,4 +214,132 @@ fn batches_the_model_cannot_take_are_refused() {
     let error = model.forward(&PackedBatch { ids: &[3, 4], type_ids: &[0, 1], lengths: &[2] }, |_| ()).unwrap_err();
     assert!(error.to_string().contains("token type id 1 is outside 0..1"), "{error}");
     assert_eq!(run(&model, &[3; 10], &[10]).unwrap().len(), 10 * 8);
+}
+
+#[test]
+fn modernbert_tensors_missing_or_misshapen_are_named_with_the_file() {
+    let file = |dir: &tempfile::TempDir| dir.path().join("model.safetensors");
+    // The first layer has no `attn_norm` (the identity); the second needs one, as does the end.
+    for name in ["layers.1.attn_norm.weight", "final_norm.weight", "embeddings.tok_embeddings.weight"] {
+        let mut checkpoint = Checkpoint::tiny(Architecture::ModernBert, 30);
+        checkpoint.tensors.remove(name);
+        let (dir, model) = load_checkpoint(&checkpoint);
+        let error = model.unwrap_err();
+        assert!(
+            matches!(&error, NativeError::MissingTensor { path, name: n } if path == &file(&dir) && n == name),
+            "{name}: {error}"
+        );
+        assert_eq!(error.to_string(), format!("{} has no tensor `{name}`", file(&dir).display()));
+    }
+    // GeGLU's expansion holds the values and the gates: twice the intermediate size.
+    let mut checkpoint = Checkpoint::tiny(Architecture::ModernBert, 31);
+    let name = "layers.0.mlp.Wi.weight";
+    checkpoint.tensors.insert(name.into(), Tensor::f32(vec![16, 8], &[0.5; 128]));
+    let (dir, model) = load_checkpoint(&checkpoint);
+    let error = model.unwrap_err();
+    assert!(
+        matches!(&error, NativeError::TensorShape { path, name: n, expected, found }
+            if path == &file(&dir) && n == name && expected == &[32, 8] && found == &[16, 8]),
+        "{error}"
+    );
+    // Biases are read where config.json says the model has them.
+    for (key, name) in [
+        ("attention_bias", "layers.0.attn.Wqkv.bias"),
+        ("mlp_bias", "layers.0.mlp.Wi.bias"),
+        ("norm_bias", "embeddings.norm.bias"),
+    ] {
+        let mut checkpoint = Checkpoint::tiny(Architecture::ModernBert, 32);
+        checkpoint.config.insert(key.into(), true.into());
+        let (dir, model) = load_checkpoint(&checkpoint);
+        let error = model.unwrap_err();
+        assert!(
+            matches!(&error, NativeError::MissingTensor { path, name: n } if path == &file(&dir) && n == name),
+            "{key}: {error}"
+        );
+    }
+}
+
+#[test]
+fn modernbert_biases_are_applied_where_the_config_has_them() {
+    let plain = Checkpoint::tiny(Architecture::ModernBert, 33);
+    let with_biases = |value: f32| {
+        let mut checkpoint = plain.clone();
+        for key in ["attention_bias", "mlp_bias", "norm_bias"] {
+            checkpoint.config.insert(key.into(), true.into());
+        }
+        let weights: Vec<(String, Vec<usize>)> = plain
+            .tensors
+            .iter()
+            .filter_map(|(name, t)| Some((name.strip_suffix(".weight")?.to_string(), t.shape.clone())))
+            .filter(|(name, _)| name != "embeddings.tok_embeddings")
+            .collect();
+        for (base, shape) in weights {
+            let values = vec![value; shape[0]];
+            checkpoint.tensors.insert(format!("{base}.bias"), Tensor::f32(vec![shape[0]], &values));
+        }
+        checkpoint
+    };
+    let outputs = |checkpoint: &Checkpoint| {
+        let (_dir, model) = load_checkpoint(checkpoint);
+        run(&model.unwrap(), &[3, 9, 4, 4, 12, 7, 2], &[7]).unwrap()
+    };
+    let without = outputs(&plain);
+    assert_eq!(outputs(&with_biases(0.0)), without, "zero biases are no biases");
+    assert_ne!(outputs(&with_biases(0.25)), without, "biases change the outputs");
+}
+
+#[test]
+fn an_unsupported_modernbert_config_is_refused_by_key() {
+    let cases: [(&str, serde_json::Value, &str); 11] = [
+        ("hidden_activation", "silu".into(), "hidden_activation `silu` is not supported by the native engine"),
+        (
+            "rope_scaling",
+            serde_json::json!({"rope_type": "linear", "factor": 2.0}),
+            "rope_scaling {\"factor\":2.0,\"rope_type\":\"linear\"} is not supported by the native engine",
+        ),
+        (
+            "rope_parameters",
+            serde_json::json!({"rope_theta": 10.0}),
+            "rope_parameters {\"rope_theta\":10.0} is not supported",
+        ),
+        ("partial_rotary_factor", 0.5.into(), "partial_rotary_factor 0.5 is not supported by the native engine"),
+        ("head_dim", 8.into(), "head_dim 8 is not hidden_size / num_attention_heads (4)"),
+        ("num_attention_heads", 8.into(), "num_attention_heads 8 is 1: rotary positions need an even head width"),
+        ("global_attn_every_n_layers", 0.into(), "`global_attn_every_n_layers` is 0"),
+        ("global_rope_theta", (-1.0).into(), "global_rope_theta -1 is not a finite number > 0"),
+        ("local_rope_theta", 0.0.into(), "local_rope_theta 0 is not a finite number > 0"),
+        ("norm_eps", (-1.0).into(), "norm_eps -1 is not a finite number ≥ 0"),
+        (
+            "layer_types",
+            serde_json::json!(["full_attention", "full_attention"]),
+            "layer_types [\"full_attention\", \"full_attention\"] is not supported by the native engine: it runs \
+             [\"full_attention\", \"sliding_attention\"], what global_attn_every_n_layers 2 gives 2 layers",
+        ),
+    ];
+    for (key, value, expected) in cases {
+        let mut checkpoint = Checkpoint::tiny(Architecture::ModernBert, 34);
+        checkpoint.config.insert(key.into(), value);
+        let (dir, model) = load_checkpoint(&checkpoint);
+        let error = model.unwrap_err();
+        assert!(
+            matches!(&error, NativeError::Config { path, .. } if path == &dir.path().join("config.json")),
+            "{error}"
+        );
+        assert!(error.to_string().contains(expected), "{key}: {error}");
+    }
+    // What ModernBertConfig ignores (a BERT key, the classifier's settings) is ignored here too,
+    // and a null local base is the global one.
+    let mut checkpoint = Checkpoint::tiny(Architecture::ModernBert, 34);
+    for (key, value) in [
+        ("hidden_act", serde_json::Value::from("relu")),
+        ("classifier_activation", "silu".into()),
+        ("classifier_pooling", "mean".into()),
+        ("local_rope_theta", serde_json::Value::Null),
+        ("layer_types", serde_json::json!(["full_attention", "sliding_attention"])),
+    ] {
+        checkpoint.config.insert(key.into(), value);
+    }
+    let (_dir, model) = load_checkpoint(&checkpoint);
+    let rotary = model.unwrap().config().rotary.unwrap();
+    assert_eq!((rotary.local_base, rotary.global_base, rotary.reach()), (160_000.0, 160_000.0, 2));
 }

@@ -11,7 +11,8 @@ use embed_native::{
     checkpoint_present,
 };
 
-const FAMILIES: [Architecture; 3] = [Architecture::Bert, Architecture::Roberta, Architecture::Mpnet];
+const FAMILIES: [Architecture; 4] =
+    [Architecture::Bert, Architecture::Roberta, Architecture::Mpnet, Architecture::ModernBert];
 const INDEX: &str = "model.safetensors.index.json";
 
 fn load(dir: &Path) -> Result<NativeModel, NativeError> {
