@@ -116,10 +116,37 @@ def copy_support_files(snapshot: Path, out: Path) -> list[str]:
     return copied
 
 
+def without_position_ids(snapshot: Path) -> dict | None:
+    """optimum exports decoders (Qwen2, Qwen3) with a position_ids input; embed feeds input_ids and
+    attention_mask only, padded on the right, where the model's own positions (0, 1, ... in each
+    row) are those of the unpadded text. For such a model: its export config without that input,
+    as main_export's custom_onnx_configs; else None."""
+    from optimum.exporters.tasks import TasksManager
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(snapshot), local_files_only=True)
+    constructor = TasksManager.get_exporter_config_constructor(
+        "onnx", task="feature-extraction", model_type=config.model_type, library_name="transformers"
+    )
+    exporter = constructor(config, task="feature-extraction")
+    if "position_ids" not in exporter.inputs:
+        return None
+
+    class WithoutPositionIds(type(exporter)):
+        @property
+        def inputs(self) -> dict:
+            inputs = dict(super().inputs)
+            inputs.pop("position_ids", None)
+            return inputs
+
+    return {"model": WithoutPositionIds(config, task="feature-extraction")}
+
+
 def export_fp32(snapshot: Path, dest: Path) -> dict:
     """optimum-onnx export of the transformer: feature-extraction, last_hidden_state, dynamic axes."""
     from optimum.exporters.onnx import main_export
 
+    custom = without_position_ids(snapshot)
     with tempfile.TemporaryDirectory(prefix="embed-export-") as tmp:
         # library_name="transformers": the plain AutoModel, without sentence-transformers' pooling.
         main_export(
@@ -131,6 +158,7 @@ def export_fp32(snapshot: Path, dest: Path) -> dict:
             library_name="transformers",
             do_validation=False,
             local_files_only=True,
+            **({"custom_onnx_configs": custom} if custom else {}),
         )
         produced = Path(tmp) / "model.onnx"
         if not produced.exists():

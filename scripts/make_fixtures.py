@@ -9,8 +9,8 @@ For each fixture (FIXTURES below) this script trains a tokenizer here with the `
 (on the STS-B dev sentences of data/stsb plus the multi-script sentences below), builds a
 transformer with seeded random weights (hidden size 32, 2 layers, 4 heads, the real maximum
 lengths and special-token templates of the family it imitates; ModernBERT has 3 layers, to have
-both its global and its sliding-window attention), wraps it in sentence-transformers
-modules (Pooling, Dense, Normalize, prompts), saves it with `SentenceTransformer.save` into
+both its global and its sliding-window attention; Qwen3 and Qwen2 have 2 key/value heads and
+heads of 16), wraps it in sentence-transformers modules (Pooling, Dense, Normalize, prompts), saves it with `SentenceTransformer.save` into
 `<out>/<name>/` and writes `<out>/<name>/reference.json`: sentence-transformers' embeddings and
 token counts of scripts/reference_texts.json, without a prompt and with each prompt of the model.
 
@@ -183,6 +183,46 @@ def modernbert_bpe(corpus: list[str]):
     )
 
 
+# Qwen2's split (words with their leading character, single digits, punctuation runs, line breaks),
+# before the byte-level mapping.
+QWEN_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+
+def qwen_bpe(corpus: list[str]):
+    """Qwen3-Embedding's tokenizer: NFC, Qwen2's split, byte-level BPE, the special tokens after
+    the learned pieces, and a post-processor that appends <|endoftext|> to every text (so the last
+    token, which last-token pooling takes, is the end of text); <|endoftext|> pads too, on the
+    left, as Qwen/Qwen3-Embedding-0.6B's tokenizer_config.json says."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN_SPLIT), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB - len(specials), min_frequency=2, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus, trainer)
+    tok.add_special_tokens(specials)
+    eot = tok.token_to_id("<|endoftext|>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="$A:0 <|endoftext|>:0", pair="$A:0 <|endoftext|>:0 $B:1 <|endoftext|>:1",
+        special_tokens=[("<|endoftext|>", eot)],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", padding_side="left",
+        model_input_names=["input_ids", "attention_mask"],
+    )
+
+
 def xlmr_unigram(corpus: list[str]):
     """A SentencePiece-style Unigram (NFKC, Metaspace) under XLM-R's <s> $A </s> template, as
     paraphrase-multilingual-MiniLM-L12-v2 (a BERT under XLM-R's tokenizer)."""
@@ -308,6 +348,28 @@ FIXTURES = {
         "normalize": True,
         "seed": 8,
     },
+    "qwen3": {
+        "like": "Qwen/Qwen3-Embedding-0.6B",
+        "tokenizer": "bpe-qwen",
+        "architecture": "qwen3",
+        "max_seq_length": 32768,
+        "pooling": "lasttoken",
+        "normalize": True,
+        "prompts": {
+            "query": "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:",
+            "document": "",
+        },
+        "seed": 9,
+    },
+    "qwen2": {
+        "like": "Alibaba-NLP/gte-Qwen2-1.5B-instruct (a Qwen2 decoder under last-token pooling)",
+        "tokenizer": "bpe-qwen",
+        "architecture": "qwen2",
+        "max_seq_length": 32768,
+        "pooling": "lasttoken",
+        "normalize": True,
+        "seed": 10,
+    },
 }
 
 # ModernBERT: three layers, of which layer 0 attends globally (layer_id % 3 == 0) and layers 1
@@ -325,6 +387,17 @@ MODERNBERT = {
 }
 
 
+# Qwen3: grouped-query attention (4 query heads share 2 key/value heads) with heads of 16, not
+# hidden_size / heads = 8, so the attention is 64 wide inside a 32-wide model; a rotary base of
+# 10,000 (Qwen3-Embedding's 1,000,000 would barely turn the short texts).
+QWEN3 = {
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "rope_theta": 10000.0,
+    "rms_norm_eps": 1e-6,
+}
+
+
 def make_tokenizer(kind: str, corpus: list[str], folder: Path):
     if kind == "wordpiece-uncased":
         return bert_wordpiece(corpus, folder, lowercase=True)
@@ -338,13 +411,16 @@ def make_tokenizer(kind: str, corpus: list[str], folder: Path):
         return xlmr_unigram(corpus)
     if kind == "bpe-modernbert":
         return modernbert_bpe(corpus)
+    if kind == "bpe-qwen":
+        return qwen_bpe(corpus)
     raise SystemExit(f"error: unknown tokenizer kind {kind}")
 
 
 def make_transformer(architecture: str, tokenizer, max_seq_length: int):
     import torch
     from transformers import (
-        BertConfig, BertModel, ModernBertConfig, ModernBertModel, MPNetConfig, MPNetModel, RobertaConfig, RobertaModel,
+        BertConfig, BertModel, ModernBertConfig, ModernBertModel, MPNetConfig, MPNetModel, Qwen2Config, Qwen2Model,
+        Qwen3Config, Qwen3Model, RobertaConfig, RobertaModel,
     )
 
     common = {
@@ -380,6 +456,36 @@ def make_transformer(architecture: str, tokenizer, max_seq_length: int):
             for module in model.modules():
                 if isinstance(module, torch.nn.LayerNorm):
                     module.weight.uniform_(0.5, 1.5)
+        return model
+    if architecture == "qwen3":
+        # No biases, SwiGLU, RMSNorm before each block, on each head's query and key, and after
+        # the last layer; every RMSNorm's scale drawn around 1 (its initialisation is all ones),
+        # so that a norm applied in the wrong place changes the vectors. No pad_token_id: its
+        # embedding row would be zeros, and <|endoftext|>, which pads, also ends every text.
+        config = Qwen3Config(
+            max_position_embeddings=max_seq_length, hidden_act="silu", attention_bias=False,
+            use_sliding_window=False, tie_word_embeddings=False, bos_token_id=None,
+            eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"), **(common | QWEN3 | {"pad_token_id": None}),
+        )
+        model = Qwen3Model(config)
+    elif architecture == "qwen2":
+        # Qwen3's shapes with Qwen2's layers: biases on query, key and value (drawn wide, as
+        # the weights), no norm on the heads.
+        config = Qwen2Config(
+            max_position_embeddings=max_seq_length, hidden_act="silu", use_sliding_window=False,
+            tie_word_embeddings=False, bos_token_id=None, eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+            **(common | QWEN3 | {"pad_token_id": None}),
+        )
+        model = Qwen2Model(config)
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if name.endswith("_proj.bias"):
+                    parameter.normal_(0.0, INIT_RANGE)
+    if architecture in ("qwen3", "qwen2"):
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if name.endswith("norm.weight"):
+                    parameter.uniform_(0.5, 1.5)
         return model
     raise SystemExit(f"error: unknown architecture {architecture}")
 

@@ -1,8 +1,9 @@
 //! Fuzz target: embed-native's loader (`config.json` + `model.safetensors`) and a forward pass
 //! on what it accepted. Each input starts from a valid tiny checkpoint of one family
-//! (`embed_native::testing`) and breaks it: tensors removed, renamed, reshaped, converted to
-//! other element types or given NaN, infinite and huge values; `config.json` keys set to odd
-//! numbers and strings; the serialized file truncated or its bytes flipped (header included).
+//! (`embed_native::testing`: BERT, RoBERTa, MPNet, ModernBERT, Qwen3, Qwen2) and breaks it:
+//! tensors removed, renamed, reshaped, converted to other element types or given NaN, infinite
+//! and huge values; `config.json` keys set to odd numbers and strings; the serialized file
+//! truncated or its bytes flipped (header included).
 //!
 //! Invariants: loading gives a model or an error, never a panic or an abort; an unbroken
 //! checkpoint loads; a loaded model runs a batch into exactly `tokens × hidden` finite values
@@ -17,11 +18,17 @@ use embed_native::testing::{Checkpoint, Dtype, Tensor};
 use embed_native::{Architecture, NativeModel, NativeOptions, PackedBatch};
 use libfuzzer_sys::fuzz_target;
 
-const FAMILIES: [Architecture; 4] =
-    [Architecture::Bert, Architecture::Roberta, Architecture::Mpnet, Architecture::ModernBert];
+const FAMILIES: [Architecture; 6] = [
+    Architecture::Bert,
+    Architecture::Roberta,
+    Architecture::Mpnet,
+    Architecture::ModernBert,
+    Architecture::Qwen3,
+    Architecture::Qwen2,
+];
 const DTYPES: [Dtype; 6] = [Dtype::F16, Dtype::BF16, Dtype::F64, Dtype::I64, Dtype::U8, Dtype::F32];
 const SPECIAL: [f32; 6] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e30, -1e30, 0.0];
-const CONFIG_KEYS: [&str; 20] = [
+const CONFIG_KEYS: [&str; 27] = [
     "hidden_size",
     "num_hidden_layers",
     "num_attention_heads",
@@ -43,6 +50,14 @@ const CONFIG_KEYS: [&str; 20] = [
     "local_rope_theta",
     "global_attn_every_n_layers",
     "local_attention",
+    // The decoders'.
+    "num_key_value_heads",
+    "head_dim",
+    "rms_norm_eps",
+    "rope_theta",
+    "rope_scaling",
+    "use_sliding_window",
+    "layer_types",
 ];
 
 /// One directory per process, rewritten by every input.
@@ -55,9 +70,13 @@ fn config_value(key: &str, a: u8, b: u8) -> serde_json::Value {
     match (key, b % 4) {
         ("hidden_act" | "hidden_activation", 0) => "gelu_new".into(),
         ("hidden_act" | "hidden_activation", 1) => "relu".into(),
-        ("layer_norm_eps" | "norm_eps", 0) => f64::from(a).mul_add(-1e-3, 0.1).into(),
-        ("norm_bias" | "attention_bias" | "mlp_bias", 0 | 1) => b.is_multiple_of(4).into(),
-        ("global_rope_theta" | "local_rope_theta", 0) => f64::from(a).mul_add(1e3, -1e4).into(),
+        ("layer_norm_eps" | "norm_eps" | "rms_norm_eps", 0) => f64::from(a).mul_add(-1e-3, 0.1).into(),
+        ("norm_bias" | "attention_bias" | "mlp_bias" | "use_sliding_window", 0 | 1) => b.is_multiple_of(4).into(),
+        ("global_rope_theta" | "local_rope_theta" | "rope_theta", 0) => f64::from(a).mul_add(1e3, -1e4).into(),
+        ("rope_scaling", 0) => serde_json::json!({ "rope_type": "linear", "factor": f64::from(a) }),
+        ("layer_types", 0 | 1) => {
+            serde_json::json!([if a % 2 == 0 { "full_attention" } else { "sliding_attention" }, "full_attention"])
+        }
         (_, 2) => serde_json::Value::Null,
         (_, 3) => (u64::from(a) << 40).into(),
         _ => u64::from(a).into(),

@@ -2,9 +2,11 @@
 //! only, so no mask and no padded position is ever computed.
 //!
 //! Each `(sequence, head)` pair is one fused kernel call ([`Isa::attend`]: scores, MPNet's
-//! relative position bias or ModernBERT's rotary positions and sliding window, softmax and the
-//! weighted sum of the values, a block of query rows at a time; the query was scaled at load),
-//! writing the head's columns of the context matrix.
+//! relative position bias or rotary positions with ModernBERT's sliding window or a decoder's
+//! causal mask, softmax and the weighted sum of the values, a block of query rows at a time; the
+//! query was scaled at load), writing the head's columns of the context matrix. With grouped
+//! query heads (the decoders), `heads / kv_heads` consecutive query heads read one key/value
+//! head, where it lies.
 //! The pairs are shared among the threads, each with scratch of its own. Knows nothing of
 //! layers or weights.
 
@@ -73,8 +75,9 @@ fn relative_bucket(relative: i64, buckets: usize) -> usize {
 }
 
 /// Writes into `context` (`tokens × heads·d`) the attention of every sequence and head, from
-/// `qkv` (`tokens × 3·heads·d`: queries, keys, values), with MPNet's `bias` or the rotary
-/// table and window of `positions` (whose table covers the longest sequence).
+/// `qkv` (`tokens × (heads + 2·kv_heads)·d`: queries, keys, values; `heads` a multiple of
+/// `kv_heads`), with MPNet's `bias` or the rotary table, window and causal mask of `positions`
+/// (whose table covers the longest sequence).
 #[allow(clippy::too_many_arguments, reason = "the pass's operands, grouped where they belong together")]
 pub(crate) fn attention(
     isa: Isa,
@@ -82,13 +85,18 @@ pub(crate) fn attention(
     qkv: &[f32],
     context: &mut [f32],
     (lengths, offsets): (&[usize], &[usize]),
-    (heads, d): (usize, usize),
+    (heads, kv_heads, d): (usize, usize, usize),
     (bias, positions): (Option<&RelativeBias>, Positions<'_>),
     scratch: &[Mutex<AttentionScratch>],
 ) {
-    let h = heads * d;
+    assert!(
+        kv_heads >= 1 && heads.is_multiple_of(kv_heads),
+        "{heads} query heads cannot share {kv_heads} key/value heads"
+    );
+    let (h, kvw) = (heads * d, kv_heads * d);
+    let (ld, group) = (h + 2 * kvw, heads / kv_heads);
     let tokens: usize = lengths.iter().sum();
-    assert!(qkv.len() >= tokens * 3 * h && context.len() >= tokens * h, "buffers smaller than the batch");
+    assert!(qkv.len() >= tokens * ld && context.len() >= tokens * h, "buffers smaller than the batch");
     let pairs = lengths.len() * heads;
     let tasks = threads.width().min(pairs).min(scratch.len()).max(1);
     let next = AtomicUsize::new(0);
@@ -103,12 +111,13 @@ pub(crate) fn attention(
             }
             let (sequence, head) = (pair / heads, pair % heads);
             let (start, len) = (offsets[sequence], lengths[sequence]);
+            let shared = head / group;
             let rows = HeadRows {
-                qkv: &qkv[start * 3 * h..],
-                ld: 3 * h,
+                qkv: &qkv[start * ld..],
+                ld,
                 len,
                 d,
-                columns: [head * d, h + head * d, 2 * h + head * d],
+                columns: [head * d, h + shared * d, h + kvw + shared * d],
             };
             let bias = bias.map(|bias| bias.rows(head));
             // SAFETY: rows `start..start + len`, columns `head·d..(head + 1)·d` of `context`

@@ -1,6 +1,7 @@
 //! `config.json` of a Hugging Face checkpoint, read into the [`ModelConfig`] this engine runs:
-//! which architecture (BERT, RoBERTa/XLM-R, MPNet, ModernBERT), its sizes, its activation, and
-//! ModernBERT's biases, rotary bases and attention windows. Anything the engine does not
+//! which architecture (BERT, RoBERTa/XLM-R, MPNet, ModernBERT, Qwen2, Qwen3), its sizes, its
+//! activation, ModernBERT's biases, rotary bases and attention windows, and the decoders'
+//! key/value heads, head width and rotary base. Anything the engine does not
 //! implement is refused here, by key; keys the family's reference implementation does not read
 //! for an encoder's hidden states (heads, dropout) are not read here either. Knows nothing of
 //! weights or kernels.
@@ -30,6 +31,14 @@ pub enum Architecture {
     /// each block (none before the first attention) and after the last; biases where
     /// `config.json` says (`modernbert`).
     ModernBert,
+    /// Qwen3: a decoder. Causal attention with rotary positions, grouped-query (several query
+    /// heads share a key/value head), an RMSNorm on each head's query and key; RMSNorm before
+    /// each block and after the last; a SwiGLU feed-forward; no biases unless `attention_bias`
+    /// (`qwen3`).
+    Qwen3,
+    /// Qwen2: Qwen3's decoder with biases on query, key and value and no norm on the heads
+    /// (`qwen2`).
+    Qwen2,
 }
 
 impl Architecture {
@@ -40,7 +49,14 @@ impl Architecture {
             Self::Roberta => "roberta",
             Self::Mpnet => "mpnet",
             Self::ModernBert => "modernbert",
+            Self::Qwen3 => "qwen3",
+            Self::Qwen2 => "qwen2",
         }
+    }
+
+    /// Whether it is a decoder (causal attention, RMSNorm, SwiGLU: Qwen2 and Qwen3).
+    pub fn is_decoder(self) -> bool {
+        matches!(self, Self::Qwen3 | Self::Qwen2)
     }
 }
 
@@ -53,16 +69,22 @@ pub struct ModelConfig {
     pub hidden: usize,
     /// Encoder layers.
     pub layers: usize,
-    /// Attention heads per layer.
+    /// Attention (query) heads per layer.
     pub heads: usize,
-    /// Width of the feed-forward layer (of its gated product, for ModernBERT's GeGLU).
+    /// Key/value heads per layer: `heads` but for the decoders' grouped-query attention, where
+    /// `heads / kv_heads` query heads share each.
+    pub kv_heads: usize,
+    /// Width of one head: `hidden / heads` but where a decoder's `head_dim` says otherwise.
+    pub head_dim: usize,
+    /// Width of the feed-forward layer (of its gated product, for ModernBERT's GeGLU and the
+    /// decoders' SwiGLU).
     pub intermediate: usize,
-    /// The feed-forward activation.
+    /// The feed-forward activation (the decoders' is SiLU, which this does not name).
     pub gelu: Gelu,
-    /// LayerNorm's epsilon.
+    /// LayerNorm's epsilon (the decoders' RMSNorm's).
     pub layer_norm_eps: f32,
-    /// Whether the attention's linear layers have biases (`attention_bias`; always for all
-    /// but ModernBERT).
+    /// Whether the attention's linear layers have biases (`attention_bias`; always for the
+    /// BERT family; Qwen2's query, key and value always have them, its output never).
     pub attention_bias: bool,
     /// Whether the feed-forward's linear layers have biases (`mlp_bias`; likewise).
     pub mlp_bias: bool,
@@ -82,7 +104,8 @@ pub struct ModelConfig {
     pub padding_id: Option<u32>,
     /// Buckets of MPNet's relative position bias (0 for the others).
     pub relative_buckets: usize,
-    /// ModernBERT's rotary positions and sliding windows; `None` for the others.
+    /// The rotary positions of ModernBERT (with its sliding windows) and of the decoders (one
+    /// base, every layer global); `None` for the others.
     pub rotary: Option<Rotary>,
 }
 
@@ -122,7 +145,17 @@ impl ModelConfig {
 
     /// Width of one attention head.
     pub fn head_size(&self) -> usize {
-        self.hidden / self.heads
+        self.head_dim
+    }
+
+    /// Width of the attention's queries and of its context: `heads · head_dim`.
+    pub fn attention_width(&self) -> usize {
+        self.heads * self.head_dim
+    }
+
+    /// Width of the fused query-key-value product: `(heads + 2 · kv_heads) · head_dim`.
+    pub fn qkv_width(&self) -> usize {
+        (self.heads + 2 * self.kv_heads) * self.head_dim
     }
 }
 
@@ -158,6 +191,11 @@ struct ConfigFile {
     partial_rotary_factor: Option<f64>,
     head_dim: Option<usize>,
     layer_types: Option<Vec<String>>,
+    // The decoders' own keys.
+    num_key_value_heads: Option<usize>,
+    rms_norm_eps: Option<f64>,
+    rope_theta: Option<f64>,
+    use_sliding_window: Option<bool>,
 }
 
 /// A key that is present, null or not: `Some(None)` for null, `None` (by `default`) for absent.
@@ -173,7 +211,8 @@ pub fn read_config(dir: &Path) -> Result<ModelConfig, NativeError> {
 }
 
 /// The `model_type`s of `config.json` the engine runs.
-pub const MODEL_TYPES: &[&str] = &["bert", "roberta", "xlm-roberta", "camembert", "mpnet", "modernbert"];
+pub const MODEL_TYPES: &[&str] =
+    &["bert", "roberta", "xlm-roberta", "camembert", "mpnet", "modernbert", "qwen2", "qwen3"];
 
 /// Parses the text of a `config.json`; the error says what is wrong.
 pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
@@ -184,6 +223,8 @@ pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
         "roberta" | "xlm-roberta" | "camembert" => Architecture::Roberta,
         "mpnet" => Architecture::Mpnet,
         "modernbert" => Architecture::ModernBert,
+        "qwen3" => Architecture::Qwen3,
+        "qwen2" => Architecture::Qwen2,
         other => {
             return Err(format!(
                 "model_type `{other}` is not supported by the native engine (it runs {})",
@@ -200,6 +241,9 @@ pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
     };
     let hidden = need(file.hidden_size, "hidden_size")?;
     let heads = need(file.num_attention_heads, "num_attention_heads")?;
+    if architecture.is_decoder() {
+        return decoder(&file, architecture, hidden, heads, need);
+    }
     if hidden % heads != 0 {
         return Err(format!("hidden_size {hidden} is not a multiple of num_attention_heads {heads}"));
     }
@@ -217,7 +261,9 @@ pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
         Architecture::Bert => (file.type_vocab_size.unwrap_or(2), None, 0),
         Architecture::Roberta => (file.type_vocab_size.unwrap_or(1), Some(pad), 0),
         Architecture::Mpnet => (0, Some(pad), file.relative_attention_num_buckets.unwrap_or(32)),
-        Architecture::ModernBert => unreachable!("read by `modernbert` above"),
+        Architecture::ModernBert | Architecture::Qwen3 | Architecture::Qwen2 => {
+            unreachable!("read by `modernbert` or `decoder` above")
+        }
     };
     if architecture == Architecture::Mpnet && relative_buckets < 4 {
         return Err(format!(
@@ -228,7 +274,7 @@ pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
     let padding_id = padding_id.transpose()?;
     let default_eps = match architecture {
         Architecture::Bert => 1e-12,
-        Architecture::Roberta | Architecture::Mpnet | Architecture::ModernBert => 1e-5,
+        _ => 1e-5,
     };
     let layer_norm_eps = epsilon("layer_norm_eps", file.layer_norm_eps.unwrap_or(default_eps))?;
     let config = ModelConfig {
@@ -236,6 +282,8 @@ pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
         hidden,
         layers: need(file.num_hidden_layers, "num_hidden_layers")?,
         heads,
+        kv_heads: heads,
+        head_dim: hidden / heads,
         intermediate: need(file.intermediate_size, "intermediate_size")?,
         gelu,
         layer_norm_eps,
@@ -332,6 +380,8 @@ fn modernbert(
         hidden,
         layers,
         heads,
+        kv_heads: heads,
+        head_dim: head_size,
         intermediate: need(file.intermediate_size, "intermediate_size")?,
         gelu: activation("hidden_activation", file.hidden_activation.as_deref())?,
         layer_norm_eps: epsilon("norm_eps", file.norm_eps.unwrap_or(1e-5))?,
@@ -350,6 +400,102 @@ fn modernbert(
             global_every,
             local_window: file.local_attention.unwrap_or(128),
         }),
+    })
+}
+
+/// The rest of a Qwen2 or Qwen3 `config.json`, with the defaults of transformers'
+/// `Qwen2Config` and `Qwen3Config` where a key is absent (Qwen3's `head_dim` is 128 then;
+/// Qwen2's `hidden_size / num_attention_heads`). Sliding windows, rope scaling and activations
+/// other than SiLU are refused by key.
+fn decoder(
+    file: &ConfigFile,
+    architecture: Architecture,
+    hidden: usize,
+    heads: usize,
+    need: impl Fn(Option<usize>, &str) -> Result<usize, String>,
+) -> Result<ModelConfig, String> {
+    let kv_heads = need(file.num_key_value_heads.or(Some(heads)), "num_key_value_heads")?;
+    if !heads.is_multiple_of(kv_heads) {
+        return Err(format!("num_attention_heads {heads} is not a multiple of num_key_value_heads {kv_heads}"));
+    }
+    let head_dim = match (file.head_dim, architecture) {
+        (Some(dim), _) => need(Some(dim), "head_dim")?,
+        (None, Architecture::Qwen3) => 128,
+        (None, _) => {
+            if !hidden.is_multiple_of(heads) {
+                return Err(format!("hidden_size {hidden} is not a multiple of num_attention_heads {heads}"));
+            }
+            hidden / heads
+        }
+    };
+    if !head_dim.is_multiple_of(2) {
+        return Err(format!("head_dim {head_dim} is odd: rotary positions need an even head width"));
+    }
+    if (heads + 2 * kv_heads).checked_mul(head_dim).and_then(|width| width.checked_mul(hidden)).is_none() {
+        return Err(format!(
+            "num_attention_heads {heads}, num_key_value_heads {kv_heads} and head_dim {head_dim} are too large"
+        ));
+    }
+    match file.hidden_act.as_deref() {
+        None | Some("silu" | "swish") => {}
+        Some(other) => {
+            return Err(format!("hidden_act `{other}` is not supported by the native engine (it runs silu)"));
+        }
+    }
+    if let Some(scaling) = &file.rope_scaling {
+        return Err(format!(
+            "rope_scaling {scaling} is not supported by the native engine (only the default rotary embedding)"
+        ));
+    }
+    if let Some(parameters) = &file.rope_parameters {
+        return Err(format!(
+            "rope_parameters {parameters} is not supported by the native engine (it reads rope_theta)"
+        ));
+    }
+    if let Some(factor) = file.partial_rotary_factor
+        && factor != 1.0
+    {
+        return Err(format!(
+            "partial_rotary_factor {factor} is not supported by the native engine (only 1: every dimension of a head turns)"
+        ));
+    }
+    if file.use_sliding_window == Some(true) {
+        return Err(
+            "use_sliding_window true is not supported by the native engine (only full causal attention)".to_string()
+        );
+    }
+    let layers = need(file.num_hidden_layers, "num_hidden_layers")?;
+    if let Some(kinds) = &file.layer_types
+        && let Some(kind) = kinds.iter().find(|kind| *kind != "full_attention")
+    {
+        return Err(format!(
+            "layer_types holds `{kind}`, which is not supported by the native engine (only full_attention)"
+        ));
+    }
+    let base = file.rope_theta.unwrap_or(10_000.0);
+    if !(base.is_finite() && base > 0.0) {
+        return Err(format!("rope_theta {base} is not a finite number > 0"));
+    }
+    Ok(ModelConfig {
+        architecture,
+        hidden,
+        layers,
+        heads,
+        kv_heads,
+        head_dim,
+        intermediate: need(file.intermediate_size, "intermediate_size")?,
+        gelu: Gelu::Erf,
+        layer_norm_eps: epsilon("rms_norm_eps", file.rms_norm_eps.unwrap_or(1e-6))?,
+        vocab_size: need(file.vocab_size, "vocab_size")?,
+        max_positions: need(file.max_position_embeddings.or(Some(32_768)), "max_position_embeddings")?,
+        type_vocab_size: 0,
+        position_offset: 0,
+        padding_id: None,
+        relative_buckets: 0,
+        attention_bias: architecture == Architecture::Qwen2 || file.attention_bias.unwrap_or(false),
+        mlp_bias: false,
+        norm_bias: false,
+        rotary: Some(Rotary { global_base: base, local_base: base, global_every: 1, local_window: 0 }),
     })
 }
 

@@ -8,8 +8,10 @@
 //! ModernBERT normalizes before each block instead (into a buffer of its own; its first layer's
 //! attention takes the embeddings as they are) and once after the last layer; its attention
 //! turns queries and keys by rotary tables, in local layers over a sliding window; its
-//! expansion is a gated GEMM (GeGLU fused). Buffers live in a [`Scratch`] reused from call to
-//! call. This file knows the order of operations of each family and nothing of tokenizers or
+//! expansion is a gated GEMM (GeGLU fused). The decoders (Qwen2, Qwen3) normalize before each
+//! block and after the last too, with RMSNorm; Qwen3 normalizes each head's query and key after
+//! their GEMM; their attention is rotary, causal and grouped-query; their expansion is a gated
+//! GEMM (SwiGLU fused). Buffers live in a [`Scratch`] reused from call to call. This file knows the order of operations of each family and nothing of tokenizers or
 //! pooling.
 
 use std::sync::Mutex;
@@ -95,8 +97,9 @@ impl Model {
             Some(offset)
         }));
         resize(&mut scratch.hidden, tokens * h);
-        resize(&mut scratch.qkv, tokens * 3 * h);
-        resize(&mut scratch.context, tokens * h);
+        resize(&mut scratch.qkv, tokens * config.qkv_width());
+        // The attention's context, and the normalized stream of the pre-norm families.
+        resize(&mut scratch.context, tokens * h.max(config.attention_width()));
         resize(&mut scratch.intermediate, tokens * config.intermediate);
         while scratch.attention.len() < threads.width() {
             scratch.attention.push(Mutex::new(AttentionScratch::default()));
@@ -104,6 +107,7 @@ impl Model {
         self.embed(batch, &scratch.offsets, &mut scratch.hidden[..tokens * h]);
         match config.architecture {
             Architecture::ModernBert => self.pre_norm_layers(batch, threads, scratch),
+            Architecture::Qwen3 | Architecture::Qwen2 => self.decoder_layers(batch, threads, scratch),
             Architecture::Bert | Architecture::Roberta | Architecture::Mpnet => {
                 self.post_norm_layers(batch, threads, scratch);
             }
@@ -152,8 +156,11 @@ impl Model {
                 }
                 None => Source::Stream,
             };
-            let positions =
-                Positions { rotary: layer.rotary.map(|index| rotary[index].rows(longest)), reach: layer.reach };
+            let positions = Positions {
+                rotary: layer.rotary.map(|index| rotary[index].rows(longest)),
+                reach: layer.reach,
+                causal: false,
+            };
             self.attention_block(layer, batch, threads, scratch, source, None, positions);
             let norm = &layer.output_norm;
             let (from, to) = (&scratch.hidden[..tokens * h], &mut scratch.context[..tokens * h]);
@@ -166,8 +173,42 @@ impl Model {
         scratch.rotary = rotary;
     }
 
-    /// Query, key and value of `source`, attention, and its projection added into the residual
-    /// stream.
+    /// Qwen2 and Qwen3: each block reads the residual stream RMS-normalized into
+    /// `scratch.context` (free until the attention writes it), and the last layer's output is
+    /// normalized in place.
+    fn decoder_layers(&self, batch: &PackedBatch<'_>, threads: &dyn Parallel, scratch: &mut Scratch) {
+        let config = &self.config;
+        let (h, tokens, isa, eps) = (config.hidden, batch.ids.len(), self.isa, config.layer_norm_eps);
+        let longest = batch.lengths.iter().copied().max().unwrap_or(0);
+        scratch.rotary.resize_with(self.frequencies.len(), RotaryTable::default);
+        for (table, frequencies) in scratch.rotary.iter_mut().zip(&self.frequencies) {
+            table.cover(frequencies, longest);
+        }
+        // Out of the scratch while its rows are lent to the attention.
+        let rotary = std::mem::take(&mut scratch.rotary);
+        let norm_into = |from: &[f32], to: &mut [f32], norm: &crate::model::Norm| {
+            isa.rms_norm_into(&from[..tokens * h], &mut to[..tokens * h], tokens, h, &norm.gamma, eps);
+        };
+        for layer in &self.layers {
+            let norm = layer.attention_norm.as_ref().expect("a decoder layer normalizes before its attention");
+            norm_into(&scratch.hidden, &mut scratch.context, norm);
+            let positions = Positions {
+                rotary: layer.rotary.map(|index| rotary[index].rows(longest)),
+                reach: layer.reach,
+                causal: true,
+            };
+            self.attention_block(layer, batch, threads, scratch, Source::Normed, None, positions);
+            norm_into(&scratch.hidden, &mut scratch.context, &layer.output_norm);
+            self.feed_forward(layer, batch, threads, scratch, Source::Normed, Epilogue::SwiGlu);
+        }
+        if let Some(norm) = &self.final_norm {
+            isa.rms_norm(&mut scratch.hidden, tokens, h, &norm.gamma, eps);
+        }
+        scratch.rotary = rotary;
+    }
+
+    /// Query, key and value of `source` (Qwen3's query and key heads normalized), attention,
+    /// and its projection added into the residual stream.
     #[allow(clippy::too_many_arguments, reason = "the block's operands; both orders of layers call it")]
     fn attention_block(
         &self,
@@ -181,24 +222,33 @@ impl Model {
     ) {
         let config = &self.config;
         let (h, tokens, isa) = (config.hidden, batch.ids.len(), self.isa);
+        let (width, aw, d) = (config.qkv_width(), config.attention_width(), config.head_size());
         let source = match source {
             Source::Stream => &scratch.hidden,
             Source::Normed => &scratch.context,
         };
         let source = MatRef { data: source, rows: tokens, cols: h, stride: h };
-        let qkv = MatMut::new(&mut scratch.qkv[..tokens * 3 * h], tokens, 3 * h, 3 * h);
+        let qkv = MatMut::new(&mut scratch.qkv[..tokens * width], tokens, width, width);
         isa.matmul(threads, source, &layer.qkv, qkv, Epilogue::Store);
+        if let Some([query, key]) = &layer.head_norms {
+            // Each token's query heads, then its key heads, lie side by side: rows of `d`.
+            let kw = config.kv_heads * d;
+            for row in scratch.qkv[..tokens * width].chunks_exact_mut(width) {
+                isa.rms_norm(&mut row[..aw], config.heads, d, &query.gamma, config.layer_norm_eps);
+                isa.rms_norm(&mut row[aw..aw + kw], config.kv_heads, d, &key.gamma, config.layer_norm_eps);
+            }
+        }
         attention(
             isa,
             threads,
             &scratch.qkv,
             &mut scratch.context,
             (batch.lengths, &scratch.offsets),
-            (config.heads, config.head_size()),
+            (config.heads, config.kv_heads, d),
             (bias, positions),
             &scratch.attention,
         );
-        let context = MatRef { data: &scratch.context, rows: tokens, cols: h, stride: h };
+        let context = MatRef { data: &scratch.context, rows: tokens, cols: aw, stride: aw };
         let residual = MatMut::new(&mut scratch.hidden, tokens, h, h);
         isa.matmul(threads, context, &layer.attention_out, residual, Epilogue::Accumulate);
     }
@@ -264,8 +314,9 @@ impl Model {
                 }
             }
         }
-        let norm = &self.embedding_norm;
-        self.isa.layer_norm(out, batch.ids.len(), h, &norm.gamma, &norm.beta, config.layer_norm_eps);
+        if let Some(norm) = &self.embedding_norm {
+            self.isa.layer_norm(out, batch.ids.len(), h, &norm.gamma, &norm.beta, config.layer_norm_eps);
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! A checkpoint loaded for the engine: `config.json` and the tensors of `model.safetensors`
 //! (or of the shards a `model.safetensors.index.json` names) turned into the weights the
 //! forward pass reads, packed once for the CPU's GEMM (query, key and value fused into one
-//! matrix, the query pre-scaled by `1/sqrt(head size)`; ModernBERT's GeGLU expansion packed
-//! gated, each output's value and gate rows in one panel).
+//! matrix, the query pre-scaled by `1/sqrt(head size)` (in Qwen3, whose query is normalized
+//! after its projection, the scale goes into the norm's weight); ModernBERT's GeGLU and the
+//! decoders' SwiGLU expansions packed gated, each output's value and gate rows in one panel).
 //!
 //! This file knows the tensor names of each architecture and nothing of how the forward pass
 //! runs (that is `encoder.rs`).
@@ -22,24 +23,27 @@ pub(crate) struct Norm {
     pub beta: Vec<f32>,
 }
 
-/// One encoder layer. The BERT family normalizes after each residual sum; ModernBERT before
-/// each block (see `encoder.rs`).
+/// One encoder layer. The BERT family normalizes after each residual sum; ModernBERT and the
+/// decoders before each block (see `encoder.rs`).
 #[derive(Debug)]
 pub(crate) struct Layer {
-    /// Query (scaled), key and value: `3 · hidden` outputs.
+    /// Query (scaled), key and value: `qkv_width` outputs.
     pub qkv: Panels,
+    /// Qwen3: the RMSNorms of each query head (its weight scaled) and of each key head.
+    pub head_norms: Option<[Norm; 2]>,
     /// The attention's output projection.
     pub attention_out: Panels,
-    /// After the attention's residual sum, or ModernBERT's before the attention (`None` on
-    /// its first layer, which takes the embeddings as they are).
+    /// After the attention's residual sum, or ModernBERT's and the decoders' before the
+    /// attention (`None` on ModernBERT's first layer, which takes the embeddings as they are).
     pub attention_norm: Option<Norm>,
     /// The feed-forward layer's expansion (`intermediate` outputs; packed gated for
-    /// ModernBERT) and contraction.
+    /// ModernBERT and the decoders) and contraction.
     pub up: Panels,
     pub down: Panels,
-    /// After the feed-forward's residual sum, or ModernBERT's before the feed-forward.
+    /// After the feed-forward's residual sum, or ModernBERT's and the decoders' before the
+    /// feed-forward.
     pub output_norm: Norm,
-    /// ModernBERT: which of [`Model::frequencies`] turns the queries and keys.
+    /// ModernBERT and the decoders: which of [`Model::frequencies`] turns the queries and keys.
     pub rotary: Option<usize>,
     /// ModernBERT's local layers: how far from a query its keys reach.
     pub reach: Option<usize>,
@@ -63,13 +67,15 @@ pub(crate) struct Model {
     pub position_embeddings: Vec<f32>,
     /// Empty for MPNet and ModernBERT.
     pub token_type_embeddings: Vec<f32>,
-    pub embedding_norm: Norm,
+    /// `None` for the decoders, which take the word embeddings as they are.
+    pub embedding_norm: Option<Norm>,
     pub layers: Vec<Layer>,
     /// MPNet: `relative_buckets × heads`, else empty.
     pub relative_bias: Vec<f32>,
-    /// ModernBERT: the LayerNorm after the last layer.
+    /// ModernBERT and the decoders: the norm after the last layer.
     pub final_norm: Option<Norm>,
-    /// ModernBERT: the rotary frequencies of the global base, then of the local one.
+    /// ModernBERT: the rotary frequencies of the global base, then of the local one; the
+    /// decoders: of their one base.
     pub frequencies: Vec<Frequencies>,
 }
 
@@ -78,6 +84,9 @@ impl Model {
     pub fn load(dir: &Path, isa: Isa) -> Result<Self, NativeError> {
         let config = read_config(dir)?;
         let weights = Weights::open(dir)?;
+        if config.architecture.is_decoder() {
+            return Self::load_decoder(config, isa, weights);
+        }
         match LayerNames::of(config.architecture) {
             Some(names) => Self::load_bert(config, isa, weights, &names),
             None => Self::load_modernbert(config, isa, weights),
@@ -96,7 +105,7 @@ impl Model {
         } else {
             Vec::new()
         };
-        let embedding_norm = norm(&weights, "embeddings.LayerNorm", h)?;
+        let embedding_norm = Some(norm(&weights, "embeddings.LayerNorm", h)?);
         let scale = 1.0 / (config.head_size() as f32).sqrt();
         let keep = word_embeddings.mapped();
         let layers = (0..config.layers)
@@ -127,6 +136,7 @@ impl Model {
                 }
                 Ok(Layer {
                     qkv: Panels::pack(isa, &qkv_w, 3 * h, h, h, Some(&qkv_b)),
+                    head_norms: None,
                     attention_out: linear(names.attention_out, h, h)?,
                     attention_norm: Some(norm(&weights, &at(names.attention_norm), h)?),
                     up: linear("intermediate.dense", i, h)?,
@@ -168,7 +178,7 @@ impl Model {
         let rotary = config.rotary.expect("a ModernBERT config has rotary positions");
         let word_embeddings = word_table(&weights, names.words, [config.vocab_size, h])?;
         let norm = |base: &str| modern_norm(&weights, base, h, config.norm_bias);
-        let embedding_norm = norm(names.embedding_norm)?;
+        let embedding_norm = Some(norm(names.embedding_norm)?);
         let scale = 1.0 / (d as f32).sqrt();
         let keep = word_embeddings.mapped();
         let layers = (0..config.layers)
@@ -196,6 +206,7 @@ impl Model {
                 let global = rotary.is_global(index);
                 Ok(Layer {
                     qkv: Panels::pack(isa, &qkv_w, 3 * h, h, h, qkv_b.as_deref()),
+                    head_norms: None,
                     attention_out: Panels::pack(isa, &out_w, h, h, h, out_b.as_deref()),
                     // The first layer's `attn_norm` is the identity, and has no tensor.
                     attention_norm: if index == 0 { None } else { Some(norm(&at(names.attention_norm))?) },
@@ -223,6 +234,91 @@ impl Model {
         })
     }
 
+    /// Qwen2 and Qwen3: the tensors [`DecoderNames`] lists (`model.` before each in a
+    /// checkpoint with a head), biases where the family or `config.json` says.
+    fn load_decoder(config: ModelConfig, isa: Isa, mut weights: Weights) -> Result<Self, NativeError> {
+        let names = DecoderNames::NAMES;
+        weights.use_prefix_of(names.words)?;
+        let (h, i, d) = (config.hidden, config.intermediate, config.head_size());
+        let (qw, kvw) = (config.heads * d, config.kv_heads * d);
+        let qkv_width = config.qkv_width();
+        let rotary = config.rotary.expect("a decoder config has rotary positions");
+        let qwen3 = config.architecture == Architecture::Qwen3;
+        let word_embeddings = word_table(&weights, names.words, [config.vocab_size, h])?;
+        let scale = 1.0 / (d as f32).sqrt();
+        let keep = word_embeddings.mapped();
+        let rms = |name: &str, width: usize, factor: f32| -> Result<Norm, NativeError> {
+            let gamma = weights.get(&format!("{name}.weight"), &[width])?.iter().map(|v| v * factor).collect();
+            Ok(Norm { gamma, beta: Vec::new() })
+        };
+        let layers = (0..config.layers)
+            .map(|index| {
+                // As in `load_bert`: the last layer's pages are in its panels now.
+                weights.release_pages(keep);
+                let at = |suffix: &str| DecoderNames::layer(index, suffix);
+                let linear = |name: &str, n: usize, k: usize, biased: bool| {
+                    let w = weights.get(&format!("{}.weight", at(name)), &[n, k])?;
+                    let b = if biased { Some(weights.get(&format!("{}.bias", at(name)), &[n])?) } else { None };
+                    Ok::<_, NativeError>((w, b))
+                };
+                // Qwen3 normalizes each query head after the projection, so its scale goes into
+                // that norm's weight; Qwen2's goes into the projection.
+                let query_factor = if qwen3 { 1.0 } else { scale };
+                let parts = [(names.query, qw, query_factor), (names.key, kvw, 1.0), (names.value, kvw, 1.0)]
+                    .into_iter()
+                    .map(|(name, n, factor)| linear(name, n, h, config.attention_bias).map(|part| (part, factor)))
+                    .collect::<Result<Vec<_>, NativeError>>()?;
+                let mut qkv_w = Vec::with_capacity(qkv_width * h);
+                let mut qkv_b = Vec::with_capacity(qkv_width);
+                for ((w, b), factor) in parts {
+                    qkv_w.extend(w.iter().map(|v| v * factor));
+                    if let Some(b) = b {
+                        qkv_b.extend(b.iter().map(|v| v * factor));
+                    }
+                }
+                let head_norms = if qwen3 {
+                    Some([rms(&at(names.query_norm), d, scale)?, rms(&at(names.key_norm), d, 1.0)?])
+                } else {
+                    None
+                };
+                // Qwen2's output projection has no bias; Qwen3's has one where its others do.
+                let (out_w, out_b) = linear(names.attention_out, h, qw, qwen3 && config.attention_bias)?;
+                let (gate_w, _) = linear(names.gate, i, h, false)?;
+                let (up_w, _) = linear(names.up, i, h, false)?;
+                let (down_w, _) = linear(names.down, h, i, false)?;
+                // The gated packing takes the activated rows (the gate projection's) first.
+                let mut gated = Vec::with_capacity(2 * i * h);
+                gated.extend_from_slice(&gate_w);
+                gated.extend_from_slice(&up_w);
+                Ok(Layer {
+                    qkv: Panels::pack(isa, &qkv_w, qkv_width, h, h, config.attention_bias.then_some(&qkv_b[..])),
+                    head_norms,
+                    attention_out: Panels::pack(isa, &out_w, h, qw, qw, out_b.as_deref()),
+                    attention_norm: Some(rms(&at(names.attention_norm), h, 1.0)?),
+                    up: Panels::pack_gated(isa, &gated, i, h, None),
+                    down: Panels::pack(isa, &down_w, h, i, i, None),
+                    output_norm: rms(&at(names.mlp_norm), h, 1.0)?,
+                    rotary: Some(0),
+                    reach: None,
+                })
+            })
+            .collect::<Result<Vec<_>, NativeError>>()?;
+        let final_norm = Some(rms(names.final_norm, h, 1.0)?);
+        Ok(Self {
+            frequencies: vec![Frequencies::new(rotary.global_base, d)],
+            config,
+            isa,
+            weights,
+            word_embeddings,
+            position_embeddings: Vec::new(),
+            token_type_embeddings: Vec::new(),
+            embedding_norm: None,
+            layers,
+            relative_bias: Vec::new(),
+            final_norm,
+        })
+    }
+
     /// The word embedding table, `vocab_size × hidden`.
     pub fn word_table(&self) -> &[f32] {
         match &self.word_embeddings {
@@ -244,6 +340,7 @@ impl Model {
                     + l.up.bytes()
                     + l.down.bytes()
                     + l.attention_norm.as_ref().map_or(0, norms)
+                    + l.head_norms.as_ref().map_or(0, |[q, k]| norms(q) + norms(k))
                     + norms(&l.output_norm)
             })
             .sum();
@@ -254,7 +351,7 @@ impl Model {
         layers
             + owned_words
             + (self.position_embeddings.len() + self.token_type_embeddings.len() + self.relative_bias.len()) * 4
-            + norms(&self.embedding_norm)
+            + self.embedding_norm.as_ref().map_or(0, norms)
             + self.final_norm.as_ref().map_or(0, norms)
     }
 }
@@ -287,7 +384,8 @@ pub(crate) struct LayerNames {
 }
 
 impl LayerNames {
-    /// The names for `architecture`; `None` for ModernBERT, whose tensors [`ModernNames`] names.
+    /// The names for `architecture`; `None` for ModernBERT, whose tensors [`ModernNames`] names,
+    /// and the decoders ([`DecoderNames`]).
     pub fn of(architecture: Architecture) -> Option<Self> {
         match architecture {
             Architecture::Bert | Architecture::Roberta => Some(Self {
@@ -304,7 +402,7 @@ impl LayerNames {
                 attention_out: "attention.attn.o",
                 attention_norm: "attention.LayerNorm",
             }),
-            Architecture::ModernBert => None,
+            Architecture::ModernBert | Architecture::Qwen3 | Architecture::Qwen2 => None,
         }
     }
 }
@@ -336,6 +434,51 @@ impl ModernNames {
         mlp_norm: "mlp_norm",
         up: "mlp.Wi",
         down: "mlp.Wo",
+    };
+
+    /// The name of `suffix` in layer `index`.
+    pub fn layer(index: usize, suffix: &str) -> String {
+        format!("layers.{index}.{suffix}")
+    }
+}
+
+/// The names of Qwen2's and Qwen3's tensors (as `Qwen2Model` and `Qwen3Model` save them;
+/// `model.` before each in a checkpoint with a head): linear layers and norms, before `.weight`
+/// and `.bias`.
+pub(crate) struct DecoderNames {
+    /// The word table (a full name).
+    pub words: &'static str,
+    pub final_norm: &'static str,
+    /// Relative to `layers.<i>.` ([`DecoderNames::layer`]).
+    pub attention_norm: &'static str,
+    pub query: &'static str,
+    pub key: &'static str,
+    pub value: &'static str,
+    /// Qwen3 only.
+    pub query_norm: &'static str,
+    pub key_norm: &'static str,
+    pub attention_out: &'static str,
+    pub mlp_norm: &'static str,
+    pub gate: &'static str,
+    pub up: &'static str,
+    pub down: &'static str,
+}
+
+impl DecoderNames {
+    pub const NAMES: Self = Self {
+        words: "embed_tokens.weight",
+        final_norm: "norm",
+        attention_norm: "input_layernorm",
+        query: "self_attn.q_proj",
+        key: "self_attn.k_proj",
+        value: "self_attn.v_proj",
+        query_norm: "self_attn.q_norm",
+        key_norm: "self_attn.k_norm",
+        attention_out: "self_attn.o_proj",
+        mlp_norm: "post_attention_layernorm",
+        gate: "mlp.gate_proj",
+        up: "mlp.up_proj",
+        down: "mlp.down_proj",
     };
 
     /// The name of `suffix` in layer `index`.

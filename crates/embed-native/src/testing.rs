@@ -14,7 +14,7 @@ pub use safetensors::tensor::Dtype;
 use safetensors::tensor::TensorView;
 
 use crate::config::Architecture;
-use crate::model::{LayerNames, ModernNames};
+use crate::model::{DecoderNames, LayerNames, ModernNames};
 
 /// One tensor of a [`Checkpoint`]: little-endian bytes of `shape` elements of `dtype`.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +64,8 @@ pub struct Checkpoint {
 
 /// Sizes of [`Checkpoint::tiny`]: 8 wide, 2 heads, 2 layers, 16 words, 12 positions (ModernBERT:
 /// its first layer global, its second local with a window of 4, so that each token sees the two
-/// on either side).
+/// on either side; the decoders: 4 query heads of 6 sharing 2 key/value heads, so the attention
+/// is 24 wide inside an 8-wide model).
 const HIDDEN: usize = 8;
 const HEADS: usize = 2;
 const LAYERS: usize = 2;
@@ -73,13 +74,17 @@ const VOCAB: usize = 16;
 const POSITIONS: usize = 12;
 const BUCKETS: usize = 8;
 const LOCAL_WINDOW: usize = 4;
+const DECODER_HEADS: usize = 4;
+const DECODER_KV_HEADS: usize = 2;
+const DECODER_HEAD_DIM: usize = 6;
 
 /// Adds a tensor of the given name and shape, its values spread around a value.
 type Add<'a> = dyn FnMut(String, Vec<usize>, f32, f32) + 'a;
 
 impl Checkpoint {
-    /// A valid checkpoint of `architecture` with weights drawn from `seed`. ModernBERT's has
-    /// no biases, as ModernBERT-base.
+    /// A valid checkpoint of `architecture` with weights drawn from `seed`. ModernBERT's and
+    /// Qwen3's have no biases, as ModernBERT-base and Qwen3-Embedding; Qwen2's have them on
+    /// query, key and value.
     pub fn tiny(architecture: Architecture, seed: u64) -> Self {
         let mut random = Random(seed | 1);
         let mut tensors = BTreeMap::new();
@@ -90,6 +95,7 @@ impl Checkpoint {
         };
         let config = match LayerNames::of(architecture) {
             Some(names) => bert_family(architecture, &names, &mut add),
+            None if architecture.is_decoder() => decoder(architecture, &mut add),
             None => modernbert(&mut add),
         };
         Self { config, tensors }
@@ -229,6 +235,53 @@ fn modernbert(add: &mut Add<'_>) -> serde_json::Map<String, serde_json::Value> {
         "local_attention": LOCAL_WINDOW,
         "global_rope_theta": 160_000.0,
         "local_rope_theta": 10_000.0,
+    }))
+}
+
+/// The tensors of a Qwen2 or Qwen3 checkpoint, and its `config.json`.
+fn decoder(architecture: Architecture, add: &mut Add<'_>) -> serde_json::Map<String, serde_json::Value> {
+    let names = DecoderNames::NAMES;
+    let qwen3 = architecture == Architecture::Qwen3;
+    let (qw, kvw) = (DECODER_HEADS * DECODER_HEAD_DIM, DECODER_KV_HEADS * DECODER_HEAD_DIM);
+    let norm = |add: &mut Add<'_>, base: &str, width: usize| add(format!("{base}.weight"), vec![width], 1.0, 0.3);
+    add(names.words.into(), vec![VOCAB, HIDDEN], 0.0, 1.0);
+    for layer in 0..LAYERS {
+        let at = |suffix: &str| DecoderNames::layer(layer, suffix);
+        norm(add, &at(names.attention_norm), HIDDEN);
+        for (name, n) in [(names.query, qw), (names.key, kvw), (names.value, kvw)] {
+            add(format!("{}.weight", at(name)), vec![n, HIDDEN], 0.0, 0.5);
+            if !qwen3 {
+                add(format!("{}.bias", at(name)), vec![n], 0.0, 0.1);
+            }
+        }
+        if qwen3 {
+            norm(add, &at(names.query_norm), DECODER_HEAD_DIM);
+            norm(add, &at(names.key_norm), DECODER_HEAD_DIM);
+        }
+        add(format!("{}.weight", at(names.attention_out)), vec![HIDDEN, qw], 0.0, 0.5);
+        norm(add, &at(names.mlp_norm), HIDDEN);
+        add(format!("{}.weight", at(names.gate)), vec![INTERMEDIATE, HIDDEN], 0.0, 0.5);
+        add(format!("{}.weight", at(names.up)), vec![INTERMEDIATE, HIDDEN], 0.0, 0.5);
+        add(format!("{}.weight", at(names.down)), vec![HIDDEN, INTERMEDIATE], 0.0, 0.3);
+    }
+    norm(add, names.final_norm, HIDDEN);
+    object(serde_json::json!({
+        "model_type": architecture.name(),
+        "hidden_size": HIDDEN,
+        "num_hidden_layers": LAYERS,
+        "num_attention_heads": DECODER_HEADS,
+        "num_key_value_heads": DECODER_KV_HEADS,
+        "head_dim": DECODER_HEAD_DIM,
+        "intermediate_size": INTERMEDIATE,
+        "hidden_act": "silu",
+        "vocab_size": VOCAB,
+        "max_position_embeddings": POSITIONS,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 10_000.0,
+        "rope_scaling": null,
+        "use_sliding_window": false,
+        "sliding_window": null,
+        "tie_word_embeddings": false,
     }))
 }
 

@@ -15,7 +15,7 @@ use embed_core::{BackendChoice, Config, EmbedError, EmbedOptions, Service};
 use crate::support::{chain, cosine, ort_library, workspace_root};
 
 /// Every fixture; a fixture missing from the folder fails the listing test.
-const FIXTURES: [&str; 8] = [
+const FIXTURES: [&str; 10] = [
     "bert-cls-dense",
     "bert-prompt-excluded",
     "bert-uncased-normalized",
@@ -23,6 +23,8 @@ const FIXTURES: [&str; 8] = [
     "bert-unigram-xlmr",
     "modernbert",
     "mpnet",
+    "qwen2",
+    "qwen3",
     "roberta-bpe",
 ];
 
@@ -166,6 +168,16 @@ fn mpnet_like_all_mpnet_base_v2() {
 #[test]
 fn modernbert_with_sliding_window_attention_like_modernbert_embed() {
     check_fixture("modernbert");
+}
+
+#[test]
+fn qwen3_decoder_with_last_token_pooling_like_qwen3_embedding() {
+    check_fixture("qwen3");
+}
+
+#[test]
+fn qwen2_decoder_with_biases_and_last_token_pooling_like_gte_qwen2() {
+    check_fixture("qwen2");
 }
 
 #[test]

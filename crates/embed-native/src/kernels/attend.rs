@@ -14,7 +14,8 @@
 //! convention of Hugging Face's `apply_rotary_pos_emb`). A sliding window lets query `i` see
 //! only the keys `j` with `|i - j| ≤ reach`: a block then scores, normalizes and sums only the
 //! band of whole vectors its rows' windows cover, so a windowed head takes time linear in its
-//! length (memory is linear in it either way).
+//! length (memory is linear in it either way). A causal head (decoders: Qwen) lets query `i`
+//! see only the keys `j ≤ i`, the same band logic with no keys after the row.
 //!
 //! This file knows nothing of transformers, heads or threads: rows, strides and lengths only.
 
@@ -41,8 +42,10 @@ pub(crate) struct Head {
     /// The rotary table, or null for none: for each position `0..len`, `d / 2` cosines then
     /// `d / 2` sines (`d` even).
     pub rotary: *const f32,
-    /// Query `i` attends to the keys `j` with `|i - j| ≤ reach` (`usize::MAX`: to all).
+    /// Query `i` attends to the keys `j` with `|i - j| ≤ reach` (`usize::MAX`: to all)...
     pub reach: usize,
+    /// ...and, where `causal`, only to those with `j ≤ i`.
+    pub causal: bool,
     /// The context's first row (its column offset applied) and row stride.
     pub out: *mut f32,
     pub ldo: usize,
@@ -126,10 +129,11 @@ unsafe fn rotate_queries(head: &Head, row: usize, rows: usize, out: *mut f32) {
     }
 }
 
-/// The keys query `i` of a head of `len` tokens attends to: `first..end`.
+/// The keys query `i` of `head` attends to: `first..end`.
 #[inline(always)]
-fn window(i: usize, len: usize, reach: usize) -> (usize, usize) {
-    (i.saturating_sub(reach), len.min(i.saturating_add(reach).saturating_add(1)))
+fn window(head: &Head, i: usize) -> (usize, usize) {
+    let ahead = if head.causal { 0 } else { head.reach };
+    (i.saturating_sub(head.reach), head.len.min(i.saturating_add(ahead).saturating_add(1)))
 }
 
 /// Calls [`block`] with `rows` as a constant (the last block of a head has fewer than `R`).
@@ -169,8 +173,8 @@ unsafe fn block<S: Simd, const B: usize>(
     let (len, d, ld) = (head.len, head.d, head.ld);
     let lanes = S::LANES;
     // A window moves with its row: the band starts at the first row's and ends at the last's.
-    let c0 = window(row, len, head.reach).0 / lanes * lanes;
-    let c1 = window(row + B - 1, len, head.reach).1.div_ceil(lanes) * lanes;
+    let c0 = window(head, row).0 / lanes * lanes;
+    let c1 = window(head, row + B - 1).1.div_ceil(lanes) * lanes;
     // SAFETY (the whole body): rows `row..row + B` are below `len`, and `c0..c1` lies in
     // `0..lp`; see `attend`.
     unsafe {
@@ -189,7 +193,7 @@ unsafe fn block<S: Simd, const B: usize>(
             score_tile::<S, B, 1>(q, ldq, d, kt.add(col), lp, scores.add(col));
         }
         for r in 0..B {
-            let (first, end) = window(row + r, len, head.reach);
+            let (first, end) = window(head, row + r);
             let (from, to) = (first / lanes * lanes, end.div_ceil(lanes) * lanes);
             let line = scores.add(r * lp);
             if !head.bias.is_null() {

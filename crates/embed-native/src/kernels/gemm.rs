@@ -1,5 +1,6 @@
 //! The matrix product every linear layer and attention runs on, written once over [`Simd`]:
-//! `C = A · Wᵀ + bias`, then an epilogue (GELU, a gated GELU, or adding into `C` for a residual).
+//! `C = A · Wᵀ + bias`, then an epilogue (GELU, a gated GELU or SiLU, or adding into `C` for a
+//! residual).
 //!
 //! `W` (`n × k`, PyTorch's `Linear` layout) is packed once into panels of `NR = NV · LANES`
 //! output columns: panel `p` holds, for each `kk` in `0..k`, the `NR` values `W[p·NR + j][kk]`,
@@ -10,7 +11,7 @@
 //! of `A` are processed in chunks of at most [`CHUNK_FLOATS`] floats so a chunk stays in the L2
 //! cache while every panel streams past it.
 //!
-//! A gated layer (GeGLU: `gelu(x · Vᵀ) ⊙ (x · Gᵀ)`) is packed with the value rows of `NR / 2`
+//! A gated layer (GeGLU: `gelu(x · Vᵀ) ⊙ (x · Gᵀ)`, or SwiGLU with SiLU for GELU) is packed with the value rows of `NR / 2`
 //! outputs and the gate rows of the same outputs in one panel ([`super::Panels::pack_gated`]):
 //! its tile holds both halves in registers, and its epilogue stores `NR / 2` products, so the
 //! `2 · n`-wide intermediate never reaches memory.
@@ -18,7 +19,7 @@
 //! This file knows nothing of threads (the caller hands each thread a range of panels), of
 //! transformers or of instruction sets.
 
-use super::math::{Gelu, gelu};
+use super::math::{Gelu, gelu, silu};
 use super::simd::Simd;
 
 /// Most floats of `A` swept by one pass over the panels (512 KiB): fits the L2 cache
@@ -39,6 +40,15 @@ pub enum Epilogue {
     Accumulate,
     /// Panels packed gated: store the GELU of each value column times its gate column.
     GeGlu(Gelu),
+    /// Panels packed gated: store the SiLU of each value column times its gate column.
+    SwiGlu,
+}
+
+impl Epilogue {
+    /// Whether it takes gated panels ([`super::Panels::pack_gated`]).
+    pub(crate) fn gated(self) -> bool {
+        matches!(self, Self::GeGlu(_) | Self::SwiGlu)
+    }
 }
 
 /// Where a product goes and what it starts from.
@@ -53,7 +63,7 @@ pub(crate) struct GemmTarget {
 }
 
 /// `C[.., panels] = A · Wᵀ + bias` for the panels `first..last`, then `epilogue`. With
-/// [`Epilogue::GeGlu`] each panel holds `NR / 2` outputs (see the file's doc).
+/// a gated epilogue ([`Epilogue::gated`]) each panel holds `NR / 2` outputs (see the file's doc).
 ///
 /// # Safety
 /// Runs on `S`'s instruction set. `a` holds `m` rows of `k` floats at stride `lda`; `panels` holds at least `last · NR · k` floats and `bias` `last · NR`;
@@ -76,7 +86,7 @@ pub(crate) unsafe fn gemm<S: Simd, const MR: usize, const NV: usize>(
     const { assert!(NV.is_multiple_of(2), "a gated tile splits its vectors in two halves") };
     let nr = NV * S::LANES;
     // Output columns per panel.
-    let width = if matches!(epilogue, Epilogue::GeGlu(_)) { nr / 2 } else { nr };
+    let width = if epilogue.gated() { nr / 2 } else { nr };
     let chunk_rows = (CHUNK_FLOATS / lda.max(1)).max(MR) / MR * MR;
     let mut chunk = 0;
     while chunk < m {
@@ -170,7 +180,7 @@ unsafe fn tile<S: Simd, const R: usize, const NV: usize>(
             }
             w = w.add(NV * S::LANES);
         }
-        if let Epilogue::GeGlu(kind) = epilogue {
+        if epilogue.gated() {
             let half = NV / 2;
             for (r, row) in acc.iter().enumerate() {
                 let out = c.add(r * ldc);
@@ -182,7 +192,11 @@ unsafe fn tile<S: Simd, const R: usize, const NV: usize>(
                     let lanes = S::LANES.min(cols - offset);
                     let value = S::add(row[v], S::load(bias.add(offset)));
                     let gate = S::add(row[v + half], S::load(bias.add(offset + half * S::LANES)));
-                    let product = S::mul(gelu::<S>(value, kind), gate);
+                    let active = match epilogue {
+                        Epilogue::GeGlu(kind) => gelu::<S>(value, kind),
+                        _ => silu::<S>(value),
+                    };
+                    let product = S::mul(active, gate);
                     if lanes == S::LANES {
                         S::store(out.add(offset), product);
                     } else {
@@ -202,7 +216,7 @@ unsafe fn tile<S: Simd, const R: usize, const NV: usize>(
                 let lanes = S::LANES.min(cols - offset);
                 let mut value = S::add(sum, S::load(bias.add(offset)));
                 match epilogue {
-                    Epilogue::Store | Epilogue::GeGlu(_) => {}
+                    Epilogue::Store | Epilogue::GeGlu(_) | Epilogue::SwiGlu => {}
                     Epilogue::Gelu(kind) => value = gelu::<S>(value, kind),
                     Epilogue::Accumulate => {
                         let old = if lanes == S::LANES {

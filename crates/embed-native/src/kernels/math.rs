@@ -1,4 +1,4 @@
-//! Elementary functions on vectors: `exp`, `erf`, `tanh` and the two GELUs, written once over
+//! Elementary functions on vectors: `exp`, `erf`, `tanh`, the two GELUs and SiLU, written once over
 //! [`Simd`]. Accuracy is tested against `f64` references in `tests` below; this file knows
 //! nothing of where the values come from.
 
@@ -89,6 +89,17 @@ pub(crate) unsafe fn gelu<S: Simd>(x: S::V, kind: Gelu) -> S::V {
     }
 }
 
+/// SiLU (swish), `x · sigmoid(x)`, as `x / (1 + e^-x)`: within a few ulp, and 0 (not NaN) far
+/// below 0, where `exp` clamps.
+#[inline(always)]
+pub(crate) unsafe fn silu<S: Simd>(x: S::V) -> S::V {
+    // SAFETY (all calls below): the caller runs on `S`'s instruction set.
+    unsafe {
+        let e = exp::<S>(S::sub(S::splat(0.0), x));
+        S::div(x, S::add(e, S::splat(1.0)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +153,17 @@ mod tests {
                 (f64::from(approx) - want).abs() < 1e-6 * x64.abs().max(1.0),
                 "gelu_new({x}) = {approx}, want {want}"
             );
+        }
+    }
+
+    #[test]
+    fn silu_matches_its_definition() {
+        for x in grid().chain((-1000..=1000).map(|i| i as f32 / 10.0)) {
+            let x64 = f64::from(x);
+            // SAFETY: the portable implementation runs anywhere.
+            let got = apply(|v| unsafe { silu::<Portable>(v) }, x);
+            let want = x64 / (1.0 + (-x64).exp());
+            assert!((f64::from(got) - want).abs() <= 1e-6 * want.abs().max(1e-30), "silu({x}) = {got}, want {want}");
         }
     }
 }

@@ -132,10 +132,10 @@ impl Panels {
         panels
     }
 
-    /// Packs a gated linear layer (GeGLU) of `n` outputs: `w` holds `2n` rows of `k` (the
+    /// Packs a gated linear layer (GeGLU, SwiGLU) of `n` outputs: `w` holds `2n` rows of `k` (the
     /// values' rows, then the gates'), `bias` `2n` values likewise. Each panel gets the value
     /// rows of `nr / 2` outputs and the gate rows of the same outputs, so one tile of the
-    /// product holds both ([`Epilogue::GeGlu`]).
+    /// product holds both ([`Epilogue::GeGlu`], [`Epilogue::SwiGlu`]).
     pub fn pack_gated(isa: Isa, w: &[f32], n: usize, k: usize, bias: Option<&[f32]>) -> Self {
         assert!(w.len() >= 2 * n * k, "a gated layer of {n} outputs needs {} rows of {k}", 2 * n);
         assert!(bias.is_none_or(|b| b.len() >= 2 * n), "a gated layer of {n} outputs needs {} biases", 2 * n);
@@ -298,6 +298,8 @@ pub(crate) struct Positions<'a> {
     pub rotary: Option<&'a [f32]>,
     /// Query `i` attends only to the keys `j` with `|i - j| ≤ reach`; `None`: to all.
     pub reach: Option<usize>,
+    /// Query `i` attends only to the keys `j ≤ i` (a decoder's causal attention).
+    pub causal: bool,
 }
 
 /// An additive bias on the scores of [`Isa::attend`] whose rows are windows of one line
@@ -387,6 +389,13 @@ macro_rules! isa_entries {
                 // SAFETY: forwarded; this function's target feature is the instruction set.
                 unsafe { super::rows::layer_norm::<$simd>(x, out, n, gamma, beta, eps) }
             }
+
+            /// See [`super::rows::rms_norm`].
+            $(#[target_feature(enable = $feature)])?
+            pub(super) unsafe fn rms_norm(x: *const f32, out: *mut f32, n: usize, gamma: *const f32, eps: f32) {
+                // SAFETY: forwarded; this function's target feature is the instruction set.
+                unsafe { super::rows::rms_norm::<$simd>(x, out, n, gamma, eps) }
+            }
         }
     };
 }
@@ -416,16 +425,13 @@ macro_rules! on_isa {
 
 impl Isa {
     /// `out = a · Wᵀ + bias`, then `epilogue`, with the panels of `w` split among `threads`'s
-    /// threads. Gated panels ([`Panels::pack_gated`]) take [`Epilogue::GeGlu`], and only they.
+    /// threads. Gated panels ([`Panels::pack_gated`]) take [`Epilogue::GeGlu`] or
+    /// [`Epilogue::SwiGlu`], and only they.
     pub(crate) fn matmul(self, threads: &dyn Parallel, a: MatRef<'_>, w: &Panels, out: MatMut<'_>, epilogue: Epilogue) {
         assert!(self.available(), "{} is not available on this CPU", self.name());
         a.check();
         assert_eq!(w.isa, self, "panels packed for another instruction set");
-        assert_eq!(
-            w.gated,
-            matches!(epilogue, Epilogue::GeGlu(_)),
-            "gated panels take the gated epilogue, and only they"
-        );
+        assert_eq!(w.gated, epilogue.gated(), "gated panels take a gated epilogue, and only they");
         assert_eq!(a.cols, w.k, "A has {} columns, W {}", a.cols, w.k);
         assert_eq!(out.cols, w.outputs, "C has {} columns, W {} outputs", out.cols, w.outputs);
         assert_eq!(out.rows, a.rows, "C has {} rows, A {}", out.rows, a.rows);
@@ -520,7 +526,9 @@ impl Isa {
         };
         let rotary = positions.rotary.map_or(std::ptr::null(), <[f32]>::as_ptr);
         let reach = positions.reach.unwrap_or(usize::MAX);
-        let head = attend::Head { q, k, v, ld, len, d, bias, bias_step, rotary, reach, out: out.ptr, ldo: out.stride };
+        let causal = positions.causal;
+        let head =
+            attend::Head { q, k, v, ld, len, d, bias, bias_step, rotary, reach, causal, out: out.ptr, ldo: out.stride };
         // SAFETY: the checks above proved `len` rows of `d` floats at `ld` from each column,
         // the bias of every row `0..len` (its start moves monotonically with the row), the
         // rotary table's `len · d` floats with `d` even, and `out`'s `len × d` block (its
@@ -572,6 +580,40 @@ impl Isa {
             unsafe {
                 let (from, to) = (x.as_ptr().add(row * stride), out.as_mut_ptr().add(row * stride));
                 on_isa!(self, layer_norm(from, to, n, gamma.as_ptr(), beta.as_ptr(), eps))
+            }
+        }
+    }
+
+    /// RMSNorm of each of `rows` rows of `x` (row length `gamma.len()`, stride `stride`), in
+    /// place.
+    pub(crate) fn rms_norm(self, x: &mut [f32], rows: usize, stride: usize, gamma: &[f32], eps: f32) {
+        assert!(self.available(), "{} is not available on this CPU", self.name());
+        let n = gamma.len();
+        MatRef { data: x, rows, cols: n, stride }.check();
+        let x = x.as_mut_ptr();
+        for row in 0..rows {
+            // SAFETY: the check above proved the row's `n` floats exist; the kernel may write
+            // the row it reads; gamma holds `n`; this CPU has `self`.
+            unsafe {
+                let at = x.add(row * stride);
+                on_isa!(self, rms_norm(at, at, n, gamma.as_ptr(), eps))
+            }
+        }
+    }
+
+    /// RMSNorm of each of `rows` rows of `x` into the same rows of `out` (row length
+    /// `gamma.len()`, both at stride `stride`).
+    pub(crate) fn rms_norm_into(self, x: &[f32], out: &mut [f32], rows: usize, stride: usize, gamma: &[f32], eps: f32) {
+        assert!(self.available(), "{} is not available on this CPU", self.name());
+        let n = gamma.len();
+        MatRef { data: x, rows, cols: n, stride }.check();
+        MatRef { data: out, rows, cols: n, stride }.check();
+        for row in 0..rows {
+            // SAFETY: the checks above proved the row's `n` floats exist in both; `out` is a
+            // mutable borrow, so it overlaps `x` nowhere; gamma holds `n`; this CPU has `self`.
+            unsafe {
+                let (from, to) = (x.as_ptr().add(row * stride), out.as_mut_ptr().add(row * stride));
+                on_isa!(self, rms_norm(from, to, n, gamma.as_ptr(), eps))
             }
         }
     }

@@ -1,5 +1,6 @@
-//! Row-wise passes written once over [`Simd`]: LayerNorm, in place or into another row, reading
-//! its row from cache twice; this file knows nothing of what the rows hold.
+//! Row-wise passes written once over [`Simd`]: LayerNorm and RMSNorm, in place or into another
+//! row, reading their row from cache two or three times; this file knows nothing of what the
+//! rows hold.
 
 use super::simd::Simd;
 
@@ -59,6 +60,45 @@ pub(crate) unsafe fn layer_norm<S: Simd>(
         if tail > 0 {
             let d = S::mul(S::sub(S::load_n(x.add(full), tail), mean_v), scale);
             let y = S::fma(d, S::load_n(gamma.add(full), tail), S::load_n(beta.add(full), tail));
+            S::store_n(out.add(full), y, tail);
+        }
+    }
+}
+
+/// `out = x / sqrt(mean(x²) + eps) * gamma` over one row of `n` floats (as Hugging Face's
+/// `LlamaRMSNorm` and its copies take it: the row scaled, then multiplied by the weight); `out`
+/// may be `x` (in place).
+///
+/// # Safety
+/// Runs on `S`'s instruction set; `x`, `out` and `gamma` each hold `n` floats; `out` is `x` or
+/// overlaps it nowhere.
+#[inline(always)]
+pub(crate) unsafe fn rms_norm<S: Simd>(x: *const f32, out: *mut f32, n: usize, gamma: *const f32, eps: f32) {
+    let full = n / S::LANES * S::LANES;
+    let tail = n - full;
+    // SAFETY (the whole body): every access is below `n` floats from its pointer.
+    unsafe {
+        let mut squares = S::splat(0.0);
+        let mut i = 0;
+        while i < full {
+            let v = S::load(x.add(i));
+            squares = S::fma(v, v, squares);
+            i += S::LANES;
+        }
+        if tail > 0 {
+            // `load_n` zero-fills the lanes past the tail, which add nothing.
+            let v = S::load_n(x.add(full), tail);
+            squares = S::fma(v, v, squares);
+        }
+        let scale = S::splat(1.0 / (S::sum(squares) / n as f32 + eps).sqrt());
+        i = 0;
+        while i < full {
+            // Each element is read before it is written, so `out` may be `x`.
+            S::store(out.add(i), S::mul(S::mul(S::load(x.add(i)), scale), S::load(gamma.add(i))));
+            i += S::LANES;
+        }
+        if tail > 0 {
+            let y = S::mul(S::mul(S::load_n(x.add(full), tail), scale), S::load_n(gamma.add(full), tail));
             S::store_n(out.add(full), y, tail);
         }
     }

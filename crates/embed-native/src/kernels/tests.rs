@@ -87,7 +87,9 @@ fn matmul_matches_a_reference_for_every_shape_and_epilogue() {
                                     Epilogue::Store => x,
                                     Epilogue::Accumulate => x + f64::from(start[i * ldc + j]),
                                     Epilogue::Gelu(_) => 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)),
-                                    Epilogue::GeGlu(_) => unreachable!("gated panels are tested below"),
+                                    Epilogue::GeGlu(_) | Epilogue::SwiGlu => {
+                                        unreachable!("gated panels are tested below")
+                                    }
                                 }
                             };
                             let tolerance = 1e-5 * (k as f64).sqrt() * expected.abs().max(1.0);
@@ -127,6 +129,41 @@ fn layer_norm_matches_a_reference() {
                     );
                 }
                 assert_eq!(x[r * stride + n..r * stride + stride], original[r * stride + n..r * stride + stride]);
+            }
+        }
+    }
+}
+
+#[test]
+fn rms_norm_matches_a_reference() {
+    for isa in isas() {
+        for n in [1, 6, 7, 16, 32, 33, 128, 1000] {
+            let rows = 3;
+            let stride = n + 2;
+            let original = values(rows * stride, 8);
+            let gamma = values(n, 9);
+            let mut in_place = original.clone();
+            isa.rms_norm(&mut in_place, rows, stride, &gamma, 1e-6);
+            let mut into = vec![f32::NAN; rows * stride];
+            isa.rms_norm_into(&original, &mut into, rows, stride, &gamma, 1e-6);
+            for r in 0..rows {
+                let row: Vec<f64> = original[r * stride..r * stride + n].iter().map(|&v| f64::from(v)).collect();
+                let scale = 1.0 / (row.iter().map(|v| v * v).sum::<f64>() / n as f64 + 1e-6).sqrt();
+                for j in 0..n {
+                    let want = row[j] * scale * f64::from(gamma[j]);
+                    for got in [in_place[r * stride + j], into[r * stride + j]] {
+                        let got = f64::from(got);
+                        assert!(
+                            (got - want).abs() < 1e-5 * want.abs().max(1.0),
+                            "{isa:?} n={n} ({r}, {j}): {got} vs {want}"
+                        );
+                    }
+                }
+                assert_eq!(
+                    in_place[r * stride + n..r * stride + stride],
+                    original[r * stride + n..r * stride + stride]
+                );
+                assert!(into[r * stride + n..r * stride + stride].iter().all(|v| v.is_nan()), "wrote past the row");
             }
         }
     }
@@ -219,20 +256,29 @@ fn gated_matmul_matches_a_reference() {
                 let zeros = vec![0.0; 2 * n];
                 let full = reference(&a, lda, &w, bias.as_deref().unwrap_or(&zeros), m, 2 * n, k);
                 let panels = Panels::pack_gated(isa, &w, n, k, bias.as_deref());
-                for threads in [&Serial as &dyn Parallel, &pool] {
+                for (threads, epilogue) in [
+                    (&Serial as &dyn Parallel, Epilogue::GeGlu(Gelu::Erf)),
+                    (&pool, Epilogue::GeGlu(Gelu::Erf)),
+                    (&Serial, Epilogue::SwiGlu),
+                    (&pool, Epilogue::SwiGlu),
+                ] {
                     let ldc = n + 2;
                     let mut out = vec![f32::NAN; m * ldc];
                     let a_view = MatRef { data: &a, rows: m, cols: k, stride: lda };
-                    isa.matmul(threads, a_view, &panels, MatMut::new(&mut out, m, n, ldc), Epilogue::GeGlu(Gelu::Erf));
+                    isa.matmul(threads, a_view, &panels, MatMut::new(&mut out, m, n, ldc), epilogue);
                     for i in 0..m {
                         for j in 0..n {
                             let (x, gate) = (full[i * 2 * n + j], full[i * 2 * n + n + j]);
-                            let want = 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)) * gate;
+                            let active = match epilogue {
+                                Epilogue::SwiGlu => x / (1.0 + (-x).exp()),
+                                _ => 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)),
+                            };
+                            let want = active * gate;
                             let got = f64::from(out[i * ldc + j]);
                             let tolerance = 1e-5 * (k as f64).sqrt() * want.abs().max(1.0);
                             assert!(
                                 (got - want).abs() < tolerance,
-                                "{isa:?} {m}x{k}x{n} at ({i}, {j}): {got} vs {want}"
+                                "{isa:?} {m}x{k}x{n} {epilogue:?} at ({i}, {j}): {got} vs {want}"
                             );
                         }
                         assert!(out[i * ldc + n..(i + 1) * ldc].iter().all(|x| x.is_nan()), "wrote past the outputs");
@@ -283,7 +329,7 @@ fn gated_tiles_of_four_vectors_match_a_reference() {
 }
 
 #[test]
-#[should_panic(expected = "gated panels take the gated epilogue")]
+#[should_panic(expected = "gated panels take a gated epilogue")]
 fn gated_panels_refuse_another_epilogue() {
     let isa = Isa::detect();
     let panels = Panels::pack_gated(isa, &values(2 * 4 * 4, 1), 4, 4, None);
@@ -325,7 +371,7 @@ fn rotary_table(len: usize, d: usize, base: f64) -> Vec<f32> {
 
 /// `softmax(rot(q) · rot(k)ᵀ + mask) · v` for one head in `f64`, the mask keeping the keys at
 /// most `reach` from each query.
-fn rotary_reference(head: &HeadRows<'_>, table: &[f32], reach: usize) -> Vec<f64> {
+fn rotary_reference(head: &HeadRows<'_>, table: &[f32], reach: usize, causal: bool) -> Vec<f64> {
     let (len, d, ld, half) = (head.len, head.d, head.ld, head.d / 2);
     let rotate = |row: usize, column: usize| -> Vec<f64> {
         let x = |c: usize| f64::from(head.qkv[row * ld + column + c]);
@@ -344,7 +390,7 @@ fn rotary_reference(head: &HeadRows<'_>, table: &[f32], reach: usize) -> Vec<f64
     let (queries, keys): (Vec<_>, Vec<_>) = (0..len).map(|i| (rotate(i, q), rotate(i, k))).unzip();
     let mut out = vec![0.0; len * d];
     for i in 0..len {
-        let seen: Vec<usize> = (0..len).filter(|&j| i.abs_diff(j) <= reach).collect();
+        let seen: Vec<usize> = (0..len).filter(|&j| i.abs_diff(j) <= reach && (!causal || j <= i)).collect();
         let scores: Vec<f64> = seen.iter().map(|&j| (0..d).map(|c| queries[i][c] * keys[j][c]).sum()).collect();
         let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let weights: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
@@ -358,7 +404,7 @@ fn rotary_reference(head: &HeadRows<'_>, table: &[f32], reach: usize) -> Vec<f64
 }
 
 #[test]
-fn attend_with_rotary_positions_and_a_sliding_window_matches_a_reference() {
+fn attend_with_rotary_positions_and_a_sliding_window_or_a_causal_mask_matches_a_reference() {
     for isa in isas() {
         let mut scratch = Vec::new();
         for d in [8, 64, 20] {
@@ -369,21 +415,23 @@ fn attend_with_rotary_positions_and_a_sliding_window_matches_a_reference() {
                 let qkv: Vec<f32> = values(len * ld, 100 + len as u64).into_iter().map(|x| x * 2.0).collect();
                 let table = rotary_table(len, d, 100.0);
                 // No window, windows narrower than a vector, around one and two, and wider than
-                // the sequence.
-                for reach in [None, Some(0), Some(1), Some(4), Some(7), Some(8), Some(20), Some(100)] {
+                // the sequence; a causal mask (a decoder's, without a window) and with one.
+                let windows = [None, Some(0), Some(1), Some(4), Some(7), Some(8), Some(20), Some(100)];
+                let masks = windows.map(|reach| (reach, false)).into_iter().chain([(None, true), (Some(4), true)]);
+                for (reach, causal) in masks {
                     let head = 1;
                     let rows = HeadRows { qkv: &qkv, ld, len, d, columns: [head * d, h + head * d, 2 * h + head * d] };
-                    let want = rotary_reference(&rows, &table, reach.unwrap_or(usize::MAX));
+                    let want = rotary_reference(&rows, &table, reach.unwrap_or(usize::MAX), causal);
                     let ldo = d + 1;
                     let mut out = vec![f32::NAN; len * ldo];
-                    let positions = Positions { rotary: Some(&table), reach };
+                    let positions = Positions { rotary: Some(&table), reach, causal };
                     isa.attend(&rows, None, positions, MatMut::new(&mut out, len, d, ldo), &mut scratch);
                     for i in 0..len {
                         for c in 0..d {
                             let (got, want) = (f64::from(out[i * ldo + c]), want[i * d + c]);
                             assert!(
                                 (got - want).abs() < 2e-5,
-                                "{isa:?} d={d} len={len} reach={reach:?} [{i}][{c}]: {got} vs {want}"
+                                "{isa:?} d={d} len={len} reach={reach:?} causal={causal} [{i}][{c}]: {got} vs {want}"
                             );
                         }
                         assert!(out[i * ldo + d].is_nan(), "wrote past the head");
@@ -408,7 +456,7 @@ fn a_window_without_rotary_positions_and_with_a_bias_matches_a_reference() {
             if i.abs_diff(j) <= reach { f64::from(line[2 * len - i + j]) } else { f64::NEG_INFINITY }
         });
         let mut out = vec![0.0; len * d];
-        let positions = Positions { rotary: None, reach: Some(reach) };
+        let positions = Positions { rotary: None, reach: Some(reach), causal: false };
         isa.attend(&rows, Some(&bias), positions, MatMut::new(&mut out, len, d, d), &mut scratch);
         for (i, (got, want)) in out.iter().zip(&want).enumerate() {
             assert!((f64::from(*got) - want).abs() < 2e-5, "{isa:?} [{}][{}]: {got} vs {want}", i / d, i % d);
@@ -424,6 +472,6 @@ fn attend_refuses_a_rotary_table_shorter_than_the_head() {
     let rows = HeadRows { qkv: &qkv, ld: 12, len: 4, d: 4, columns: [0, 4, 8] };
     let table = rotary_table(3, 4, 10.0);
     let mut out = vec![0.0; 16];
-    let positions = Positions { rotary: Some(&table), reach: None };
+    let positions = Positions { rotary: Some(&table), reach: None, causal: false };
     isa.attend(&rows, None, positions, MatMut::new(&mut out, 4, 4, 4), &mut Vec::new());
 }

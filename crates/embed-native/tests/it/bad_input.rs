@@ -7,8 +7,14 @@ use std::path::Path;
 use embed_native::testing::{Checkpoint, Dtype, Tensor};
 use embed_native::{Architecture, NativeError, NativeModel, NativeOptions, PackedBatch};
 
-const FAMILIES: [Architecture; 4] =
-    [Architecture::Bert, Architecture::Roberta, Architecture::Mpnet, Architecture::ModernBert];
+const FAMILIES: [Architecture; 6] = [
+    Architecture::Bert,
+    Architecture::Roberta,
+    Architecture::Mpnet,
+    Architecture::ModernBert,
+    Architecture::Qwen3,
+    Architecture::Qwen2,
+];
 
 fn load(dir: &Path) -> Result<NativeModel, NativeError> {
     let mut options = NativeOptions::default();
@@ -58,8 +64,8 @@ fn a_sequence_gives_the_same_rows_inside_a_batch_and_alone() {
 fn a_missing_tensor_is_named() {
     for family in FAMILIES {
         let mut checkpoint = Checkpoint::tiny(family, 1);
-        // ModernBERT has no biases: its second layer's first weight.
-        let suffix = if family == Architecture::ModernBert { ".weight" } else { ".bias" };
+        // ModernBERT and Qwen3 have no biases: their second layer's first weight.
+        let suffix = if matches!(family, Architecture::ModernBert | Architecture::Qwen3) { ".weight" } else { ".bias" };
         let in_layer_1 = |k: &&String| (k.contains("layer.1.") || k.contains("layers.1.")) && k.ends_with(suffix);
         let name = checkpoint.tensors.keys().find(in_layer_1).unwrap().clone();
         checkpoint.tensors.remove(&name);
@@ -185,6 +191,7 @@ fn a_nan_weight_is_an_error_not_a_vector() {
         let mut checkpoint = Checkpoint::tiny(family, 9);
         let name = match family {
             Architecture::ModernBert => "layers.1.mlp.Wo.weight",
+            Architecture::Qwen3 | Architecture::Qwen2 => "layers.1.mlp.down_proj.weight",
             _ => "encoder.layer.1.output.dense.bias",
         };
         let mut values = checkpoint.tensors[name].values();
@@ -342,4 +349,115 @@ fn an_unsupported_modernbert_config_is_refused_by_key() {
     let (_dir, model) = load_checkpoint(&checkpoint);
     let rotary = model.unwrap().config().rotary.unwrap();
     assert_eq!((rotary.local_base, rotary.global_base, rotary.reach()), (160_000.0, 160_000.0, 2));
+}
+
+#[test]
+fn a_decoder_token_sees_only_the_tokens_before_it() {
+    for family in [Architecture::Qwen3, Architecture::Qwen2] {
+        let (_dir, model) = load_checkpoint(&Checkpoint::tiny(family, 40));
+        let model = model.unwrap();
+        let h = model.config().hidden;
+        let ids = [3, 9, 4, 4, 12, 7, 2, 5, 11];
+        let whole = run(&model, &ids, &[9]).unwrap();
+        for len in 1..ids.len() {
+            let prefix = run(&model, &ids[..len], &[len]).unwrap();
+            assert_eq!(prefix, whole[..len * h], "{family:?}: the first {len} rows");
+        }
+        // The last row does depend on every token before it.
+        let mut changed = ids;
+        changed[0] = 8;
+        assert_ne!(run(&model, &changed, &[9]).unwrap()[8 * h..], whole[8 * h..], "{family:?}");
+    }
+}
+
+#[test]
+fn decoder_tensors_missing_or_misshapen_are_named_with_the_file() {
+    let file = |dir: &tempfile::TempDir| dir.path().join("model.safetensors");
+    for (family, name) in [
+        (Architecture::Qwen3, "layers.1.self_attn.q_norm.weight"),
+        (Architecture::Qwen3, "layers.0.self_attn.k_norm.weight"),
+        (Architecture::Qwen3, "layers.1.mlp.gate_proj.weight"),
+        (Architecture::Qwen3, "norm.weight"),
+        (Architecture::Qwen3, "embed_tokens.weight"),
+        (Architecture::Qwen2, "layers.0.self_attn.v_proj.bias"),
+        (Architecture::Qwen2, "layers.1.post_attention_layernorm.weight"),
+    ] {
+        let mut checkpoint = Checkpoint::tiny(family, 41);
+        checkpoint.tensors.remove(name);
+        let (dir, model) = load_checkpoint(&checkpoint);
+        let error = model.unwrap_err();
+        assert!(
+            matches!(&error, NativeError::MissingTensor { path, name: n } if path == &file(&dir) && n == name),
+            "{family:?} {name}: {error}"
+        );
+    }
+    // The key projection has num_key_value_heads · head_dim = 12 outputs, not hidden_size.
+    let mut checkpoint = Checkpoint::tiny(Architecture::Qwen3, 42);
+    let name = "layers.0.self_attn.k_proj.weight";
+    checkpoint.tensors.insert(name.into(), Tensor::f32(vec![8, 8], &[0.5; 64]));
+    let (dir, model) = load_checkpoint(&checkpoint);
+    let error = model.unwrap_err();
+    assert!(
+        matches!(&error, NativeError::TensorShape { path, name: n, expected, found }
+            if path == &file(&dir) && n == name && expected == &[12, 8] && found == &[8, 8]),
+        "{error}"
+    );
+    // Qwen3's output projection has a bias where attention_bias says so, as its others.
+    let mut checkpoint = Checkpoint::tiny(Architecture::Qwen3, 43);
+    checkpoint.config.insert("attention_bias".into(), true.into());
+    let (dir, model) = load_checkpoint(&checkpoint);
+    let error = model.unwrap_err();
+    assert!(
+        matches!(&error, NativeError::MissingTensor { path, name: n } if path == &file(&dir) && n == "layers.0.self_attn.q_proj.bias"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_unsupported_decoder_config_is_refused_by_key() {
+    let cases: [(Architecture, &str, serde_json::Value, &str); 9] = [
+        (Architecture::Qwen3, "hidden_act", "gelu".into(), "hidden_act `gelu` is not supported by the native engine"),
+        (
+            Architecture::Qwen3,
+            "rope_scaling",
+            serde_json::json!({"rope_type": "yarn", "factor": 4.0}),
+            "rope_scaling {\"factor\":4.0,\"rope_type\":\"yarn\"} is not supported by the native engine",
+        ),
+        (Architecture::Qwen2, "use_sliding_window", true.into(), "use_sliding_window true is not supported"),
+        (
+            Architecture::Qwen3,
+            "layer_types",
+            serde_json::json!(["full_attention", "sliding_attention"]),
+            "layer_types holds `sliding_attention`, which is not supported by the native engine",
+        ),
+        (
+            Architecture::Qwen3,
+            "num_key_value_heads",
+            3.into(),
+            "num_attention_heads 4 is not a multiple of num_key_value_heads 3",
+        ),
+        (Architecture::Qwen3, "head_dim", 5.into(), "head_dim 5 is odd"),
+        (Architecture::Qwen2, "rope_theta", 0.0.into(), "rope_theta 0 is not a finite number > 0"),
+        (Architecture::Qwen3, "rms_norm_eps", (-1.0).into(), "rms_norm_eps -1 is not a finite number"),
+        (Architecture::Qwen3, "partial_rotary_factor", 0.5.into(), "partial_rotary_factor 0.5 is not supported"),
+    ];
+    for (family, key, value, expected) in cases {
+        let mut checkpoint = Checkpoint::tiny(family, 44);
+        checkpoint.config.insert(key.into(), value);
+        let (dir, model) = load_checkpoint(&checkpoint);
+        let error = model.unwrap_err();
+        assert!(
+            matches!(&error, NativeError::Config { path, .. } if path == &dir.path().join("config.json")),
+            "{error}"
+        );
+        assert!(error.to_string().contains(expected), "{key}: {error}");
+    }
+    // A sliding window named but not used is no window; a null rope_scaling is none.
+    let mut checkpoint = Checkpoint::tiny(Architecture::Qwen3, 44);
+    checkpoint.config.insert("sliding_window".into(), 4096.into());
+    checkpoint.config.insert("max_window_layers".into(), 28.into());
+    checkpoint.config.insert("layer_types".into(), serde_json::json!(["full_attention", "full_attention"]));
+    let (_dir, model) = load_checkpoint(&checkpoint);
+    let config = model.unwrap().config().clone();
+    assert_eq!((config.heads, config.kv_heads, config.head_dim, config.qkv_width()), (4, 2, 6, 48));
 }

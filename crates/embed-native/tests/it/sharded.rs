@@ -11,8 +11,14 @@ use embed_native::{
     checkpoint_present,
 };
 
-const FAMILIES: [Architecture; 4] =
-    [Architecture::Bert, Architecture::Roberta, Architecture::Mpnet, Architecture::ModernBert];
+const FAMILIES: [Architecture; 6] = [
+    Architecture::Bert,
+    Architecture::Roberta,
+    Architecture::Mpnet,
+    Architecture::ModernBert,
+    Architecture::Qwen3,
+    Architecture::Qwen2,
+];
 const INDEX: &str = "model.safetensors.index.json";
 
 fn load(dir: &Path) -> Result<NativeModel, NativeError> {
