@@ -134,19 +134,25 @@ impl Model {
         }
     }
 
+    /// The rotary tables of `scratch`, covering the batch's longest text (its length, returned
+    /// with them), taken out of the scratch while the attention borrows their rows: the caller
+    /// puts them back.
+    fn rotary_tables(&self, batch: &PackedBatch<'_>, scratch: &mut Scratch) -> (usize, Vec<RotaryTable>) {
+        let longest = batch.lengths.iter().copied().max().unwrap_or(0);
+        scratch.rotary.resize_with(self.frequencies.len(), RotaryTable::default);
+        for (table, frequencies) in scratch.rotary.iter_mut().zip(&self.frequencies) {
+            table.cover(frequencies, longest);
+        }
+        (longest, std::mem::take(&mut scratch.rotary))
+    }
+
     /// ModernBERT: each block reads the residual stream normalized into `scratch.context`
     /// (free until the attention writes it; the first attention reads the stream itself), and
     /// the last layer's output is normalized in place.
     fn pre_norm_layers(&self, batch: &PackedBatch<'_>, threads: &dyn Parallel, scratch: &mut Scratch) {
         let config = &self.config;
         let (h, tokens, isa, eps) = (config.hidden, batch.ids.len(), self.isa, config.layer_norm_eps);
-        let longest = batch.lengths.iter().copied().max().unwrap_or(0);
-        scratch.rotary.resize_with(self.frequencies.len(), RotaryTable::default);
-        for (table, frequencies) in scratch.rotary.iter_mut().zip(&self.frequencies) {
-            table.cover(frequencies, longest);
-        }
-        // Out of the scratch while its rows are lent to the attention.
-        let rotary = std::mem::take(&mut scratch.rotary);
+        let (longest, rotary) = self.rotary_tables(batch, scratch);
         for layer in &self.layers {
             let source = match &layer.attention_norm {
                 Some(norm) => {
@@ -179,13 +185,7 @@ impl Model {
     fn decoder_layers(&self, batch: &PackedBatch<'_>, threads: &dyn Parallel, scratch: &mut Scratch) {
         let config = &self.config;
         let (h, tokens, isa, eps) = (config.hidden, batch.ids.len(), self.isa, config.layer_norm_eps);
-        let longest = batch.lengths.iter().copied().max().unwrap_or(0);
-        scratch.rotary.resize_with(self.frequencies.len(), RotaryTable::default);
-        for (table, frequencies) in scratch.rotary.iter_mut().zip(&self.frequencies) {
-            table.cover(frequencies, longest);
-        }
-        // Out of the scratch while its rows are lent to the attention.
-        let rotary = std::mem::take(&mut scratch.rotary);
+        let (longest, rotary) = self.rotary_tables(batch, scratch);
         let norm_into = |from: &[f32], to: &mut [f32], norm: &crate::model::Norm| {
             isa.rms_norm_into(&from[..tokens * h], &mut to[..tokens * h], tokens, h, &norm.gamma, eps);
         };
