@@ -18,14 +18,7 @@ use embed_native::testing::{Checkpoint, Dtype, Tensor};
 use embed_native::{Architecture, NativeModel, NativeOptions, PackedBatch};
 use libfuzzer_sys::fuzz_target;
 
-const FAMILIES: [Architecture; 6] = [
-    Architecture::Bert,
-    Architecture::Roberta,
-    Architecture::Mpnet,
-    Architecture::ModernBert,
-    Architecture::Qwen3,
-    Architecture::Qwen2,
-];
+const FAMILIES: [Architecture; 6] = Architecture::ALL;
 const DTYPES: [Dtype; 6] = [Dtype::F16, Dtype::BF16, Dtype::F64, Dtype::I64, Dtype::U8, Dtype::F32];
 const SPECIAL: [f32; 6] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e30, -1e30, 0.0];
 const CONFIG_KEYS: [&str; 27] = [

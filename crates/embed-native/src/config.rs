@@ -42,6 +42,16 @@ pub enum Architecture {
 }
 
 impl Architecture {
+    /// Every family the engine runs, in the order they were added.
+    pub const ALL: [Architecture; 6] = [
+        Architecture::Bert,
+        Architecture::Roberta,
+        Architecture::Mpnet,
+        Architecture::ModernBert,
+        Architecture::Qwen3,
+        Architecture::Qwen2,
+    ];
+
     /// Its name in reports.
     pub fn name(self) -> &'static str {
         match self {

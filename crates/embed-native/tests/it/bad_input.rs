@@ -7,14 +7,7 @@ use std::path::Path;
 use embed_native::testing::{Checkpoint, Dtype, Tensor};
 use embed_native::{Architecture, NativeError, NativeModel, NativeOptions, PackedBatch};
 
-const FAMILIES: [Architecture; 6] = [
-    Architecture::Bert,
-    Architecture::Roberta,
-    Architecture::Mpnet,
-    Architecture::ModernBert,
-    Architecture::Qwen3,
-    Architecture::Qwen2,
-];
+const FAMILIES: [Architecture; 6] = Architecture::ALL;
 
 fn load(dir: &Path) -> Result<NativeModel, NativeError> {
     let mut options = NativeOptions::default();

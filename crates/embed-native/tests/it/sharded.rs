@@ -11,14 +11,7 @@ use embed_native::{
     checkpoint_present,
 };
 
-const FAMILIES: [Architecture; 6] = [
-    Architecture::Bert,
-    Architecture::Roberta,
-    Architecture::Mpnet,
-    Architecture::ModernBert,
-    Architecture::Qwen3,
-    Architecture::Qwen2,
-];
+const FAMILIES: [Architecture; 6] = Architecture::ALL;
 const INDEX: &str = "model.safetensors.index.json";
 
 fn load(dir: &Path) -> Result<NativeModel, NativeError> {
