@@ -67,8 +67,10 @@ class Replica:
     """One `embed serve` process on a fixed port (a restart reuses it)."""
 
     def __init__(self, port: int, model_cache_dir: str, log_dir: Path, extra_args: Optional[List[str]] = None,
-                 env: Optional[dict] = None) -> None:
+                 env: Optional[dict] = None, prefix: Optional[List[str]] = None) -> None:
         self.port = port
+        # A command that runs `embed serve` (its arguments follow), e.g. one that confines it.
+        self.prefix = prefix or []
         self.model_cache_dir = model_cache_dir
         self.log_dir = log_dir
         self.extra_args = extra_args or []
@@ -81,7 +83,7 @@ class Replica:
         log = open(self.log_dir / f"replica-{self.port}-{self.starts}.log", "wb")
         env = dict(os.environ, MODEL_CACHE_DIR=self.model_cache_dir, EMBED_OFFLINE="1", **self.env)
         self.process = subprocess.Popen(
-            [embed_bin(), "serve", "--model", MODEL, "--host", "127.0.0.1", "--port", str(self.port), *self.extra_args],
+            [*self.prefix, embed_bin(), "serve", "--model", MODEL, "--host", "127.0.0.1", "--port", str(self.port), *self.extra_args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -106,6 +108,11 @@ class Replica:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
         raise RuntimeError("no VmHWM in /proc/PID/status")
+
+    def thread_names(self) -> List[str]:
+        """The names of the process's threads (as the kernel keeps them, 15 characters)."""
+        assert self.process is not None
+        return [(task / "comm").read_text().strip() for task in Path(f"/proc/{self.process.pid}/task").iterdir()]
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -179,6 +186,11 @@ class Nginx:
 
     def upstream_log(self) -> List[str]:
         return (self.directory / "access.log").read_text().splitlines()
+
+    def thread_names(self) -> List[str]:
+        """The names of the process's threads (as the kernel keeps them, 15 characters)."""
+        assert self.process is not None
+        return [(task / "comm").read_text().strip() for task in Path(f"/proc/{self.process.pid}/task").iterdir()]
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

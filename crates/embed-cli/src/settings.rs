@@ -55,7 +55,8 @@ pub struct Settings {
     /// Where CoreML is unavailable, warn and run on the CPU instead of failing.
     #[arg(long)]
     pub allow_cpu_fallback: bool,
-    /// ONNX Runtime threads inside one operator (default: one per core).
+    /// Threads of one forward pass (default: the CPUs this process may use, its CPU affinity and
+    /// cgroup quota counted).
     #[arg(long, env = "INTRA_OP_THREADS", value_parser = clap::value_parser!(u32).range(1..))]
     pub intra_op_threads: Option<u32>,
     /// ONNX Runtime sessions per model: batches that run at once, each with its share of the

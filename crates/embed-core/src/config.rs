@@ -83,10 +83,12 @@ pub struct MetalConfig {
     pub allow_cpu_fallback: bool,
 }
 
-/// Threads and memory of ONNX Runtime.
+/// Threads and memory of the engines.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuntimeConfig {
-    /// `INTRA_OP_THREADS`; `None` lets ONNX Runtime choose.
+    /// `INTRA_OP_THREADS`: threads of one forward pass (the native engine's, or ONNX Runtime's
+    /// inside one operator); `None`: the CPUs this process may use (its CPU affinity and cgroup
+    /// quota), for either engine.
     pub intra_op_threads: Option<usize>,
     /// `INTER_OP_THREADS`; `None` lets ONNX Runtime choose.
     pub inter_op_threads: Option<usize>,
@@ -97,7 +99,7 @@ pub struct RuntimeConfig {
     /// ONNX Runtime sessions per model (`INFERENCE_SESSIONS`): a call with several batches
     /// runs this many at once, each on a session of its own, and the server's batches run
     /// side by side. `None`: one. With more than one and `intra_op_threads` unset, each
-    /// session gets an equal share of the cores.
+    /// session gets an equal share of the CPUs this process may use.
     pub sessions: Option<usize>,
 }
 

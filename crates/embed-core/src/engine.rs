@@ -165,7 +165,7 @@ pub(crate) struct EngineOptions {
     pub choice: BackendChoice,
     /// ONNX Runtime's session options (its device says whether CoreML was asked for).
     pub session: SessionOptions,
-    /// Threads of one native forward pass; `None`: one per core.
+    /// Threads of one native forward pass; `None`: one per CPU this process may use (affinity and cgroup quota).
     pub native_threads: Option<usize>,
 }
 

@@ -27,16 +27,15 @@ pub(crate) fn session_options(runtime: &RuntimeConfig, device: Device) -> Result
             found: sessions.to_string(),
         });
     }
-    let intra_op_threads = match runtime.intra_op_threads {
-        Some(threads) => Some(threads),
-        None if sessions > 1 => {
-            let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-            Some((cores / sessions).max(1))
-        }
-        None => None,
-    };
+    // Unset, the CPUs this process may use (its affinity and cgroup quota), shared by the
+    // sessions: ONNX Runtime's own default counts the machine's cores, so a container limited
+    // to one CPU would run a thread per core of its node.
+    let intra_op_threads = runtime.intra_op_threads.unwrap_or_else(|| {
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        (cpus / sessions).max(1)
+    });
     Ok(SessionOptions {
-        intra_op_threads,
+        intra_op_threads: Some(intra_op_threads),
         inter_op_threads: runtime.inter_op_threads,
         optimization: runtime.optimization,
         arena: runtime.arena,
