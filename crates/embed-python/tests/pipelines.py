@@ -48,3 +48,21 @@ def embed_partitions(settings: Dict[str, object]):
             yield pa.RecordBatch.from_arrays([batch.column("id"), lists], names=["id", "embedding"])
 
     return run
+
+
+def embed_udf(settings: Dict[str, object], batch_rows: int):
+    """Spark: the same embedding as a column expression, through PySpark's own
+    `predict_batch_udf`, which calls `make_predict_fn` once per Python worker (the model loads
+    once there) and hands `predict` numpy batches of `batch_rows` texts. Needs pandas."""
+    from pyspark.ml.functions import predict_batch_udf
+    from pyspark.sql.types import ArrayType, FloatType
+
+    def make_predict_fn():
+        embedder = embed.Embedder.from_settings(settings)
+
+        def predict(texts: np.ndarray) -> np.ndarray:
+            return embedder.embed(texts.tolist())
+
+        return predict
+
+    return predict_batch_udf(make_predict_fn, return_type=ArrayType(FloatType()), batch_size=batch_rows)
