@@ -10,7 +10,8 @@ For each fixture (FIXTURES below) this script trains a tokenizer here with the `
 transformer with seeded random weights (hidden size 32, 2 layers, 4 heads, the real maximum
 lengths and special-token templates of the family it imitates; ModernBERT has 3 layers, to have
 both its global and its sliding-window attention; Qwen3 and Qwen2 have 2 key/value heads and
-heads of 16), wraps it in sentence-transformers modules (Pooling, Dense, Normalize, prompts), saves it with `SentenceTransformer.save` into
+heads of 16; Gemma3 has 4 layers, of which the third attends globally, and EmbeddingGemma's two
+Dense layers without biases), wraps it in sentence-transformers modules (Pooling, Dense, Normalize, prompts), saves it with `SentenceTransformer.save` into
 `<out>/<name>/` and writes `<out>/<name>/reference.json`: sentence-transformers' embeddings and
 token counts of scripts/reference_texts.json, without a prompt and with each prompt of the model.
 
@@ -223,6 +224,39 @@ def qwen_bpe(corpus: list[str]):
     )
 
 
+def gemma_bpe(corpus: list[str]):
+    """EmbeddingGemma's tokenizer, in small: SentencePiece-style BPE (spaces replaced by `▁`, no
+    pre-tokenizer, so pieces may span words), unknown characters falling back to their UTF-8
+    bytes (`<0x00>`..`<0xFF>`, after the special tokens), `<pad>`, `<eos>`, `<bos>`, `<unk>` as
+    ids 0 to 3, and `<bos> $A <eos>` around every text; padding on the right."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<eos>", "<bos>", "<unk>"]
+    byte_pieces = [f"<0x{b:02X}>" for b in range(256)]
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.normalizer = normalizers.Replace(" ", "▁")
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB - len(specials) - len(byte_pieces), limit_alphabet=200, show_progress=False,
+    )
+    bpe.train_from_iterator(corpus, trainer)
+    trained = json.loads(bpe.to_str())["model"]
+    learned = sorted(trained["vocab"], key=trained["vocab"].__getitem__)
+    vocab = {piece: i for i, piece in enumerate(specials + byte_pieces + learned)}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[tuple(m) for m in trained["merges"]], unk_token="<unk>",
+                               byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Replace(" ", "▁")
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    tok.add_special_tokens(specials)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<bos> $A <eos>", pair="<bos> $A <eos> $B <eos>", special_tokens=[("<bos>", 2), ("<eos>", 1)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", unk_token="<unk>", pad_token="<pad>",
+        padding_side="right", model_input_names=["input_ids", "attention_mask"],
+    )
+
+
 def xlmr_unigram(corpus: list[str]):
     """A SentencePiece-style Unigram (NFKC, Metaspace) under XLM-R's <s> $A </s> template, as
     paraphrase-multilingual-MiniLM-L12-v2 (a BERT under XLM-R's tokenizer)."""
@@ -370,6 +404,24 @@ FIXTURES = {
         "normalize": True,
         "seed": 10,
     },
+    "gemma3": {
+        "like": "google/embeddinggemma-300m",
+        "tokenizer": "bpe-gemma",
+        "architecture": "gemma3",
+        "max_seq_length": 2048,
+        "pooling": "mean",
+        "dense": [
+            {"out_features": 4 * HIDDEN, "bias": False, "activation": "identity"},
+            {"out_features": HIDDEN, "bias": False, "activation": "identity"},
+        ],
+        "normalize": True,
+        "prompts": {
+            "query": "task: search result | query: ",
+            "document": "title: none | text: ",
+            "STS": "task: sentence similarity | query: ",
+        },
+        "seed": 11,
+    },
 }
 
 # ModernBERT: three layers, of which layer 0 attends globally (layer_id % 3 == 0) and layers 1
@@ -398,6 +450,26 @@ QWEN3 = {
 }
 
 
+# Gemma3 as EmbeddingGemma runs it: bidirectional attention; 4 layers whose third attends to every
+# token (sliding_window_pattern 3) and the others to a sliding window: sliding_window 10, which
+# transformers turns into |i - j| < 10 // 2 + 1, so each token sees the 5 on either side and
+# every text of more than 11 tokens crosses the window. The global and local rotary bases far
+# apart (10,000 and 100), 4 query heads of 16 sharing 2 key/value heads, and a query scale of
+# 24 ** -0.5 where head_dim is 16, so that a layer taking the other base or the usual
+# 1 / sqrt(head_dim) changes the vectors.
+GEMMA3 = {
+    "num_hidden_layers": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "query_pre_attn_scalar": 24,
+    "sliding_window": 10,
+    "sliding_window_pattern": 3,
+    "rope_theta": 10000.0,
+    "rope_local_base_freq": 100.0,
+    "rms_norm_eps": 1e-6,
+}
+
+
 def make_tokenizer(kind: str, corpus: list[str], folder: Path):
     if kind == "wordpiece-uncased":
         return bert_wordpiece(corpus, folder, lowercase=True)
@@ -413,14 +485,16 @@ def make_tokenizer(kind: str, corpus: list[str], folder: Path):
         return modernbert_bpe(corpus)
     if kind == "bpe-qwen":
         return qwen_bpe(corpus)
+    if kind == "bpe-gemma":
+        return gemma_bpe(corpus)
     raise SystemExit(f"error: unknown tokenizer kind {kind}")
 
 
 def make_transformer(architecture: str, tokenizer, max_seq_length: int):
     import torch
     from transformers import (
-        BertConfig, BertModel, ModernBertConfig, ModernBertModel, MPNetConfig, MPNetModel, Qwen2Config, Qwen2Model,
-        Qwen3Config, Qwen3Model, RobertaConfig, RobertaModel,
+        BertConfig, BertModel, Gemma3TextConfig, Gemma3TextModel, ModernBertConfig, ModernBertModel, MPNetConfig,
+        MPNetModel, Qwen2Config, Qwen2Model, Qwen3Config, Qwen3Model, RobertaConfig, RobertaModel,
     )
 
     common = {
@@ -481,6 +555,21 @@ def make_transformer(architecture: str, tokenizer, max_seq_length: int):
             for name, parameter in model.named_parameters():
                 if name.endswith("_proj.bias"):
                     parameter.normal_(0.0, INIT_RANGE)
+    if architecture == "gemma3":
+        # Bidirectional, GELU-tanh GLU, no biases; every RMSNorm scales by 1 + weight, its weight
+        # drawn in [-0.5, 0.5] (its initialisation is zeros), so that a norm without the 1, or in
+        # the wrong place, changes the vectors.
+        config = Gemma3TextConfig(
+            max_position_embeddings=max_seq_length, hidden_activation="gelu_pytorch_tanh", attention_bias=False,
+            use_bidirectional_attention=True, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            **(common | GEMMA3),
+        )
+        model = Gemma3TextModel(config)
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if name.endswith("norm.weight"):
+                    parameter.uniform_(-0.5, 0.5)
+        return model
     if architecture in ("qwen3", "qwen2"):
         with torch.no_grad():
             for name, parameter in model.named_parameters():
@@ -505,9 +594,15 @@ def build(name: str, spec: dict, corpus: list[str], out: Path) -> None:
         make_transformer(spec["architecture"], tokenizer, spec["max_seq_length"]).save_pretrained(str(hf))
         modules = [Transformer(str(hf), max_seq_length=spec["max_seq_length"])]
         modules.append(Pooling(HIDDEN, pooling_mode=spec["pooling"], include_prompt=spec.get("include_prompt", True)))
-        if "dense" in spec:
-            activation = {"tanh": torch.nn.Tanh(), "identity": torch.nn.Identity()}[spec["dense"]["activation"]]
-            modules.append(Dense(HIDDEN, spec["dense"]["out_features"], activation_function=activation))
+        # One Dense module, or several (a list), each from the width the one before gives.
+        denses = spec.get("dense", [])
+        width = HIDDEN
+        for dense in denses if isinstance(denses, list) else [denses]:
+            activation = {"tanh": torch.nn.Tanh(), "identity": torch.nn.Identity()}[dense["activation"]]
+            modules.append(
+                Dense(width, dense["out_features"], bias=dense.get("bias", True), activation_function=activation)
+            )
+            width = dense["out_features"]
         if spec["normalize"]:
             modules.append(Normalize())
         model = SentenceTransformer(
@@ -517,6 +612,19 @@ def build(name: str, spec: dict, corpus: list[str], out: Path) -> None:
         if target.exists():
             shutil.rmtree(target)
         model.save(str(target), create_model_card=False)
+        if spec["architecture"] == "gemma3":
+            unhalve_sliding_window(target / "config.json", GEMMA3["sliding_window"])
+
+
+def unhalve_sliding_window(path: Path, sliding_window: int) -> None:
+    """Gemma3TextConfig with use_bidirectional_attention turns sliding_window into
+    sliding_window // 2 + 1 each time it is made, saves what it turned it into, and the next load
+    turns that again (this model was loaded twice before its save). google/embeddinggemma-300m's
+    config.json holds the value before the turn (512), so that value is written back: the fixture
+    loads as the model it imitates, with the window `reference` checks."""
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["sliding_window"] = sliding_window
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def reference(name: str, spec: dict, out: Path) -> dict:
@@ -529,6 +637,10 @@ def reference(name: str, spec: dict, out: Path) -> dict:
     model = SentenceTransformer(str(folder), device="cpu")
     if model.max_seq_length != spec["max_seq_length"]:
         raise SystemExit(f"error: {name}: max_seq_length {model.max_seq_length}, expected {spec['max_seq_length']}")
+    if spec["architecture"] == "gemma3":
+        window = model[0].auto_model.config.sliding_window
+        if window != GEMMA3["sliding_window"] // 2 + 1:
+            raise SystemExit(f"error: {name}: the loaded sliding_window is {window}, expected {GEMMA3['sliding_window'] // 2 + 1}")
     texts = ec.load_texts()
     cfg = ec.read_st_config(folder)
 

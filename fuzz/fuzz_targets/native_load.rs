@@ -1,6 +1,6 @@
 //! Fuzz target: embed-native's loader (`config.json` + `model.safetensors`) and a forward pass
 //! on what it accepted. Each input starts from a valid tiny checkpoint of one family
-//! (`embed_native::testing`: BERT, RoBERTa, MPNet, ModernBERT, Qwen3, Qwen2) and breaks it:
+//! (`embed_native::testing`: BERT, RoBERTa, MPNet, ModernBERT, Qwen3, Qwen2, Gemma3) and breaks it:
 //! tensors removed, renamed, reshaped, converted to other element types or given NaN, infinite
 //! and huge values; `config.json` keys set to odd numbers and strings; the serialized file
 //! truncated or its bytes flipped (header included).
@@ -18,10 +18,10 @@ use embed_native::testing::{Checkpoint, Dtype, Tensor};
 use embed_native::{Architecture, NativeModel, NativeOptions, PackedBatch};
 use libfuzzer_sys::fuzz_target;
 
-const FAMILIES: [Architecture; 6] = Architecture::ALL;
+const FAMILIES: [Architecture; 7] = Architecture::ALL;
 const DTYPES: [Dtype; 6] = [Dtype::F16, Dtype::BF16, Dtype::F64, Dtype::I64, Dtype::U8, Dtype::F32];
 const SPECIAL: [f32; 6] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e30, -1e30, 0.0];
-const CONFIG_KEYS: [&str; 27] = [
+const CONFIG_KEYS: [&str; 34] = [
     "hidden_size",
     "num_hidden_layers",
     "num_attention_heads",
@@ -51,6 +51,14 @@ const CONFIG_KEYS: [&str; 27] = [
     "rope_scaling",
     "use_sliding_window",
     "layer_types",
+    // Gemma3's.
+    "query_pre_attn_scalar",
+    "sliding_window",
+    "sliding_window_pattern",
+    "rope_local_base_freq",
+    "use_bidirectional_attention",
+    "attn_logit_softcapping",
+    "final_logit_softcapping",
 ];
 
 /// One directory per process, rewritten by every input.
@@ -64,8 +72,15 @@ fn config_value(key: &str, a: u8, b: u8) -> serde_json::Value {
         ("hidden_act" | "hidden_activation", 0) => "gelu_new".into(),
         ("hidden_act" | "hidden_activation", 1) => "relu".into(),
         ("layer_norm_eps" | "norm_eps" | "rms_norm_eps", 0) => f64::from(a).mul_add(-1e-3, 0.1).into(),
-        ("norm_bias" | "attention_bias" | "mlp_bias" | "use_sliding_window", 0 | 1) => b.is_multiple_of(4).into(),
-        ("global_rope_theta" | "local_rope_theta" | "rope_theta", 0) => f64::from(a).mul_add(1e3, -1e4).into(),
+        ("norm_bias" | "attention_bias" | "mlp_bias" | "use_sliding_window" | "use_bidirectional_attention", 0 | 1) => {
+            b.is_multiple_of(4).into()
+        }
+        ("global_rope_theta" | "local_rope_theta" | "rope_theta" | "rope_local_base_freq", 0) => {
+            f64::from(a).mul_add(1e3, -1e4).into()
+        }
+        ("query_pre_attn_scalar" | "attn_logit_softcapping" | "final_logit_softcapping", 0) => {
+            f64::from(a).mul_add(0.5, -8.0).into()
+        }
         ("rope_scaling", 0) => serde_json::json!({ "rope_type": "linear", "factor": f64::from(a) }),
         ("layer_types", 0 | 1) => {
             serde_json::json!([if a % 2 == 0 { "full_attention" } else { "sliding_attention" }, "full_attention"])

@@ -2,8 +2,8 @@
 //! only, so no mask and no padded position is ever computed.
 //!
 //! Each `(sequence, head)` pair is one fused kernel call ([`Isa::attend`]: scores, MPNet's
-//! relative position bias or rotary positions with ModernBERT's sliding window or a decoder's
-//! causal mask, softmax and the weighted sum of the values, a block of query rows at a time; the
+//! relative position bias or rotary positions with ModernBERT's and Gemma3's sliding windows or
+//! Qwen's causal mask, softmax and the weighted sum of the values, a block of query rows at a time; the
 //! query was scaled at load), writing the head's columns of the context matrix. With grouped
 //! query heads (the decoders), `heads / kv_heads` consecutive query heads read one key/value
 //! head, where it lies.

@@ -1,7 +1,8 @@
 //! `config.json` of a Hugging Face checkpoint, read into the [`ModelConfig`] this engine runs:
-//! which architecture (BERT, RoBERTa/XLM-R, MPNet, ModernBERT, Qwen2, Qwen3), its sizes, its
-//! activation, ModernBERT's biases, rotary bases and attention windows, and the decoders'
-//! key/value heads, head width and rotary base. Anything the engine does not
+//! which architecture (BERT, RoBERTa/XLM-R, MPNet, ModernBERT, Qwen2, Qwen3, Gemma3), its sizes,
+//! its activation, ModernBERT's biases, rotary bases and attention windows, the decoders'
+//! key/value heads, head width and rotary base, and Gemma3's query scale, sliding windows and
+//! second rotary base. Anything the engine does not
 //! implement is refused here, by key; keys the family's reference implementation does not read
 //! for an encoder's hidden states (heads, dropout) are not read here either. Knows nothing of
 //! weights or kernels.
@@ -39,17 +40,24 @@ pub enum Architecture {
     /// Qwen2: Qwen3's decoder with biases on query, key and value and no norm on the heads
     /// (`qwen2`).
     Qwen2,
+    /// Gemma3's decoder run bidirectionally, as EmbeddingGemma runs it: Qwen3's heads and norms
+    /// with a norm also after each block, RMSNorm scaled by `1 + weight`, word embeddings scaled
+    /// by `sqrt(hidden)`, a GELU-tanh GLU feed-forward, queries scaled by
+    /// `query_pre_attn_scalar^-1/2`, and layers that attend to every token (one rotary base)
+    /// or to a sliding window (another) as `layer_types` says (`gemma3_text`).
+    Gemma3,
 }
 
 impl Architecture {
     /// Every family the engine runs, in the order they were added.
-    pub const ALL: [Architecture; 6] = [
+    pub const ALL: [Architecture; 7] = [
         Architecture::Bert,
         Architecture::Roberta,
         Architecture::Mpnet,
         Architecture::ModernBert,
         Architecture::Qwen3,
         Architecture::Qwen2,
+        Architecture::Gemma3,
     ];
 
     /// Its name in reports.
@@ -61,11 +69,19 @@ impl Architecture {
             Self::ModernBert => "modernbert",
             Self::Qwen3 => "qwen3",
             Self::Qwen2 => "qwen2",
+            Self::Gemma3 => "gemma3",
         }
     }
 
-    /// Whether it is a decoder (causal attention, RMSNorm, SwiGLU: Qwen2 and Qwen3).
+    /// Whether it is a decoder (RMSNorm, a gated feed-forward, grouped-query heads, tensors
+    /// named as Llama's: Qwen2, Qwen3, Gemma3).
     pub fn is_decoder(self) -> bool {
+        matches!(self, Self::Qwen3 | Self::Qwen2 | Self::Gemma3)
+    }
+
+    /// Whether its attention is causal (each token sees the ones before it: Qwen2 and Qwen3;
+    /// Gemma3 runs bidirectionally).
+    pub fn is_causal(self) -> bool {
         matches!(self, Self::Qwen3 | Self::Qwen2)
     }
 }
@@ -89,8 +105,11 @@ pub struct ModelConfig {
     /// Width of the feed-forward layer (of its gated product, for ModernBERT's GeGLU and the
     /// decoders' SwiGLU).
     pub intermediate: usize,
-    /// The feed-forward activation (the decoders' is SiLU, which this does not name).
+    /// The feed-forward activation (Qwen's is SiLU, which this does not name).
     pub gelu: Gelu,
+    /// What the attention's scores are scaled by: `1 / sqrt(head_dim)`, but Gemma3's
+    /// `query_pre_attn_scalar^-1/2`.
+    pub attention_scale: f32,
     /// LayerNorm's epsilon (the decoders' RMSNorm's).
     pub layer_norm_eps: f32,
     /// Whether the attention's linear layers have biases (`attention_bias`; always for the
@@ -114,31 +133,38 @@ pub struct ModelConfig {
     pub padding_id: Option<u32>,
     /// Buckets of MPNet's relative position bias (0 for the others).
     pub relative_buckets: usize,
-    /// The rotary positions of ModernBERT (with its sliding windows) and of the decoders (one
-    /// base, every layer global); `None` for the others.
+    /// The rotary positions of ModernBERT and Gemma3 (with their sliding windows) and of Qwen
+    /// (one base, every layer global); `None` for the others.
     pub rotary: Option<Rotary>,
 }
 
-/// ModernBERT's positions: rotary, with a base for the layers that attend to every token and
-/// another for those that attend to a window around each.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Rotary positions: a base for the layers that attend to every token and another for those
+/// that attend to a window around each.
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Rotary {
-    /// `global_rope_theta`.
+    /// ModernBERT's `global_rope_theta`, the decoders' `rope_theta`.
     pub global_base: f64,
-    /// `local_rope_theta`, or `global_rope_theta` where it is null.
+    /// ModernBERT's `local_rope_theta` (or `global_rope_theta` where it is null), Gemma3's
+    /// `rope_local_base_freq`.
     pub local_base: f64,
-    /// `global_attn_every_n_layers`: layer `i` attends to every token where `i` is a multiple
-    /// of it.
-    pub global_every: usize,
-    /// `local_attention`: the other layers' queries see the keys at most half of it away.
+    /// For each layer, whether it attends to every token: ModernBERT's every
+    /// `global_attn_every_n_layers`-th from the first, Gemma3's `full_attention` layers.
+    pub global: Vec<bool>,
+    /// ModernBERT's `local_attention`, Gemma3's `sliding_window`: the other layers' queries see
+    /// the keys at most half of it (rounded down) away, on either side.
     pub local_window: usize,
 }
 
 impl Rotary {
     /// Whether layer `layer` attends to every token (else to its window).
     pub fn is_global(&self, layer: usize) -> bool {
-        layer.is_multiple_of(self.global_every)
+        self.global.get(layer).copied().unwrap_or(true)
+    }
+
+    /// Whether some layer attends to a window.
+    pub fn has_local(&self) -> bool {
+        self.global.iter().any(|global| !global)
     }
 
     /// How far from a query the keys of a local layer reach (on either side).
@@ -206,6 +232,16 @@ struct ConfigFile {
     rms_norm_eps: Option<f64>,
     rope_theta: Option<f64>,
     use_sliding_window: Option<bool>,
+    // Gemma3's own keys (`final_logit_softcapping` is its language head's, not read here).
+    #[serde(default, deserialize_with = "present")]
+    query_pre_attn_scalar: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "present")]
+    sliding_window: Option<Option<usize>>,
+    sliding_window_pattern: Option<usize>,
+    #[serde(default, deserialize_with = "present")]
+    rope_local_base_freq: Option<Option<f64>>,
+    use_bidirectional_attention: Option<bool>,
+    attn_logit_softcapping: Option<f64>,
 }
 
 /// A key that is present, null or not: `Some(None)` for null, `None` (by `default`) for absent.
@@ -222,7 +258,7 @@ pub fn read_config(dir: &Path) -> Result<ModelConfig, NativeError> {
 
 /// The `model_type`s of `config.json` the engine runs.
 pub const MODEL_TYPES: &[&str] =
-    &["bert", "roberta", "xlm-roberta", "camembert", "mpnet", "modernbert", "qwen2", "qwen3"];
+    &["bert", "roberta", "xlm-roberta", "camembert", "mpnet", "modernbert", "qwen2", "qwen3", "gemma3_text"];
 
 /// Parses the text of a `config.json`; the error says what is wrong.
 pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
@@ -235,6 +271,7 @@ pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
         "modernbert" => Architecture::ModernBert,
         "qwen3" => Architecture::Qwen3,
         "qwen2" => Architecture::Qwen2,
+        "gemma3_text" => Architecture::Gemma3,
         other => {
             return Err(format!(
                 "model_type `{other}` is not supported by the native engine (it runs {})",
@@ -251,6 +288,9 @@ pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
     };
     let hidden = need(file.hidden_size, "hidden_size")?;
     let heads = need(file.num_attention_heads, "num_attention_heads")?;
+    if architecture == Architecture::Gemma3 {
+        return gemma3(&file, hidden, heads, need);
+    }
     if architecture.is_decoder() {
         return decoder(&file, architecture, hidden, heads, need);
     }
@@ -271,8 +311,8 @@ pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
         Architecture::Bert => (file.type_vocab_size.unwrap_or(2), None, 0),
         Architecture::Roberta => (file.type_vocab_size.unwrap_or(1), Some(pad), 0),
         Architecture::Mpnet => (0, Some(pad), file.relative_attention_num_buckets.unwrap_or(32)),
-        Architecture::ModernBert | Architecture::Qwen3 | Architecture::Qwen2 => {
-            unreachable!("read by `modernbert` or `decoder` above")
+        Architecture::ModernBert | Architecture::Qwen3 | Architecture::Qwen2 | Architecture::Gemma3 => {
+            unreachable!("read by `modernbert`, `decoder` or `gemma3` above")
         }
     };
     if architecture == Architecture::Mpnet && relative_buckets < 4 {
@@ -296,6 +336,7 @@ pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
         head_dim: hidden / heads,
         intermediate: need(file.intermediate_size, "intermediate_size")?,
         gelu,
+        attention_scale: 1.0 / ((hidden / heads) as f32).sqrt(),
         layer_norm_eps,
         vocab_size: need(file.vocab_size, "vocab_size")?,
         max_positions: need(file.max_position_embeddings, "max_position_embeddings")?,
@@ -338,37 +379,14 @@ fn modernbert(
             "head_dim {head_dim} is not hidden_size / num_attention_heads ({head_size}), which ModernBERT's attention uses: not supported by the native engine"
         ));
     }
-    if let Some(scaling) = &file.rope_scaling {
-        return Err(format!(
-            "rope_scaling {scaling} is not supported by the native engine (only the default rotary embedding)"
-        ));
-    }
-    if let Some(parameters) = &file.rope_parameters {
-        return Err(format!(
-            "rope_parameters {parameters} is not supported by the native engine (it reads global_rope_theta and local_rope_theta)"
-        ));
-    }
-    if let Some(factor) = file.partial_rotary_factor
-        && factor != 1.0
-    {
-        return Err(format!(
-            "partial_rotary_factor {factor} is not supported by the native engine (only 1: every dimension of a head turns)"
-        ));
-    }
-    let base = |key: &str, value: f64| {
-        if value.is_finite() && value > 0.0 {
-            Ok(value)
-        } else {
-            Err(format!("{key} {value} is not a finite number > 0"))
-        }
-    };
-    let global_base = base("global_rope_theta", file.global_rope_theta.unwrap_or(160_000.0))?;
+    one_rotary_base(file, "global_rope_theta and local_rope_theta")?;
+    let global_base = rotary_base("global_rope_theta", file.global_rope_theta.unwrap_or(160_000.0))?;
     let local_base = match file.local_rope_theta {
-        None => base("local_rope_theta", 10_000.0)?,
+        None => 10_000.0,
         Some(None) => global_base,
-        Some(Some(value)) => base("local_rope_theta", value)?,
+        Some(Some(value)) => rotary_base("local_rope_theta", value)?,
     };
-    let global_every = match file.global_attn_every_n_layers.unwrap_or(3) {
+    let every = match file.global_attn_every_n_layers.unwrap_or(3) {
         0 => return Err("`global_attn_every_n_layers` is 0".to_string()),
         every => every,
     };
@@ -376,12 +394,12 @@ fn modernbert(
     // Newer configs may list each layer's kind; it must be what the period above gives.
     if let Some(kinds) = &file.layer_types {
         let expected: Vec<&str> = (0..layers)
-            .map(|layer| if layer.is_multiple_of(global_every) { "full_attention" } else { "sliding_attention" })
+            .map(|layer| if layer.is_multiple_of(every) { "full_attention" } else { "sliding_attention" })
             .collect();
         if *kinds != expected {
             return Err(format!(
                 "layer_types {kinds:?} is not supported by the native engine: it runs {expected:?}, what \
-                 global_attn_every_n_layers {global_every} gives {layers} layers"
+                 global_attn_every_n_layers {every} gives {layers} layers"
             ));
         }
     }
@@ -394,6 +412,7 @@ fn modernbert(
         head_dim: head_size,
         intermediate: need(file.intermediate_size, "intermediate_size")?,
         gelu: activation("hidden_activation", file.hidden_activation.as_deref())?,
+        attention_scale: 1.0 / (head_size as f32).sqrt(),
         layer_norm_eps: epsilon("norm_eps", file.norm_eps.unwrap_or(1e-5))?,
         vocab_size: need(file.vocab_size, "vocab_size")?,
         max_positions: need(file.max_position_embeddings, "max_position_embeddings")?,
@@ -407,7 +426,7 @@ fn modernbert(
         rotary: Some(Rotary {
             global_base,
             local_base,
-            global_every,
+            global: (0..layers).map(|layer| layer.is_multiple_of(every)).collect(),
             local_window: file.local_attention.unwrap_or(128),
         }),
     })
@@ -424,14 +443,166 @@ fn decoder(
     heads: usize,
     need: impl Fn(Option<usize>, &str) -> Result<usize, String>,
 ) -> Result<ModelConfig, String> {
-    let kv_heads = need(file.num_key_value_heads.or(Some(heads)), "num_key_value_heads")?;
+    let default_head_dim = if architecture == Architecture::Qwen3 { Some(128) } else { None };
+    let (kv_heads, head_dim) = decoder_heads(file, hidden, heads, heads, default_head_dim, &need)?;
+    match file.hidden_act.as_deref() {
+        None | Some("silu" | "swish") => {}
+        Some(other) => {
+            return Err(format!("hidden_act `{other}` is not supported by the native engine (it runs silu)"));
+        }
+    }
+    one_rotary_base(file, "rope_theta")?;
+    if file.use_sliding_window == Some(true) {
+        return Err(
+            "use_sliding_window true is not supported by the native engine (only full causal attention)".to_string()
+        );
+    }
+    let layers = need(file.num_hidden_layers, "num_hidden_layers")?;
+    if let Some(kinds) = &file.layer_types
+        && let Some(kind) = kinds.iter().find(|kind| *kind != "full_attention")
+    {
+        return Err(format!(
+            "layer_types holds `{kind}`, which is not supported by the native engine (only full_attention)"
+        ));
+    }
+    let base = rotary_base("rope_theta", file.rope_theta.unwrap_or(10_000.0))?;
+    Ok(ModelConfig {
+        architecture,
+        hidden,
+        layers,
+        heads,
+        kv_heads,
+        head_dim,
+        intermediate: need(file.intermediate_size, "intermediate_size")?,
+        gelu: Gelu::Erf,
+        attention_scale: 1.0 / (head_dim as f32).sqrt(),
+        layer_norm_eps: epsilon("rms_norm_eps", file.rms_norm_eps.unwrap_or(1e-6))?,
+        vocab_size: need(file.vocab_size, "vocab_size")?,
+        max_positions: need(file.max_position_embeddings.or(Some(32_768)), "max_position_embeddings")?,
+        type_vocab_size: 0,
+        position_offset: 0,
+        padding_id: None,
+        relative_buckets: 0,
+        attention_bias: architecture == Architecture::Qwen2 || file.attention_bias.unwrap_or(false),
+        mlp_bias: false,
+        norm_bias: false,
+        rotary: Some(Rotary { global_base: base, local_base: base, global: vec![true; layers], local_window: 0 }),
+    })
+}
+
+/// The rest of a Gemma3 (`gemma3_text`) `config.json`, with the defaults of transformers'
+/// `Gemma3TextConfig` where a key is absent. The window is transformers' arithmetic: with
+/// bidirectional attention it makes `sliding_window` into `sliding_window // 2 + 1` and lets a
+/// query see the keys less than that away, so those at most `sliding_window // 2` away (what
+/// [`Rotary::reach`] gives). Causal attention, soft-capped scores and rope scaling are refused
+/// by key.
+fn gemma3(
+    file: &ConfigFile,
+    hidden: usize,
+    heads: usize,
+    need: impl Fn(Option<usize>, &str) -> Result<usize, String>,
+) -> Result<ModelConfig, String> {
+    let (kv_heads, head_dim) = decoder_heads(file, hidden, heads, 4, Some(256), &need)?;
+    if file.use_bidirectional_attention != Some(true) {
+        return Err(
+            "use_bidirectional_attention is false or absent: causal Gemma3 is not supported by the native engine \
+             (it runs Gemma3 bidirectionally, as EmbeddingGemma)"
+                .to_string(),
+        );
+    }
+    if let Some(cap) = file.attn_logit_softcapping {
+        return Err(format!("attn_logit_softcapping {cap} is not supported by the native engine (only null)"));
+    }
+    one_rotary_base(file, "rope_theta and rope_local_base_freq")?;
+    let layers = need(file.num_hidden_layers, "num_hidden_layers")?;
+    let global: Vec<bool> = match &file.layer_types {
+        Some(kinds) => {
+            if kinds.len() != layers {
+                return Err(format!("layer_types lists {} layers, num_hidden_layers is {layers}", kinds.len()));
+            }
+            kinds
+                .iter()
+                .map(|kind| match kind.as_str() {
+                    "full_attention" => Ok(true),
+                    "sliding_attention" => Ok(false),
+                    other => Err(format!(
+                        "layer_types holds `{other}`, which is not supported by the native engine \
+                         (only full_attention and sliding_attention)"
+                    )),
+                })
+                .collect::<Result<_, _>>()?
+        }
+        // Each `sliding_window_pattern`-th layer attends to every token, counting from 1.
+        None => {
+            let every = need(file.sliding_window_pattern.or(Some(6)), "sliding_window_pattern")?;
+            (1..=layers).map(|layer| layer.is_multiple_of(every)).collect()
+        }
+    };
+    let local_window = match file.sliding_window {
+        None => 4096,
+        Some(Some(window)) => window,
+        Some(None) => return Err("sliding_window is null: Gemma3's bidirectional attention needs one".to_string()),
+    };
+    let scalar = match file.query_pre_attn_scalar {
+        None => 256.0,
+        Some(Some(value)) if value.is_finite() && value > 0.0 => value,
+        Some(value) => {
+            let value = value.map_or("null".to_string(), |v| v.to_string());
+            return Err(format!("query_pre_attn_scalar {value} is not a finite number > 0"));
+        }
+    };
+    let local_base = match file.rope_local_base_freq {
+        None => 10_000.0,
+        Some(Some(value)) => rotary_base("rope_local_base_freq", value)?,
+        Some(None) => return Err("rope_local_base_freq is null, not a finite number > 0".to_string()),
+    };
+    let activation_name = file.hidden_activation.as_deref().or(Some("gelu_pytorch_tanh"));
+    Ok(ModelConfig {
+        architecture: Architecture::Gemma3,
+        hidden,
+        layers,
+        heads,
+        kv_heads,
+        head_dim,
+        intermediate: need(file.intermediate_size, "intermediate_size")?,
+        gelu: activation("hidden_activation", activation_name)?,
+        attention_scale: scalar.powf(-0.5) as f32,
+        layer_norm_eps: epsilon("rms_norm_eps", file.rms_norm_eps.unwrap_or(1e-6))?,
+        vocab_size: need(file.vocab_size, "vocab_size")?,
+        max_positions: need(file.max_position_embeddings.or(Some(131_072)), "max_position_embeddings")?,
+        type_vocab_size: 0,
+        position_offset: 0,
+        padding_id: None,
+        relative_buckets: 0,
+        attention_bias: file.attention_bias.unwrap_or(false),
+        mlp_bias: false,
+        norm_bias: false,
+        rotary: Some(Rotary {
+            global_base: rotary_base("rope_theta", file.rope_theta.unwrap_or(1_000_000.0))?,
+            local_base,
+            global,
+            local_window,
+        }),
+    })
+}
+
+/// A decoder's key/value heads and head width (`num_key_value_heads`, else `default_kv`;
+/// `head_dim`, else `default_head_dim`, else `hidden_size / num_attention_heads`), checked.
+fn decoder_heads(
+    file: &ConfigFile,
+    hidden: usize,
+    heads: usize,
+    default_kv: usize,
+    default_head_dim: Option<usize>,
+    need: &impl Fn(Option<usize>, &str) -> Result<usize, String>,
+) -> Result<(usize, usize), String> {
+    let kv_heads = need(file.num_key_value_heads.or(Some(default_kv)), "num_key_value_heads")?;
     if !heads.is_multiple_of(kv_heads) {
         return Err(format!("num_attention_heads {heads} is not a multiple of num_key_value_heads {kv_heads}"));
     }
-    let head_dim = match (file.head_dim, architecture) {
-        (Some(dim), _) => need(Some(dim), "head_dim")?,
-        (None, Architecture::Qwen3) => 128,
-        (None, _) => {
+    let head_dim = match file.head_dim.or(default_head_dim) {
+        Some(dim) => need(Some(dim), "head_dim")?,
+        None => {
             if !hidden.is_multiple_of(heads) {
                 return Err(format!("hidden_size {hidden} is not a multiple of num_attention_heads {heads}"));
             }
@@ -446,21 +617,19 @@ fn decoder(
             "num_attention_heads {heads}, num_key_value_heads {kv_heads} and head_dim {head_dim} are too large"
         ));
     }
-    match file.hidden_act.as_deref() {
-        None | Some("silu" | "swish") => {}
-        Some(other) => {
-            return Err(format!("hidden_act `{other}` is not supported by the native engine (it runs silu)"));
-        }
-    }
+    Ok((kv_heads, head_dim))
+}
+
+/// Refuses what a rotary embedding may hold beyond its bases (which the keys `reads` names):
+/// `rope_scaling`, `rope_parameters`, a `partial_rotary_factor` other than 1.
+fn one_rotary_base(file: &ConfigFile, reads: &str) -> Result<(), String> {
     if let Some(scaling) = &file.rope_scaling {
         return Err(format!(
             "rope_scaling {scaling} is not supported by the native engine (only the default rotary embedding)"
         ));
     }
     if let Some(parameters) = &file.rope_parameters {
-        return Err(format!(
-            "rope_parameters {parameters} is not supported by the native engine (it reads rope_theta)"
-        ));
+        return Err(format!("rope_parameters {parameters} is not supported by the native engine (it reads {reads})"));
     }
     if let Some(factor) = file.partial_rotary_factor
         && factor != 1.0
@@ -469,44 +638,12 @@ fn decoder(
             "partial_rotary_factor {factor} is not supported by the native engine (only 1: every dimension of a head turns)"
         ));
     }
-    if file.use_sliding_window == Some(true) {
-        return Err(
-            "use_sliding_window true is not supported by the native engine (only full causal attention)".to_string()
-        );
-    }
-    let layers = need(file.num_hidden_layers, "num_hidden_layers")?;
-    if let Some(kinds) = &file.layer_types
-        && let Some(kind) = kinds.iter().find(|kind| *kind != "full_attention")
-    {
-        return Err(format!(
-            "layer_types holds `{kind}`, which is not supported by the native engine (only full_attention)"
-        ));
-    }
-    let base = file.rope_theta.unwrap_or(10_000.0);
-    if !(base.is_finite() && base > 0.0) {
-        return Err(format!("rope_theta {base} is not a finite number > 0"));
-    }
-    Ok(ModelConfig {
-        architecture,
-        hidden,
-        layers,
-        heads,
-        kv_heads,
-        head_dim,
-        intermediate: need(file.intermediate_size, "intermediate_size")?,
-        gelu: Gelu::Erf,
-        layer_norm_eps: epsilon("rms_norm_eps", file.rms_norm_eps.unwrap_or(1e-6))?,
-        vocab_size: need(file.vocab_size, "vocab_size")?,
-        max_positions: need(file.max_position_embeddings.or(Some(32_768)), "max_position_embeddings")?,
-        type_vocab_size: 0,
-        position_offset: 0,
-        padding_id: None,
-        relative_buckets: 0,
-        attention_bias: architecture == Architecture::Qwen2 || file.attention_bias.unwrap_or(false),
-        mlp_bias: false,
-        norm_bias: false,
-        rotary: Some(Rotary { global_base: base, local_base: base, global_every: 1, local_window: 0 }),
-    })
+    Ok(())
+}
+
+/// A rotary base, checked.
+fn rotary_base(key: &str, value: f64) -> Result<f64, String> {
+    if value.is_finite() && value > 0.0 { Ok(value) } else { Err(format!("{key} {value} is not a finite number > 0")) }
 }
 
 /// The GELU a `hidden_act` (or ModernBERT's `hidden_activation`) names; absent: `gelu`.
@@ -589,12 +726,56 @@ mod tests {
         let defaults = parse_config(&format!("{minimal}}}")).unwrap();
         let rotary = defaults.rotary.unwrap();
         assert_eq!(
-            (rotary.global_base, rotary.local_base, rotary.global_every, rotary.local_window),
-            (160_000.0, 10_000.0, 3, 128)
+            (rotary.global_base, rotary.local_base, &rotary.global[..], rotary.local_window),
+            (160_000.0, 10_000.0, &[true, false][..], 128)
         );
         assert_eq!((defaults.layer_norm_eps, defaults.attention_bias), (1e-5, false));
         let null = parse_config(&format!(r#"{minimal},"global_rope_theta":5.0,"local_rope_theta":null}}"#)).unwrap();
         assert_eq!(null.rotary.unwrap().local_base, 5.0);
+    }
+
+    #[test]
+    fn reads_embeddinggemma() {
+        // google/embeddinggemma-300m's config.json.
+        let config = parse_config(
+            r#"{"_sliding_window_pattern":6,"architectures":["Gemma3TextModel"],"attention_bias":false,
+                "attention_dropout":0.0,"attn_logit_softcapping":null,"bos_token_id":2,"dtype":"float32",
+                "eos_token_id":1,"final_logit_softcapping":null,"head_dim":256,"hidden_activation":"gelu_pytorch_tanh",
+                "hidden_size":768,"initializer_range":0.02,"intermediate_size":1152,"layer_types":["sliding_attention",
+                "sliding_attention","sliding_attention","sliding_attention","sliding_attention","full_attention",
+                "sliding_attention","sliding_attention","sliding_attention","sliding_attention","sliding_attention",
+                "full_attention","sliding_attention","sliding_attention","sliding_attention","sliding_attention",
+                "sliding_attention","full_attention","sliding_attention","sliding_attention","sliding_attention",
+                "sliding_attention","sliding_attention","full_attention"],"max_position_embeddings":2048,
+                "model_type":"gemma3_text","num_attention_heads":3,"num_hidden_layers":24,"num_key_value_heads":1,
+                "pad_token_id":0,"query_pre_attn_scalar":256,"rms_norm_eps":1e-06,"rope_local_base_freq":10000.0,
+                "rope_scaling":null,"rope_theta":1000000.0,"sliding_window":512,"transformers_version":"4.57.0.dev0",
+                "use_bidirectional_attention":true,"use_cache":true,"vocab_size":262144}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (config.architecture, config.heads, config.kv_heads, config.head_size()),
+            (Architecture::Gemma3, 3, 1, 256)
+        );
+        assert_eq!((config.attention_width(), config.qkv_width(), config.gelu), (768, 1280, Gelu::Tanh));
+        assert_eq!((config.attention_scale, config.max_sequence(), config.intermediate), (0.0625, 2048, 1152));
+        let rotary = config.rotary.unwrap();
+        assert_eq!((rotary.global_base, rotary.local_base, rotary.reach()), (1_000_000.0, 10_000.0, 256));
+        let global: Vec<usize> = (0..config.layers).filter(|&layer| rotary.is_global(layer)).collect();
+        assert_eq!(global, [5, 11, 17, 23]);
+        // Without layer_types, each sliding_window_pattern-th layer from the first is global;
+        // absent keys take Gemma3TextConfig's defaults.
+        let minimal = parse_config(
+            r#"{"model_type":"gemma3_text","hidden_size":64,"num_hidden_layers":4,"num_attention_heads":4,
+                "intermediate_size":96,"vocab_size":10,"sliding_window_pattern":2,"use_bidirectional_attention":true}"#,
+        )
+        .unwrap();
+        let rotary = minimal.rotary.unwrap();
+        assert_eq!(
+            (&rotary.global[..], rotary.reach(), rotary.global_base),
+            (&[false, true, false, true][..], 2048, 1e6)
+        );
+        assert_eq!((minimal.kv_heads, minimal.head_dim, minimal.attention_scale), (4, 256, 0.0625));
     }
 
     #[test]

@@ -8,11 +8,15 @@
 //! ModernBERT normalizes before each block instead (into a buffer of its own; its first layer's
 //! attention takes the embeddings as they are) and once after the last layer; its attention
 //! turns queries and keys by rotary tables, in local layers over a sliding window; its
-//! expansion is a gated GEMM (GeGLU fused). The decoders (Qwen2, Qwen3) normalize before each
-//! block and after the last too, with RMSNorm; Qwen3 normalizes each head's query and key after
-//! their GEMM; their attention is rotary, causal and grouped-query; their expansion is a gated
-//! GEMM (SwiGLU fused). Buffers live in a [`Scratch`] reused from call to call. This file knows the order of operations of each family and nothing of tokenizers or
-//! pooling.
+//! expansion is a gated GEMM (GeGLU fused). The decoders (Qwen2, Qwen3, Gemma3) normalize before
+//! each block and after the last too, with RMSNorm; Qwen3 and Gemma3 normalize each head's query
+//! and key after their GEMM; their attention is rotary and grouped-query, Qwen's causal, Gemma3's
+//! bidirectional with sliding windows in its local layers; their expansion is a gated GEMM
+//! (SwiGLU, Gemma3's GELU GLU fused). Gemma3 scales its word embeddings and normalizes each
+//! block's output too, before adding it into the residual stream (the block's last GEMM stores
+//! into a free buffer, and one row pass normalizes and adds). Buffers live in a [`Scratch`]
+//! reused from call to call. This file knows the order of operations of each family and nothing
+//! of tokenizers or pooling.
 
 use std::sync::Mutex;
 
@@ -20,7 +24,7 @@ use crate::NativeError;
 use crate::attention::{AttentionScratch, RelativeBias, attention};
 use crate::config::Architecture;
 use crate::kernels::{Epilogue, MatMut, MatRef, Parallel, Positions};
-use crate::model::{Layer, Model};
+use crate::model::{Layer, Model, Norm};
 use crate::rotary::RotaryTable;
 
 /// A packed batch: the token ids of every sequence, one after the other.
@@ -100,14 +104,17 @@ impl Model {
         resize(&mut scratch.qkv, tokens * config.qkv_width());
         // The attention's context, and the normalized stream of the pre-norm families.
         resize(&mut scratch.context, tokens * h.max(config.attention_width()));
-        resize(&mut scratch.intermediate, tokens * config.intermediate);
+        // The feed-forward's expansion, and Gemma3's attention output before its norm.
+        resize(&mut scratch.intermediate, tokens * config.intermediate.max(h));
         while scratch.attention.len() < threads.width() {
             scratch.attention.push(Mutex::new(AttentionScratch::default()));
         }
         self.embed(batch, &scratch.offsets, &mut scratch.hidden[..tokens * h]);
         match config.architecture {
             Architecture::ModernBert => self.pre_norm_layers(batch, threads, scratch),
-            Architecture::Qwen3 | Architecture::Qwen2 => self.decoder_layers(batch, threads, scratch),
+            Architecture::Qwen3 | Architecture::Qwen2 | Architecture::Gemma3 => {
+                self.decoder_layers(batch, threads, scratch);
+            }
             Architecture::Bert | Architecture::Roberta | Architecture::Mpnet => {
                 self.post_norm_layers(batch, threads, scratch);
             }
@@ -124,11 +131,12 @@ impl Model {
             _ => None,
         };
         for layer in &self.layers {
-            self.attention_block(layer, batch, threads, scratch, Source::Stream, bias.as_ref(), Positions::default());
+            let positions = Positions::default();
+            self.attention_block(layer, batch, threads, scratch, Source::Stream, (bias.as_ref(), positions), None);
             if let Some(norm) = &layer.attention_norm {
                 isa.layer_norm(&mut scratch.hidden, tokens, h, &norm.gamma, &norm.beta, eps);
             }
-            self.feed_forward(layer, batch, threads, scratch, Source::Stream, Epilogue::Gelu(config.gelu));
+            self.feed_forward(layer, batch, threads, scratch, Source::Stream, Epilogue::Gelu(config.gelu), None);
             let norm = &layer.output_norm;
             isa.layer_norm(&mut scratch.hidden, tokens, h, &norm.gamma, &norm.beta, eps);
         }
@@ -167,11 +175,11 @@ impl Model {
                 reach: layer.reach,
                 causal: false,
             };
-            self.attention_block(layer, batch, threads, scratch, source, None, positions);
+            self.attention_block(layer, batch, threads, scratch, source, (None, positions), None);
             let norm = &layer.output_norm;
             let (from, to) = (&scratch.hidden[..tokens * h], &mut scratch.context[..tokens * h]);
             isa.layer_norm_into(from, to, tokens, h, &norm.gamma, &norm.beta, eps);
-            self.feed_forward(layer, batch, threads, scratch, Source::Normed, Epilogue::GeGlu(config.gelu));
+            self.feed_forward(layer, batch, threads, scratch, Source::Normed, Epilogue::GeGlu(config.gelu), None);
         }
         if let Some(norm) = &self.final_norm {
             isa.layer_norm(&mut scratch.hidden, tokens, h, &norm.gamma, &norm.beta, eps);
@@ -179,15 +187,19 @@ impl Model {
         scratch.rotary = rotary;
     }
 
-    /// Qwen2 and Qwen3: each block reads the residual stream RMS-normalized into
-    /// `scratch.context` (free until the attention writes it), and the last layer's output is
-    /// normalized in place.
+    /// Qwen2, Qwen3 and Gemma3: each block reads the residual stream RMS-normalized into
+    /// `scratch.context` (free until the attention writes it), Gemma3's output is normalized
+    /// before it is added into the stream, and the last layer's output is normalized in place.
     fn decoder_layers(&self, batch: &PackedBatch<'_>, threads: &dyn Parallel, scratch: &mut Scratch) {
         let config = &self.config;
         let (h, tokens, isa, eps) = (config.hidden, batch.ids.len(), self.isa, config.layer_norm_eps);
         let (longest, rotary) = self.rotary_tables(batch, scratch);
-        let norm_into = |from: &[f32], to: &mut [f32], norm: &crate::model::Norm| {
+        let norm_into = |from: &[f32], to: &mut [f32], norm: &Norm| {
             isa.rms_norm_into(&from[..tokens * h], &mut to[..tokens * h], tokens, h, &norm.gamma, eps);
+        };
+        let epilogue = match config.architecture {
+            Architecture::Gemma3 => Epilogue::GeGlu(config.gelu),
+            _ => Epilogue::SwiGlu,
         };
         for layer in &self.layers {
             let norm = layer.attention_norm.as_ref().expect("a decoder layer normalizes before its attention");
@@ -195,11 +207,13 @@ impl Model {
             let positions = Positions {
                 rotary: layer.rotary.map(|index| rotary[index].rows(longest)),
                 reach: layer.reach,
-                causal: true,
+                causal: config.architecture.is_causal(),
             };
-            self.attention_block(layer, batch, threads, scratch, Source::Normed, None, positions);
+            let [after_attention, after_feed_forward] =
+                layer.post_norms.as_ref().map(|[a, f]| [Some(a), Some(f)]).unwrap_or_default();
+            self.attention_block(layer, batch, threads, scratch, Source::Normed, (None, positions), after_attention);
             norm_into(&scratch.hidden, &mut scratch.context, &layer.output_norm);
-            self.feed_forward(layer, batch, threads, scratch, Source::Normed, Epilogue::SwiGlu);
+            self.feed_forward(layer, batch, threads, scratch, Source::Normed, epilogue, after_feed_forward);
         }
         if let Some(norm) = &self.final_norm {
             isa.rms_norm(&mut scratch.hidden, tokens, h, &norm.gamma, eps);
@@ -207,9 +221,10 @@ impl Model {
         scratch.rotary = rotary;
     }
 
-    /// Query, key and value of `source` (Qwen3's query and key heads normalized), attention,
-    /// and its projection added into the residual stream.
-    #[allow(clippy::too_many_arguments, reason = "the block's operands; both orders of layers call it")]
+    /// Query, key and value of `source` (Qwen3's and Gemma3's query and key heads normalized),
+    /// attention, and its projection added into the residual stream (normalized by `post` first
+    /// where there is one).
+    #[allow(clippy::too_many_arguments, reason = "the block's operands; every order of layers calls it")]
     fn attention_block(
         &self,
         layer: &Layer,
@@ -217,8 +232,8 @@ impl Model {
         threads: &dyn Parallel,
         scratch: &mut Scratch,
         source: Source,
-        bias: Option<&RelativeBias>,
-        positions: Positions<'_>,
+        (bias, positions): (Option<&RelativeBias>, Positions<'_>),
+        post: Option<&Norm>,
     ) {
         let config = &self.config;
         let (h, tokens, isa) = (config.hidden, batch.ids.len(), self.isa);
@@ -249,12 +264,23 @@ impl Model {
             &scratch.attention,
         );
         let context = MatRef { data: &scratch.context, rows: tokens, cols: aw, stride: aw };
-        let residual = MatMut::new(&mut scratch.hidden, tokens, h, h);
-        isa.matmul(threads, context, &layer.attention_out, residual, Epilogue::Accumulate);
+        match post {
+            None => {
+                let residual = MatMut::new(&mut scratch.hidden, tokens, h, h);
+                isa.matmul(threads, context, &layer.attention_out, residual, Epilogue::Accumulate);
+            }
+            Some(norm) => {
+                // The intermediate buffer is free until the feed-forward.
+                let out = &mut scratch.intermediate[..tokens * h];
+                isa.matmul(threads, context, &layer.attention_out, MatMut::new(out, tokens, h, h), Epilogue::Store);
+                isa.rms_norm_add(out, &mut scratch.hidden[..tokens * h], tokens, h, &norm.gamma, config.layer_norm_eps);
+            }
+        }
     }
 
     /// The feed-forward of `source`: the expansion with `epilogue`, its contraction added into
-    /// the residual stream.
+    /// the residual stream (normalized by `post` first where there is one).
+    #[allow(clippy::too_many_arguments, reason = "the block's operands; every order of layers calls it")]
     fn feed_forward(
         &self,
         layer: &Layer,
@@ -263,6 +289,7 @@ impl Model {
         scratch: &mut Scratch,
         source: Source,
         epilogue: Epilogue,
+        post: Option<&Norm>,
     ) {
         let config = &self.config;
         let (h, i, tokens, isa) = (config.hidden, config.intermediate, batch.ids.len(), self.isa);
@@ -274,12 +301,22 @@ impl Model {
         let intermediate = MatMut::new(&mut scratch.intermediate, tokens, i, i);
         isa.matmul(threads, source, &layer.up, intermediate, epilogue);
         let intermediate = MatRef { data: &scratch.intermediate, rows: tokens, cols: i, stride: i };
-        let residual = MatMut::new(&mut scratch.hidden, tokens, h, h);
-        isa.matmul(threads, intermediate, &layer.down, residual, Epilogue::Accumulate);
+        match post {
+            None => {
+                let residual = MatMut::new(&mut scratch.hidden, tokens, h, h);
+                isa.matmul(threads, intermediate, &layer.down, residual, Epilogue::Accumulate);
+            }
+            Some(norm) => {
+                // The normalized stream the expansion read is free now.
+                let out = &mut scratch.context[..tokens * h];
+                isa.matmul(threads, intermediate, &layer.down, MatMut::new(out, tokens, h, h), Epilogue::Store);
+                isa.rms_norm_add(out, &mut scratch.hidden[..tokens * h], tokens, h, &norm.gamma, config.layer_norm_eps);
+            }
+        }
     }
 
     /// Word, position and token type embeddings (those the model has), summed in the order the
-    /// reference adds them, then LayerNorm.
+    /// reference adds them, then LayerNorm (or Gemma3's scale).
     fn embed(&self, batch: &PackedBatch<'_>, offsets: &[usize], out: &mut [f32]) {
         let config = &self.config;
         let h = config.hidden;
@@ -292,6 +329,9 @@ impl Model {
                 let row = &mut out[token * h..(token + 1) * h];
                 let id = batch.ids[token] as usize;
                 row.copy_from_slice(&words[id * h..(id + 1) * h]);
+                if let Some(scale) = self.embedding_scale {
+                    row.iter_mut().for_each(|value| *value *= scale);
+                }
                 if !self.token_type_embeddings.is_empty() {
                     let kind = batch.type_ids.get(token).map_or(0, |&t| t as usize);
                     for (value, add) in row.iter_mut().zip(&self.token_type_embeddings[kind * h..(kind + 1) * h]) {

@@ -2,10 +2,11 @@
 //!
 //! [`NativeModel`] loads a Hugging Face checkpoint (`config.json` and `model.safetensors`, or a
 //! sharded one: `model.safetensors.index.json` and its shards) of the BERT, RoBERTa/XLM-RoBERTa,
-//! MPNet or ModernBERT family and runs packed batches: the tokens of every sequence in one matrix
-//! with no padding, each linear layer one GEMM over all of them with its bias, GELU, GeGLU or
-//! residual fused, attention per sequence on its own length (ModernBERT's rotary positions and
-//! sliding windows inside the fused attention kernel). Weights are packed once at load for the CPU's
+//! MPNet or ModernBERT family, of the Qwen3 and Qwen2 decoders or of Gemma3 (bidirectional, as
+//! EmbeddingGemma) and runs packed batches: the tokens of every sequence in one matrix with no
+//! padding, each linear layer one GEMM over all of them with its bias, GELU, a gated GELU or SiLU,
+//! or residual fused, attention per sequence on its own length (rotary positions, sliding windows
+//! and causal masks inside the fused attention kernel). Weights are packed once at load for the CPU's
 //! instruction set (AVX-512, AVX2+FMA, NEON, or plain Rust, detected at run time); buffers are
 //! reused from call to call. [`checkpoint_present`] and [`checkpoint_bytes`] tell other crates
 //! about a directory's checkpoint without loading it.

@@ -1,9 +1,10 @@
 //! A checkpoint loaded for the engine: `config.json` and the tensors of `model.safetensors`
 //! (or of the shards a `model.safetensors.index.json` names) turned into the weights the
 //! forward pass reads, packed once for the CPU's GEMM (query, key and value fused into one
-//! matrix, the query pre-scaled by `1/sqrt(head size)` (in Qwen3, whose query is normalized
-//! after its projection, the scale goes into the norm's weight); ModernBERT's GeGLU and the
-//! decoders' SwiGLU expansions packed gated, each output's value and gate rows in one panel).
+//! matrix, the query pre-scaled by the attention's scale (in Qwen3 and Gemma3, whose query is
+//! normalized after its projection, the scale goes into the norm's weight); ModernBERT's GeGLU
+//! and the decoders' SwiGLU and GELU GLU expansions packed gated, each output's value and gate
+//! rows in one panel; Gemma3's RMSNorm weights `w` kept as the `1 + w` they scale by).
 //!
 //! This file knows the tensor names of each architecture and nothing of how the forward pass
 //! runs (that is `encoder.rs`).
@@ -29,7 +30,8 @@ pub(crate) struct Norm {
 pub(crate) struct Layer {
     /// Query (scaled), key and value: `qkv_width` outputs.
     pub qkv: Panels,
-    /// Qwen3: the RMSNorms of each query head (its weight scaled) and of each key head.
+    /// Qwen3 and Gemma3: the RMSNorms of each query head (its weight scaled) and of each key
+    /// head.
     pub head_norms: Option<[Norm; 2]>,
     /// The attention's output projection.
     pub attention_out: Panels,
@@ -43,9 +45,12 @@ pub(crate) struct Layer {
     /// After the feed-forward's residual sum, or ModernBERT's and the decoders' before the
     /// feed-forward.
     pub output_norm: Norm,
+    /// Gemma3: the RMSNorms of the attention's output and of the feed-forward's, before each is
+    /// added into the residual stream.
+    pub post_norms: Option<[Norm; 2]>,
     /// ModernBERT and the decoders: which of [`Model::frequencies`] turns the queries and keys.
     pub rotary: Option<usize>,
-    /// ModernBERT's local layers: how far from a query its keys reach.
+    /// ModernBERT's and Gemma3's local layers: how far from a query its keys reach.
     pub reach: Option<usize>,
 }
 
@@ -67,15 +72,17 @@ pub(crate) struct Model {
     pub position_embeddings: Vec<f32>,
     /// Empty for MPNet and ModernBERT.
     pub token_type_embeddings: Vec<f32>,
-    /// `None` for the decoders, which take the word embeddings as they are.
+    /// `None` for the decoders, which take the word embeddings as they are...
     pub embedding_norm: Option<Norm>,
+    /// ...but for Gemma3's scale, `sqrt(hidden)` rounded to `f32`.
+    pub embedding_scale: Option<f32>,
     pub layers: Vec<Layer>,
     /// MPNet: `relative_buckets × heads`, else empty.
     pub relative_bias: Vec<f32>,
     /// ModernBERT and the decoders: the norm after the last layer.
     pub final_norm: Option<Norm>,
-    /// ModernBERT: the rotary frequencies of the global base, then of the local one; the
-    /// decoders: of their one base.
+    /// ModernBERT and Gemma3: the rotary frequencies of the global base, then of the local one;
+    /// Qwen: of their one base.
     pub frequencies: Vec<Frequencies>,
 }
 
@@ -106,7 +113,7 @@ impl Model {
             Vec::new()
         };
         let embedding_norm = Some(norm(&weights, "embeddings.LayerNorm", h)?);
-        let scale = 1.0 / (config.head_size() as f32).sqrt();
+        let scale = config.attention_scale;
         let keep = word_embeddings.mapped();
         let layers = (0..config.layers)
             .map(|index| {
@@ -142,6 +149,7 @@ impl Model {
                     up: linear("intermediate.dense", i, h)?,
                     down: linear("output.dense", h, i)?,
                     output_norm: norm(&weights, &at("output.LayerNorm"), h)?,
+                    post_norms: None,
                     rotary: None,
                     reach: None,
                 })
@@ -162,6 +170,7 @@ impl Model {
             position_embeddings,
             token_type_embeddings,
             embedding_norm,
+            embedding_scale: None,
             layers,
             relative_bias,
             final_norm: None,
@@ -175,11 +184,11 @@ impl Model {
         let names = ModernNames::NAMES;
         weights.use_prefix_of(names.words)?;
         let (h, i, d) = (config.hidden, config.intermediate, config.head_size());
-        let rotary = config.rotary.expect("a ModernBERT config has rotary positions");
+        let rotary = config.rotary.clone().expect("a ModernBERT config has rotary positions");
         let word_embeddings = word_table(&weights, names.words, [config.vocab_size, h])?;
         let norm = |base: &str| modern_norm(&weights, base, h, config.norm_bias);
         let embedding_norm = Some(norm(names.embedding_norm)?);
-        let scale = 1.0 / (d as f32).sqrt();
+        let scale = config.attention_scale;
         let keep = word_embeddings.mapped();
         let layers = (0..config.layers)
             .map(|index| {
@@ -213,6 +222,7 @@ impl Model {
                     up: Panels::pack_gated(isa, &up_w, i, h, up_b.as_deref()),
                     down: Panels::pack(isa, &down_w, h, i, i, down_b.as_deref()),
                     output_norm: norm(&at(names.mlp_norm))?,
+                    post_norms: None,
                     rotary: Some(usize::from(!global)),
                     reach: (!global).then(|| rotary.reach()),
                 })
@@ -228,28 +238,34 @@ impl Model {
             position_embeddings: Vec::new(),
             token_type_embeddings: Vec::new(),
             embedding_norm,
+            embedding_scale: None,
             layers,
             relative_bias: Vec::new(),
             final_norm,
         })
     }
 
-    /// Qwen2 and Qwen3: the tensors [`DecoderNames`] lists (`model.` before each in a
-    /// checkpoint with a head), biases where the family or `config.json` says.
+    /// Qwen2, Qwen3 and Gemma3: the tensors [`DecoderNames`] lists (`model.` before each in a
+    /// checkpoint with a head), biases where the family or `config.json` says; Gemma3's norms
+    /// after each block too, every norm's weight `w` taken as `1 + w`.
     fn load_decoder(config: ModelConfig, isa: Isa, mut weights: Weights) -> Result<Self, NativeError> {
         let names = DecoderNames::NAMES;
         weights.use_prefix_of(names.words)?;
         let (h, i, d) = (config.hidden, config.intermediate, config.head_size());
         let (qw, kvw) = (config.heads * d, config.kv_heads * d);
         let qkv_width = config.qkv_width();
-        let rotary = config.rotary.expect("a decoder config has rotary positions");
-        let qwen3 = config.architecture == Architecture::Qwen3;
+        let rotary = config.rotary.clone().expect("a decoder config has rotary positions");
+        let gemma = config.architecture == Architecture::Gemma3;
+        // Qwen3 and Gemma3 normalize each query and key head after the projection.
+        let head_normed = config.architecture != Architecture::Qwen2;
         let word_embeddings = word_table(&weights, names.words, [config.vocab_size, h])?;
-        let scale = 1.0 / (d as f32).sqrt();
+        let scale = config.attention_scale;
         let keep = word_embeddings.mapped();
+        // Gemma3's RMSNorm scales by `1 + w`, computed in `f32` as the reference does.
+        let offset = if gemma { 1.0 } else { 0.0 };
         let rms = |name: &str, width: usize, factor: f32| -> Result<Norm, NativeError> {
-            let gamma = weights.get(&format!("{name}.weight"), &[width])?.iter().map(|v| v * factor).collect();
-            Ok(Norm { gamma, beta: Vec::new() })
+            let weight = weights.get(&format!("{name}.weight"), &[width])?;
+            Ok(Norm { gamma: weight.iter().map(|w| (offset + w) * factor).collect(), beta: Vec::new() })
         };
         let layers = (0..config.layers)
             .map(|index| {
@@ -261,9 +277,9 @@ impl Model {
                     let b = if biased { Some(weights.get(&format!("{}.bias", at(name)), &[n])?) } else { None };
                     Ok::<_, NativeError>((w, b))
                 };
-                // Qwen3 normalizes each query head after the projection, so its scale goes into
-                // that norm's weight; Qwen2's goes into the projection.
-                let query_factor = if qwen3 { 1.0 } else { scale };
+                // Where the query is normalized after the projection, its scale goes into that
+                // norm's weight; Qwen2's goes into the projection.
+                let query_factor = if head_normed { 1.0 } else { scale };
                 let parts = [(names.query, qw, query_factor), (names.key, kvw, 1.0), (names.value, kvw, 1.0)]
                     .into_iter()
                     .map(|(name, n, factor)| linear(name, n, h, config.attention_bias).map(|part| (part, factor)))
@@ -276,13 +292,13 @@ impl Model {
                         qkv_b.extend(b.iter().map(|v| v * factor));
                     }
                 }
-                let head_norms = if qwen3 {
+                let head_norms = if head_normed {
                     Some([rms(&at(names.query_norm), d, scale)?, rms(&at(names.key_norm), d, 1.0)?])
                 } else {
                     None
                 };
-                // Qwen2's output projection has no bias; Qwen3's has one where its others do.
-                let (out_w, out_b) = linear(names.attention_out, h, qw, qwen3 && config.attention_bias)?;
+                // Qwen2's output projection has no bias; the others' have one where their others do.
+                let (out_w, out_b) = linear(names.attention_out, h, qw, head_normed && config.attention_bias)?;
                 let (gate_w, _) = linear(names.gate, i, h, false)?;
                 let (up_w, _) = linear(names.up, i, h, false)?;
                 let (down_w, _) = linear(names.down, h, i, false)?;
@@ -290,6 +306,14 @@ impl Model {
                 let mut gated = Vec::with_capacity(2 * i * h);
                 gated.extend_from_slice(&gate_w);
                 gated.extend_from_slice(&up_w);
+                let global = rotary.is_global(index);
+                let (output_norm, post_norms) = if gemma {
+                    let post =
+                        [rms(&at(names.post_attention_norm), h, 1.0)?, rms(&at(names.post_feedforward_norm), h, 1.0)?];
+                    (rms(&at(names.pre_feedforward_norm), h, 1.0)?, Some(post))
+                } else {
+                    (rms(&at(names.post_attention_norm), h, 1.0)?, None)
+                };
                 Ok(Layer {
                     qkv: Panels::pack(isa, &qkv_w, qkv_width, h, h, config.attention_bias.then_some(&qkv_b[..])),
                     head_norms,
@@ -297,15 +321,23 @@ impl Model {
                     attention_norm: Some(rms(&at(names.attention_norm), h, 1.0)?),
                     up: Panels::pack_gated(isa, &gated, i, h, None),
                     down: Panels::pack(isa, &down_w, h, i, i, None),
-                    output_norm: rms(&at(names.mlp_norm), h, 1.0)?,
-                    rotary: Some(0),
-                    reach: None,
+                    output_norm,
+                    post_norms,
+                    rotary: Some(usize::from(!global)),
+                    reach: (!global).then(|| rotary.reach()),
                 })
             })
             .collect::<Result<Vec<_>, NativeError>>()?;
         let final_norm = Some(rms(names.final_norm, h, 1.0)?);
+        // The local base's table only where some layer attends to a window.
+        let mut frequencies = vec![Frequencies::new(rotary.global_base, d)];
+        if rotary.has_local() {
+            frequencies.push(Frequencies::new(rotary.local_base, d));
+        }
         Ok(Self {
-            frequencies: vec![Frequencies::new(rotary.global_base, d)],
+            frequencies,
+            // `hidden_size ** 0.5` in `f64`, rounded to `f32` as the reference's buffer holds it.
+            embedding_scale: gemma.then(|| (h as f64).sqrt() as f32),
             config,
             isa,
             weights,
@@ -341,6 +373,7 @@ impl Model {
                     + l.down.bytes()
                     + l.attention_norm.as_ref().map_or(0, norms)
                     + l.head_norms.as_ref().map_or(0, |[q, k]| norms(q) + norms(k))
+                    + l.post_norms.as_ref().map_or(0, |[a, f]| norms(a) + norms(f))
                     + norms(&l.output_norm)
             })
             .sum();
@@ -402,7 +435,7 @@ impl LayerNames {
                 attention_out: "attention.attn.o",
                 attention_norm: "attention.LayerNorm",
             }),
-            Architecture::ModernBert | Architecture::Qwen3 | Architecture::Qwen2 => None,
+            Architecture::ModernBert | Architecture::Qwen3 | Architecture::Qwen2 | Architecture::Gemma3 => None,
         }
     }
 }
@@ -442,9 +475,9 @@ impl ModernNames {
     }
 }
 
-/// The names of Qwen2's and Qwen3's tensors (as `Qwen2Model` and `Qwen3Model` save them;
-/// `model.` before each in a checkpoint with a head): linear layers and norms, before `.weight`
-/// and `.bias`.
+/// The names of Qwen2's, Qwen3's and Gemma3's tensors (as `Qwen2Model`, `Qwen3Model` and
+/// `Gemma3TextModel` save them; `model.` before each in a checkpoint with a head): linear layers
+/// and norms, before `.weight` and `.bias`.
 pub(crate) struct DecoderNames {
     /// The word table (a full name).
     pub words: &'static str,
@@ -454,11 +487,15 @@ pub(crate) struct DecoderNames {
     pub query: &'static str,
     pub key: &'static str,
     pub value: &'static str,
-    /// Qwen3 only.
+    /// Qwen3 and Gemma3 only.
     pub query_norm: &'static str,
     pub key_norm: &'static str,
     pub attention_out: &'static str,
-    pub mlp_norm: &'static str,
+    /// Qwen's norm before the feed-forward; Gemma3's after the attention.
+    pub post_attention_norm: &'static str,
+    /// Gemma3 only: before and after the feed-forward.
+    pub pre_feedforward_norm: &'static str,
+    pub post_feedforward_norm: &'static str,
     pub gate: &'static str,
     pub up: &'static str,
     pub down: &'static str,
@@ -475,7 +512,9 @@ impl DecoderNames {
         query_norm: "self_attn.q_norm",
         key_norm: "self_attn.k_norm",
         attention_out: "self_attn.o_proj",
-        mlp_norm: "post_attention_layernorm",
+        post_attention_norm: "post_attention_layernorm",
+        pre_feedforward_norm: "pre_feedforward_layernorm",
+        post_feedforward_norm: "post_feedforward_layernorm",
         gate: "mlp.gate_proj",
         up: "mlp.up_proj",
         down: "mlp.down_proj",

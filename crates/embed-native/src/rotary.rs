@@ -1,5 +1,5 @@
-//! Rotary position embeddings (RoPE) as Hugging Face's ModernBERT computes them: the inverse
-//! frequencies of a base, and a table of each position's cosines and sines, which the attention
+//! Rotary position embeddings (RoPE) as Hugging Face's ModernBERT, Qwen and Gemma3 compute them:
+//! the inverse frequencies of a base, and a table of each position's cosines and sines, which the attention
 //! kernel turns queries and keys by. Each step is rounded to `f32` where the reference rounds
 //! (`1 / base^(2i/d)`, then `position · frequency`, then the cosine and sine of that), so the
 //! angles of long sequences come out as its do.

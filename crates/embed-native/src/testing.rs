@@ -65,7 +65,8 @@ pub struct Checkpoint {
 /// Sizes of [`Checkpoint::tiny`]: 8 wide, 2 heads, 2 layers, 16 words, 12 positions (ModernBERT:
 /// its first layer global, its second local with a window of 4, so that each token sees the two
 /// on either side; the decoders: 4 query heads of 6 sharing 2 key/value heads, so the attention
-/// is 24 wide inside an 8-wide model).
+/// is 24 wide inside an 8-wide model; Gemma3: its first layer local with a window of 4, its second
+/// global).
 const HIDDEN: usize = 8;
 const HEADS: usize = 2;
 const LAYERS: usize = 2;
@@ -82,9 +83,9 @@ const DECODER_HEAD_DIM: usize = 6;
 type Add<'a> = dyn FnMut(String, Vec<usize>, f32, f32) + 'a;
 
 impl Checkpoint {
-    /// A valid checkpoint of `architecture` with weights drawn from `seed`. ModernBERT's and
-    /// Qwen3's have no biases, as ModernBERT-base and Qwen3-Embedding; Qwen2's have them on
-    /// query, key and value.
+    /// A valid checkpoint of `architecture` with weights drawn from `seed`. ModernBERT's,
+    /// Qwen3's and Gemma3's have no biases, as ModernBERT-base, Qwen3-Embedding and
+    /// EmbeddingGemma; Qwen2's have them on query, key and value.
     pub fn tiny(architecture: Architecture, seed: u64) -> Self {
         let mut random = Random(seed | 1);
         let mut tensors = BTreeMap::new();
@@ -238,33 +239,64 @@ fn modernbert(add: &mut Add<'_>) -> serde_json::Map<String, serde_json::Value> {
     }))
 }
 
-/// The tensors of a Qwen2 or Qwen3 checkpoint, and its `config.json`.
+/// The tensors of a Qwen2, Qwen3 or Gemma3 checkpoint, and its `config.json`.
 fn decoder(architecture: Architecture, add: &mut Add<'_>) -> serde_json::Map<String, serde_json::Value> {
     let names = DecoderNames::NAMES;
-    let qwen3 = architecture == Architecture::Qwen3;
+    let gemma = architecture == Architecture::Gemma3;
+    let qwen2 = architecture == Architecture::Qwen2;
     let (qw, kvw) = (DECODER_HEADS * DECODER_HEAD_DIM, DECODER_KV_HEADS * DECODER_HEAD_DIM);
-    let norm = |add: &mut Add<'_>, base: &str, width: usize| add(format!("{base}.weight"), vec![width], 1.0, 0.3);
+    // Gemma3's norms scale by `1 + weight`: weights around 0.
+    let around = if gemma { 0.0 } else { 1.0 };
+    let norm = |add: &mut Add<'_>, base: &str, width: usize| add(format!("{base}.weight"), vec![width], around, 0.3);
     add(names.words.into(), vec![VOCAB, HIDDEN], 0.0, 1.0);
     for layer in 0..LAYERS {
         let at = |suffix: &str| DecoderNames::layer(layer, suffix);
         norm(add, &at(names.attention_norm), HIDDEN);
         for (name, n) in [(names.query, qw), (names.key, kvw), (names.value, kvw)] {
             add(format!("{}.weight", at(name)), vec![n, HIDDEN], 0.0, 0.5);
-            if !qwen3 {
+            if qwen2 {
                 add(format!("{}.bias", at(name)), vec![n], 0.0, 0.1);
             }
         }
-        if qwen3 {
+        if !qwen2 {
             norm(add, &at(names.query_norm), DECODER_HEAD_DIM);
             norm(add, &at(names.key_norm), DECODER_HEAD_DIM);
         }
         add(format!("{}.weight", at(names.attention_out)), vec![HIDDEN, qw], 0.0, 0.5);
-        norm(add, &at(names.mlp_norm), HIDDEN);
+        norm(add, &at(names.post_attention_norm), HIDDEN);
+        if gemma {
+            norm(add, &at(names.pre_feedforward_norm), HIDDEN);
+            norm(add, &at(names.post_feedforward_norm), HIDDEN);
+        }
         add(format!("{}.weight", at(names.gate)), vec![INTERMEDIATE, HIDDEN], 0.0, 0.5);
         add(format!("{}.weight", at(names.up)), vec![INTERMEDIATE, HIDDEN], 0.0, 0.5);
         add(format!("{}.weight", at(names.down)), vec![HIDDEN, INTERMEDIATE], 0.0, 0.3);
     }
     norm(add, names.final_norm, HIDDEN);
+    if gemma {
+        return object(serde_json::json!({
+            "model_type": "gemma3_text",
+            "hidden_size": HIDDEN,
+            "num_hidden_layers": LAYERS,
+            "num_attention_heads": DECODER_HEADS,
+            "num_key_value_heads": DECODER_KV_HEADS,
+            "head_dim": DECODER_HEAD_DIM,
+            "intermediate_size": INTERMEDIATE,
+            "hidden_activation": "gelu_pytorch_tanh",
+            "vocab_size": VOCAB,
+            "max_position_embeddings": POSITIONS,
+            "rms_norm_eps": 1e-6,
+            "rope_theta": 10_000.0,
+            "rope_local_base_freq": 100.0,
+            "rope_scaling": null,
+            "query_pre_attn_scalar": 8,
+            "sliding_window": LOCAL_WINDOW,
+            "layer_types": ["sliding_attention", "full_attention"],
+            "use_bidirectional_attention": true,
+            "attn_logit_softcapping": null,
+            "final_logit_softcapping": null,
+        }));
+    }
     object(serde_json::json!({
         "model_type": architecture.name(),
         "hidden_size": HIDDEN,

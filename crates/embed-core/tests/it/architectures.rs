@@ -15,12 +15,13 @@ use embed_core::{BackendChoice, Config, EmbedError, EmbedOptions, Service};
 use crate::support::{chain, cosine, ort_library, workspace_root};
 
 /// Every fixture; a fixture missing from the folder fails the listing test.
-const FIXTURES: [&str; 10] = [
+const FIXTURES: [&str; 11] = [
     "bert-cls-dense",
     "bert-prompt-excluded",
     "bert-uncased-normalized",
     "bert-uncased-prompts",
     "bert-unigram-xlmr",
+    "gemma3",
     "modernbert",
     "mpnet",
     "qwen2",
@@ -178,6 +179,11 @@ fn qwen3_decoder_with_last_token_pooling_like_qwen3_embedding() {
 #[test]
 fn qwen2_decoder_with_biases_and_last_token_pooling_like_gte_qwen2() {
     check_fixture("qwen2");
+}
+
+#[test]
+fn gemma3_bidirectional_with_sliding_windows_two_dense_layers_and_prompts_like_embeddinggemma() {
+    check_fixture("gemma3");
 }
 
 #[test]

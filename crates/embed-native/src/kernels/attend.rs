@@ -9,8 +9,8 @@
 //! sequences embeddings mostly see, this is several times faster than two general products
 //! with their packing, and for long ones it runs at the products' rate.
 //!
-//! Two options serve rotary models (ModernBERT). A rotary table rotates each key as it is
-//! transposed and each block's queries as they are copied into the scratch (the rotate-half
+//! Two options serve rotary models (ModernBERT, the decoders). A rotary table rotates each key as
+//! it is transposed and each block's queries as they are copied into the scratch (the rotate-half
 //! convention of Hugging Face's `apply_rotary_pos_emb`). A sliding window lets query `i` see
 //! only the keys `j` with `|i - j| ≤ reach`: a block then scores, normalizes and sums only the
 //! band of whole vectors its rows' windows cover, so a windowed head takes time linear in its

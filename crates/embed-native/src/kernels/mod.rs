@@ -394,7 +394,14 @@ macro_rules! isa_entries {
             $(#[target_feature(enable = $feature)])?
             pub(super) unsafe fn rms_norm(x: *const f32, out: *mut f32, n: usize, gamma: *const f32, eps: f32) {
                 // SAFETY: forwarded; this function's target feature is the instruction set.
-                unsafe { super::rows::rms_norm::<$simd>(x, out, n, gamma, eps) }
+                unsafe { super::rows::rms_norm::<$simd, false>(x, out, n, gamma, eps) }
+            }
+
+            /// See [`super::rows::rms_norm`], adding.
+            $(#[target_feature(enable = $feature)])?
+            pub(super) unsafe fn rms_norm_add(x: *const f32, out: *mut f32, n: usize, gamma: *const f32, eps: f32) {
+                // SAFETY: forwarded; this function's target feature is the instruction set.
+                unsafe { super::rows::rms_norm::<$simd, true>(x, out, n, gamma, eps) }
             }
         }
     };
@@ -614,6 +621,24 @@ impl Isa {
             unsafe {
                 let (from, to) = (x.as_ptr().add(row * stride), out.as_mut_ptr().add(row * stride));
                 on_isa!(self, rms_norm(from, to, n, gamma.as_ptr(), eps))
+            }
+        }
+    }
+
+    /// RMSNorm of each of `rows` rows of `x` added into the same rows of `out` (row length
+    /// `gamma.len()`, both at stride `stride`): a normalized block's output into the residual
+    /// stream.
+    pub(crate) fn rms_norm_add(self, x: &[f32], out: &mut [f32], rows: usize, stride: usize, gamma: &[f32], eps: f32) {
+        assert!(self.available(), "{} is not available on this CPU", self.name());
+        let n = gamma.len();
+        MatRef { data: x, rows, cols: n, stride }.check();
+        MatRef { data: out, rows, cols: n, stride }.check();
+        for row in 0..rows {
+            // SAFETY: the checks above proved the row's `n` floats exist in both; `out` is a
+            // mutable borrow, so it overlaps `x` nowhere; gamma holds `n`; this CPU has `self`.
+            unsafe {
+                let (from, to) = (x.as_ptr().add(row * stride), out.as_mut_ptr().add(row * stride));
+                on_isa!(self, rms_norm_add(from, to, n, gamma.as_ptr(), eps))
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Row-wise passes written once over [`Simd`]: LayerNorm and RMSNorm, in place or into another
-//! row, reading their row from cache two or three times; this file knows nothing of what the
-//! rows hold.
+//! row (RMSNorm also added into another row), reading their row from cache two or three times;
+//! this file knows nothing of what the rows hold.
 
 use super::simd::Simd;
 
@@ -66,14 +66,21 @@ pub(crate) unsafe fn layer_norm<S: Simd>(
 }
 
 /// `out = x / sqrt(mean(x²) + eps) * gamma` over one row of `n` floats (as Hugging Face's
-/// `LlamaRMSNorm` and its copies take it: the row scaled, then multiplied by the weight); `out`
-/// may be `x` (in place).
+/// `LlamaRMSNorm` and its copies take it: the row scaled, then multiplied by the weight), or,
+/// with `ADD`, `out += ` that (a normalized block's output added into the residual stream);
+/// `out` may be `x` (in place) without `ADD`.
 ///
 /// # Safety
-/// Runs on `S`'s instruction set; `x`, `out` and `gamma` each hold `n` floats; `out` is `x` or
-/// overlaps it nowhere.
+/// Runs on `S`'s instruction set; `x`, `out` and `gamma` each hold `n` floats; `out` overlaps `x`
+/// nowhere, or is `x` without `ADD`.
 #[inline(always)]
-pub(crate) unsafe fn rms_norm<S: Simd>(x: *const f32, out: *mut f32, n: usize, gamma: *const f32, eps: f32) {
+pub(crate) unsafe fn rms_norm<S: Simd, const ADD: bool>(
+    x: *const f32,
+    out: *mut f32,
+    n: usize,
+    gamma: *const f32,
+    eps: f32,
+) {
     let full = n / S::LANES * S::LANES;
     let tail = n - full;
     // SAFETY (the whole body): every access is below `n` floats from its pointer.
@@ -94,11 +101,18 @@ pub(crate) unsafe fn rms_norm<S: Simd>(x: *const f32, out: *mut f32, n: usize, g
         i = 0;
         while i < full {
             // Each element is read before it is written, so `out` may be `x`.
-            S::store(out.add(i), S::mul(S::mul(S::load(x.add(i)), scale), S::load(gamma.add(i))));
+            let mut y = S::mul(S::mul(S::load(x.add(i)), scale), S::load(gamma.add(i)));
+            if ADD {
+                y = S::add(S::load(out.add(i)), y);
+            }
+            S::store(out.add(i), y);
             i += S::LANES;
         }
         if tail > 0 {
-            let y = S::mul(S::mul(S::load_n(x.add(full), tail), scale), S::load_n(gamma.add(full), tail));
+            let mut y = S::mul(S::mul(S::load_n(x.add(full), tail), scale), S::load_n(gamma.add(full), tail));
+            if ADD {
+                y = S::add(S::load_n(out.add(full), tail), y);
+            }
             S::store_n(out.add(full), y, tail);
         }
     }

@@ -146,19 +146,26 @@ fn rms_norm_matches_a_reference() {
             isa.rms_norm(&mut in_place, rows, stride, &gamma, 1e-6);
             let mut into = vec![f32::NAN; rows * stride];
             isa.rms_norm_into(&original, &mut into, rows, stride, &gamma, 1e-6);
+            // Added into a residual row (Gemma3's normalized block outputs).
+            let residual = values(rows * stride, 10);
+            let mut added = residual.clone();
+            isa.rms_norm_add(&original, &mut added, rows, stride, &gamma, 1e-6);
             for r in 0..rows {
                 let row: Vec<f64> = original[r * stride..r * stride + n].iter().map(|&v| f64::from(v)).collect();
                 let scale = 1.0 / (row.iter().map(|v| v * v).sum::<f64>() / n as f64 + 1e-6).sqrt();
                 for j in 0..n {
                     let want = row[j] * scale * f64::from(gamma[j]);
-                    for got in [in_place[r * stride + j], into[r * stride + j]] {
-                        let got = f64::from(got);
+                    let sum = (f64::from(added[r * stride + j]), want + f64::from(residual[r * stride + j]));
+                    for (got, want) in
+                        [(f64::from(in_place[r * stride + j]), want), (f64::from(into[r * stride + j]), want), sum]
+                    {
                         assert!(
                             (got - want).abs() < 1e-5 * want.abs().max(1.0),
                             "{isa:?} n={n} ({r}, {j}): {got} vs {want}"
                         );
                     }
                 }
+                assert_eq!(added[r * stride + n..r * stride + stride], residual[r * stride + n..r * stride + stride]);
                 assert_eq!(
                     in_place[r * stride + n..r * stride + stride],
                     original[r * stride + n..r * stride + stride]

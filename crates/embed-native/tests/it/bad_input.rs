@@ -7,7 +7,7 @@ use std::path::Path;
 use embed_native::testing::{Checkpoint, Dtype, Tensor};
 use embed_native::{Architecture, NativeError, NativeModel, NativeOptions, PackedBatch};
 
-const FAMILIES: [Architecture; 6] = Architecture::ALL;
+const FAMILIES: [Architecture; 7] = Architecture::ALL;
 
 fn load(dir: &Path) -> Result<NativeModel, NativeError> {
     let mut options = NativeOptions::default();
@@ -57,8 +57,9 @@ fn a_sequence_gives_the_same_rows_inside_a_batch_and_alone() {
 fn a_missing_tensor_is_named() {
     for family in FAMILIES {
         let mut checkpoint = Checkpoint::tiny(family, 1);
-        // ModernBERT and Qwen3 have no biases: their second layer's first weight.
-        let suffix = if matches!(family, Architecture::ModernBert | Architecture::Qwen3) { ".weight" } else { ".bias" };
+        // ModernBERT, Qwen3 and Gemma3 have no biases: their second layer's first weight.
+        let unbiased = matches!(family, Architecture::ModernBert | Architecture::Qwen3 | Architecture::Gemma3);
+        let suffix = if unbiased { ".weight" } else { ".bias" };
         let in_layer_1 = |k: &&String| (k.contains("layer.1.") || k.contains("layers.1.")) && k.ends_with(suffix);
         let name = checkpoint.tensors.keys().find(in_layer_1).unwrap().clone();
         checkpoint.tensors.remove(&name);
@@ -184,7 +185,7 @@ fn a_nan_weight_is_an_error_not_a_vector() {
         let mut checkpoint = Checkpoint::tiny(family, 9);
         let name = match family {
             Architecture::ModernBert => "layers.1.mlp.Wo.weight",
-            Architecture::Qwen3 | Architecture::Qwen2 => "layers.1.mlp.down_proj.weight",
+            Architecture::Qwen3 | Architecture::Qwen2 | Architecture::Gemma3 => "layers.1.mlp.down_proj.weight",
             _ => "encoder.layer.1.output.dense.bias",
         };
         let mut values = checkpoint.tensors[name].values();
@@ -340,7 +341,7 @@ fn an_unsupported_modernbert_config_is_refused_by_key() {
         checkpoint.config.insert(key.into(), value);
     }
     let (_dir, model) = load_checkpoint(&checkpoint);
-    let rotary = model.unwrap().config().rotary.unwrap();
+    let rotary = model.unwrap().config().rotary.clone().unwrap();
     assert_eq!((rotary.local_base, rotary.global_base, rotary.reach()), (160_000.0, 160_000.0, 2));
 }
 
@@ -453,4 +454,133 @@ fn an_unsupported_decoder_config_is_refused_by_key() {
     let (_dir, model) = load_checkpoint(&checkpoint);
     let config = model.unwrap().config().clone();
     assert_eq!((config.heads, config.kv_heads, config.head_dim, config.qkv_width()), (4, 2, 6, 48));
+}
+
+#[test]
+fn gemma3_tensors_missing_or_misshapen_are_named_with_the_file() {
+    let file = |dir: &tempfile::TempDir| dir.path().join("model.safetensors");
+    for name in [
+        "layers.0.post_attention_layernorm.weight",
+        "layers.1.pre_feedforward_layernorm.weight",
+        "layers.0.post_feedforward_layernorm.weight",
+        "layers.1.input_layernorm.weight",
+        "layers.0.self_attn.q_norm.weight",
+        "layers.1.self_attn.k_norm.weight",
+        "layers.1.mlp.up_proj.weight",
+        "norm.weight",
+        "embed_tokens.weight",
+    ] {
+        let mut checkpoint = Checkpoint::tiny(Architecture::Gemma3, 45);
+        checkpoint.tensors.remove(name);
+        let (dir, model) = load_checkpoint(&checkpoint);
+        let error = model.unwrap_err();
+        assert!(
+            matches!(&error, NativeError::MissingTensor { path, name: n } if path == &file(&dir) && n == name),
+            "{name}: {error}"
+        );
+    }
+    // The query heads' norm is head_dim (6) wide, not hidden_size.
+    let mut checkpoint = Checkpoint::tiny(Architecture::Gemma3, 46);
+    let name = "layers.1.self_attn.q_norm.weight";
+    checkpoint.tensors.insert(name.into(), Tensor::f32(vec![8], &[0.5; 8]));
+    let (dir, model) = load_checkpoint(&checkpoint);
+    let error = model.unwrap_err();
+    assert!(
+        matches!(&error, NativeError::TensorShape { path, name: n, expected, found }
+            if path == &file(&dir) && n == name && expected == &[6] && found == &[8]),
+        "{error}"
+    );
+    // Biases on query, key, value and output where attention_bias says so.
+    let mut checkpoint = Checkpoint::tiny(Architecture::Gemma3, 47);
+    checkpoint.config.insert("attention_bias".into(), true.into());
+    let (dir, model) = load_checkpoint(&checkpoint);
+    let error = model.unwrap_err();
+    assert!(
+        matches!(&error, NativeError::MissingTensor { path, name: n } if path == &file(&dir) && n == "layers.0.self_attn.q_proj.bias"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_unsupported_gemma3_config_is_refused_by_key() {
+    let cases: [(&str, serde_json::Value, &str); 14] = [
+        ("use_bidirectional_attention", false.into(), "use_bidirectional_attention is false or absent"),
+        ("use_bidirectional_attention", serde_json::Value::Null, "use_bidirectional_attention is false or absent"),
+        ("attn_logit_softcapping", 50.0.into(), "attn_logit_softcapping 50 is not supported"),
+        (
+            "rope_scaling",
+            serde_json::json!({"rope_type": "linear", "factor": 8.0}),
+            "rope_scaling {\"factor\":8.0,\"rope_type\":\"linear\"} is not supported by the native engine",
+        ),
+        (
+            "rope_parameters",
+            serde_json::json!({"rope_theta": 5.0}),
+            "rope_parameters {\"rope_theta\":5.0} is not supported",
+        ),
+        ("partial_rotary_factor", 0.5.into(), "partial_rotary_factor 0.5 is not supported"),
+        ("hidden_activation", "relu".into(), "hidden_activation `relu` is not supported"),
+        ("layer_types", serde_json::json!(["full_attention"]), "layer_types lists 1 layers, num_hidden_layers is 2"),
+        (
+            "layer_types",
+            serde_json::json!(["full_attention", "chunked_attention"]),
+            "layer_types holds `chunked_attention`, which is not supported by the native engine",
+        ),
+        ("sliding_window", serde_json::Value::Null, "sliding_window is null"),
+        ("query_pre_attn_scalar", 0.into(), "query_pre_attn_scalar 0 is not a finite number > 0"),
+        ("query_pre_attn_scalar", serde_json::Value::Null, "query_pre_attn_scalar null is not a finite number > 0"),
+        ("rope_local_base_freq", (-1.0).into(), "rope_local_base_freq -1 is not a finite number > 0"),
+        ("num_key_value_heads", 3.into(), "num_attention_heads 4 is not a multiple of num_key_value_heads 3"),
+    ];
+    for (key, value, expected) in cases {
+        let mut checkpoint = Checkpoint::tiny(Architecture::Gemma3, 48);
+        checkpoint.config.insert(key.into(), value);
+        let (dir, model) = load_checkpoint(&checkpoint);
+        let error = model.unwrap_err();
+        assert!(
+            matches!(&error, NativeError::Config { path, .. } if path == &dir.path().join("config.json")),
+            "{error}"
+        );
+        assert!(error.to_string().contains(expected), "{key}: {error}");
+    }
+    // Absent, use_bidirectional_attention is false (Gemma3TextConfig's default): causal, refused.
+    let mut checkpoint = Checkpoint::tiny(Architecture::Gemma3, 48);
+    checkpoint.config.remove("use_bidirectional_attention");
+    let (_dir, model) = load_checkpoint(&checkpoint);
+    assert!(model.unwrap_err().to_string().contains("use_bidirectional_attention is false or absent"));
+    // Without layer_types, sliding_window_pattern says which layers are global; 0 is refused.
+    let mut checkpoint = Checkpoint::tiny(Architecture::Gemma3, 48);
+    checkpoint.config.remove("layer_types");
+    checkpoint.config.insert("sliding_window_pattern".into(), 0.into());
+    let (_dir, model) = load_checkpoint(&checkpoint);
+    assert!(model.unwrap_err().to_string().contains("`sliding_window_pattern` is 0"));
+    checkpoint.config.insert("sliding_window_pattern".into(), 1.into());
+    let (_dir, model) = load_checkpoint(&checkpoint);
+    assert_eq!(model.unwrap().config().rotary.clone().unwrap().global, [true, true]);
+    // The language head's soft-capping changes no hidden state: a model that has one loads.
+    let mut checkpoint = Checkpoint::tiny(Architecture::Gemma3, 48);
+    checkpoint.config.insert("final_logit_softcapping".into(), 30.0.into());
+    let (_dir, model) = load_checkpoint(&checkpoint);
+    let rotary = model.unwrap().config().rotary.clone().unwrap();
+    assert_eq!(
+        (rotary.global_base, rotary.local_base, rotary.reach(), &rotary.global[..]),
+        (10_000.0, 100.0, 2, &[false, true][..])
+    );
+}
+
+#[test]
+fn a_gemma3_local_layer_sees_only_its_window() {
+    // Both layers local, each token seeing the 2 on either side: a token's row depends on the
+    // tokens up to 4 away (two layers of reach 2) and on none further.
+    let mut checkpoint = Checkpoint::tiny(Architecture::Gemma3, 49);
+    checkpoint.config.insert("layer_types".into(), serde_json::json!(["sliding_attention", "sliding_attention"]));
+    let (_dir, model) = load_checkpoint(&checkpoint);
+    let model = model.unwrap();
+    let h = model.config().hidden;
+    let ids = [3, 9, 4, 4, 12, 7, 2, 5, 11, 6];
+    let whole = run(&model, &ids, &[10]).unwrap();
+    let mut changed = ids;
+    changed[9] = 8;
+    let after = run(&model, &changed, &[10]).unwrap();
+    assert_eq!(whole[..5 * h], after[..5 * h], "rows 0..5 are more than 4 tokens from token 9");
+    assert_ne!(whole[5 * h..6 * h], after[5 * h..6 * h], "row 5 is 4 tokens from token 9");
 }

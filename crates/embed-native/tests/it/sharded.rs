@@ -11,7 +11,7 @@ use embed_native::{
     checkpoint_present,
 };
 
-const FAMILIES: [Architecture; 6] = Architecture::ALL;
+const FAMILIES: [Architecture; 7] = Architecture::ALL;
 const INDEX: &str = "model.safetensors.index.json";
 
 fn load(dir: &Path) -> Result<NativeModel, NativeError> {
