@@ -25,15 +25,8 @@ pub(crate) struct Outcome {
 
 /// Embeds `job`; `input_param` names its inputs' field in errors.
 pub(crate) async fn embed(state: &AppState, job: Job, input_param: &'static str) -> Result<Outcome, ApiError> {
-    let config = &state.inner.config;
     let count = job.len();
-    if count > config.max_inputs_per_request {
-        return Err(ApiError::too_large(format!(
-            "batch size {count} > maximum allowed batch size {}: send at most {} inputs per request",
-            config.max_inputs_per_request, config.max_inputs_per_request
-        ))
-        .with_param(input_param));
-    }
+    check_count(state, count, input_param)?;
     let model = resolve_model(state, job.model.as_deref()).await?;
     let name = model.name().to_string();
     let dimensions = match job.dimensions {
@@ -52,6 +45,7 @@ pub(crate) async fn embed(state: &AppState, job: Job, input_param: &'static str)
         prompt: job.prompt,
         truncation: job.truncation,
         truncate: job.truncate,
+        output: job.output,
     };
     let normalize = options.normalize;
     let prepared = prepare(state, model, job.inputs, options, input_param, &name).await?;
@@ -65,6 +59,13 @@ pub(crate) async fn embed(state: &AppState, job: Job, input_param: &'static str)
         }
     }
     Ok(Outcome { model: name, embeddings })
+}
+
+/// Refuses more inputs in one request than the server takes (`MAX_INPUTS_PER_REQUEST`, what
+/// text-embeddings-inference calls its maximum client batch size); `param` names their field.
+pub(crate) fn check_count(state: &AppState, count: usize, param: &'static str) -> Result<(), ApiError> {
+    let max = state.inner.config.max_inputs_per_request;
+    if count > max { Err(ApiError::too_many(count, max).with_param(param)) } else { Ok(()) }
 }
 
 /// Step one, on a blocking thread.

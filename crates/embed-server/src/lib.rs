@@ -1,6 +1,8 @@
 //! embed-server: the HTTP edge of embed. OpenAI's `/v1/embeddings`, text-embeddings-inference's
-//! `/embed`, the Go original's `/api/v1/embed` and `/api/v1/embed/batch`, plus `/v1/models`,
-//! `/health` and `/metrics`, over one [`embed_core::Service`].
+//! API (`/embed`, `/embed_all`, `/similarity`, `/tokenize`, `/decode`, `/info`, and `/rerank`,
+//! `/predict`, `/embed_sparse` for the models it does not serve yet), the Go original's
+//! `/api/v1/embed` and `/api/v1/embed/batch`, plus `/v1/models`, `/health` and `/metrics`, over
+//! one [`embed_core::Service`].
 //!
 //! Requests from many clients meet in one queue; a batcher on dedicated threads forms batches
 //! under a token budget and runs them synchronously on the service (never on the async
@@ -20,20 +22,27 @@
 //!
 //! # Endpoints
 //!
-//! `POST /v1/embeddings` (OpenAI's), `POST /embed` and `POST /` (text-embeddings-inference's),
-//! `POST /api/v1/embed` and `POST /api/v1/embed/batch` (the Go original's), `GET /v1/models`,
-//! `GET /health`, `GET /metrics`, and `GET /openapi.json`: the OpenAPI 3 document of all of
-//! them, generated from the request and response types the server uses (`wire.rs`), with each
-//! status code and error shape.
+//! `POST /v1/embeddings` (OpenAI's); text-embeddings-inference's `POST /embed` (and `POST /`),
+//! `POST /embed_all`, `POST /similarity`, `POST /tokenize`, `POST /decode`, `GET /info`, and
+//! `POST /rerank`, `POST /predict`, `POST /embed_sparse`, which answer 424 as
+//! text-embeddings-inference does when its model is an embedding model; `POST /api/v1/embed`
+//! and `POST /api/v1/embed/batch` (the Go original's), `GET /v1/models`, `GET /health`,
+//! `GET /metrics`, and `GET /openapi.json`: the OpenAPI 3 document of all of them, generated
+//! from the request and response types the server uses (`wire.rs`), with each status code and
+//! error shape.
 //!
-//! Status codes: 400 malformed JSON, a wrong field, empty input, an unknown prompt, `dimensions`
-//! out of range, a token id outside the vocabulary; 401 a missing or wrong API key; 404 an
-//! unknown model; 413 a body over the size limit, more inputs than allowed in one request, a
-//! text over the model's maximum length when truncation is off (refused before it queues);
-//! 429 the queue is full (with `Retry-After`); 504 the request took longer than the request
-//! timeout (its work is dropped); 503 (with `Retry-After`) a model that could not be loaded (the
-//! next request tries again), no room in the model memory budget, or a request cut short by
-//! shutdown; 500 an internal error, whose body never says more than "internal error".
+//! Status codes, OpenAI's and the Go original's endpoints: 400 malformed JSON, a wrong field,
+//! empty input, an unknown prompt, `dimensions` out of range, a token id outside the
+//! vocabulary; 401 a missing or wrong API key; 404 an unknown model; 413 a body over the size
+//! limit, more inputs than allowed in one request, a text over the model's maximum length when
+//! truncation is off (refused before it queues); 429 the queue is full (with `Retry-After`);
+//! 504 the request took longer than the request timeout (its work is dropped); 503 (with
+//! `Retry-After`) a model that could not be loaded (the next request tries again), no room in
+//! the model memory budget, or a request cut short by shutdown; 500 an internal error, whose
+//! body never says more than "internal error". text-embeddings-inference's routes answer as it
+//! does: 400 only for empty input, 422 for everything else it validates (malformed JSON, too
+//! many inputs, a text too long), 424 for a task the served model cannot do; the others as
+//! above.
 //!
 //! # Batching
 //!
@@ -53,6 +62,7 @@ mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod info;
 mod legacy;
 mod listener;
 mod metrics;
@@ -62,7 +72,9 @@ mod openai;
 mod openapi;
 mod ops;
 mod routes;
+mod tasks;
 mod tei;
+mod tokens;
 mod wire;
 
 use std::future::{Future, IntoFuture};
@@ -106,8 +118,9 @@ pub struct ServerConfig {
     pub workers: Option<usize>,
     /// Bearer tokens accepted; empty: no authentication. `/health` and `/metrics` stay open.
     pub api_keys: Vec<String>,
-    /// Whether `/embed` truncates texts over the model's maximum length when the request does
-    /// not say (`truncate`). The other endpoints always truncate, as sentence-transformers does.
+    /// Whether text-embeddings-inference's routes (`/embed`, `/embed_all`, `/similarity`)
+    /// truncate texts over the model's maximum length when the request does not say
+    /// (`truncate`). The other endpoints always truncate, as sentence-transformers does.
     pub auto_truncate: bool,
 }
 

@@ -12,6 +12,7 @@ mod bad_input;
 mod batching;
 mod faults;
 mod openapi;
+mod tei;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -303,11 +304,12 @@ async fn tei_embed_matches_and_honours_its_options() {
         assert_close(&v, &raw[i].vector, "unnormalized");
     }
 
-    // A text over 256 tokens: 413 with truncate false; cut on the side asked otherwise.
+    // A text over 256 tokens: 422 with truncate false (text-embeddings-inference's status);
+    // cut on the side asked otherwise.
     let long = format!("{} tail end words", "first words ".repeat(200));
     let (status, body) = server.post("/embed", json!({"inputs": long, "truncate": false})).await;
-    assert_eq!(status, 413, "{body}");
-    assert_tei_error(&body, "validation");
+    assert_eq!(status, 422, "{body}");
+    assert_tei_error(&body, "Validation");
     assert!(body["error"].as_str().unwrap().contains("256"), "{body}");
     let (status, right) = server.post("/embed", json!({"inputs": long, "truncate": true})).await;
     assert_eq!(status, 200);
@@ -321,11 +323,11 @@ async fn tei_embed_matches_and_honours_its_options() {
     assert!(cosine(&floats(&left[0]), &floats(&right[0])) < 0.999, "left and right truncation should differ");
 
     let (status, body) = server.post("/embed", json!({"inputs": "x", "prompt_name": "query"})).await;
-    assert_eq!(status, 400, "{body}");
-    assert_tei_error(&body, "validation");
+    assert_eq!(status, 422, "{body}");
+    assert_tei_error(&body, "Validation");
     let (status, body) = server.post("/embed", json!({"inputs": []})).await;
     assert_eq!(status, 400, "{body}");
-    assert_tei_error(&body, "empty");
+    assert_tei_error(&body, "Empty");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -403,8 +405,8 @@ async fn request_errors_have_each_endpoints_shape() {
     assert_openai_error(&body, None);
     assert!(body["error"]["message"].as_str().unwrap().contains("JSON"), "{body}");
     let (status, body) = server.post_raw("/embed", "not json").await;
-    assert_eq!(status, 400);
-    assert_tei_error(&body, "validation");
+    assert_eq!(status, 422);
+    assert_tei_error(&body, "Validation");
     let (status, body) = server.post_raw("/v1/embeddings", "{\"model\": \"x\"}").await;
     assert_eq!(status, 400);
     assert!(body["error"]["message"].as_str().unwrap().contains("input"), "{body}");
@@ -425,7 +427,7 @@ async fn request_errors_have_each_endpoints_shape() {
     assert_openai_error(&body, Some("request_too_large"));
     let (status, body) = server.post("/embed", json!({"inputs": big})).await;
     assert_eq!(status, 413, "{body}");
-    assert_tei_error(&body, "validation");
+    assert_tei_error(&body, "Validation");
 
     let response = server.client.get(server.url("/nowhere")).send().await.unwrap();
     assert_eq!(response.status(), 404);
@@ -484,7 +486,7 @@ async fn a_slow_request_times_out_with_504() {
     assert_openai_error(&body, Some("timeout"));
     let (status, body) = server.post("/embed", json!({"inputs": "slow"})).await;
     assert_eq!(status, 504, "{body}");
-    assert_tei_error(&body, "timeout");
+    assert_tei_error(&body, "Overloaded");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -502,7 +504,7 @@ async fn api_keys_guard_every_endpoint_but_health_and_metrics() {
     assert_eq!(response.status(), 200);
     let response = server.client.post(server.url("/embed")).json(&json!({"inputs": "x"})).send().await.unwrap();
     assert_eq!(response.status(), 401);
-    assert_tei_error(&response.json().await.unwrap(), "unauthorized");
+    assert_tei_error(&response.json().await.unwrap(), "Validation");
     let response = server.client.get(server.url("/v1/models")).send().await.unwrap();
     assert_eq!(response.status(), 401);
     assert_eq!(server.client.get(server.url("/health")).send().await.unwrap().status(), 200);
