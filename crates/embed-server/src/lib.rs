@@ -33,7 +33,9 @@
 //!
 //! Status codes, OpenAI's and the Go original's endpoints: 400 malformed JSON, a wrong field,
 //! empty input, an unknown prompt, `dimensions` out of range, a token id outside the
-//! vocabulary; 401 a missing or wrong API key; 404 an unknown model; 413 a body over the size
+//! vocabulary; 401 a missing or wrong API key; 404 an unknown model (unless it is one of
+//! [`ServerConfig::model_aliases`], or [`ServerConfig::any_model_name`] has the default model
+//! answer every name); 413 a body over the size
 //! limit, more inputs than allowed in one request, a text over the model's maximum length when
 //! truncation is off (refused before it queues); 429 the queue is full (with `Retry-After`);
 //! 504 the request took longer than the request timeout (its work is dropped); 503 (with
@@ -77,6 +79,7 @@ mod tei;
 mod tokens;
 mod wire;
 
+use std::collections::BTreeMap;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -118,6 +121,13 @@ pub struct ServerConfig {
     pub workers: Option<usize>,
     /// Bearer tokens accepted; empty: no authentication. `/health` and `/metrics` stay open.
     pub api_keys: Vec<String>,
+    /// Other names for models the server serves, alias → model (a manifest name, `name:variant`,
+    /// or the default model's name), on every endpoint that takes a model: OpenAI's clients send
+    /// their own names (`text-embedding-3-small`).
+    pub model_aliases: BTreeMap<String, String>,
+    /// Answer a request naming a model the server does not serve with the default model, as
+    /// text-embeddings-inference does, instead of 404.
+    pub any_model_name: bool,
     /// Whether text-embeddings-inference's routes (`/embed`, `/embed_all`, `/similarity`)
     /// truncate texts over the model's maximum length when the request does not say
     /// (`truncate`). The other endpoints always truncate, as sentence-transformers does.
@@ -138,6 +148,8 @@ impl Default for ServerConfig {
             workers: None,
             api_keys: Vec::new(),
             auto_truncate: true,
+            model_aliases: BTreeMap::new(),
+            any_model_name: false,
         }
     }
 }
@@ -164,6 +176,15 @@ impl ServerConfig {
                     self.max_inputs_per_request
                 ),
                 found: self.max_queued_inputs.to_string(),
+            });
+        }
+        if let Some((alias, model)) =
+            self.model_aliases.iter().find(|(alias, model)| alias.trim().is_empty() || model.trim().is_empty())
+        {
+            return Err(ServerError::InvalidSetting {
+                setting: "model_aliases",
+                expected: "ALIAS=MODEL, neither empty".into(),
+                found: format!("`{alias}={model}`"),
             });
         }
         if self.api_keys.iter().any(|key| key.is_empty()) {
@@ -205,6 +226,14 @@ impl AppState {
     /// [`AppState::warm_up`] (which [`serve`] calls) has run the default model once.
     pub fn new(service: embed_core::Service, config: ServerConfig) -> Result<Self, ServerError> {
         config.validate()?;
+        if let Some((alias, model)) = config.model_aliases.iter().find(|(_, model)| !embedding::serves(&service, model))
+        {
+            return Err(ServerError::InvalidSetting {
+                setting: "model_aliases",
+                expected: "a model the server serves: a known name (`name[:variant]`) or the default model's".into(),
+                found: format!("`{alias}={model}`"),
+            });
+        }
         let metrics = Arc::new(Metrics::new());
         let run_texts = config.max_batch_size.unwrap_or(service.batching().max_texts);
         let batching = batcher::BatchConfig {

@@ -389,6 +389,40 @@ async fn models_health_and_metrics() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliases_name_served_models_and_any_model_name_answers_every_name() {
+    let aliases = [("text-embedding-3-small".to_string(), MODEL.to_string())].into_iter().collect();
+    let config = ServerConfig { model_aliases: aliases, ..ServerConfig::default() };
+    let server = TestServer::start(config.clone()).await;
+    let expected = library(&["x"]).remove(0);
+    for endpoint in ["/v1/embeddings", "/embed"] {
+        let field = if endpoint == "/embed" { "inputs" } else { "input" };
+        let (status, body) = server.post(endpoint, json!({field: "x", "model": "text-embedding-3-small"})).await;
+        assert_eq!(status, 200, "{endpoint}: {body}");
+        let vector = if endpoint == "/embed" { floats(&body[0]) } else { floats(&body["data"][0]["embedding"]) };
+        assert_close(&vector, &expected, endpoint);
+    }
+    let (status, body) = server.post("/v1/embeddings", json!({"input": "x", "model": "text-embedding-3-large"})).await;
+    assert_eq!(status, 404, "{body}");
+    assert_openai_error(&body, Some("model_not_found"));
+
+    let server = TestServer::start(ServerConfig { any_model_name: true, ..config }).await;
+    for model in ["text-embedding-3-large", "no/such-model", "../../etc"] {
+        let (status, body) = server.post("/v1/embeddings", json!({"input": "x", "model": model})).await;
+        assert_eq!(status, 200, "{model}: {body}");
+        assert!(body["model"].as_str().unwrap().starts_with(MODEL), "{body}");
+        assert_close(&floats(&body["data"][0]["embedding"]), &expected, model);
+    }
+
+    // An alias must name a model the server serves, and neither side may be empty.
+    for (alias, model) in [("a", "no-such-model"), ("a", "/etc"), ("", MODEL), ("a", " ")] {
+        let aliases = [(alias.to_string(), model.to_string())].into_iter().collect();
+        let config = ServerConfig { model_aliases: aliases, ..ServerConfig::default() };
+        let error = embed_server::AppState::new(service(), config).unwrap_err();
+        assert!(error.to_string().contains("model_aliases"), "{alias}={model}: {error}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_errors_have_each_endpoints_shape() {
     let config = ServerConfig { max_inputs_per_request: 4, max_body_bytes: 2048, ..ServerConfig::default() };
     let server = TestServer::start(config).await;
