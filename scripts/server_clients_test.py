@@ -1,8 +1,9 @@
 """Checks a running `embed serve` with real Python clients.
 
 Uses the `openai` package (`client.embeddings.create`, float and base64) and
-`huggingface_hub`'s `InferenceClient(base_url).feature_extraction`, and compares every vector
-with the expected ones (cosine >= 0.99999). Expected vectors come from a JSON file
+`huggingface_hub`'s `InferenceClient(base_url).feature_extraction` and `.sentence_similarity`
+(pointed at `/similarity`, as for text-embeddings-inference), and compares every vector and
+similarity with the expected ones (cosine >= 0.99999; similarities within 1e-4). Expected vectors come from a JSON file
 `{"texts": [...], "embeddings": [[...]]}` (the Rust test writes it from the library), or, with
 `--embed-bin`, from running `embed embed` on the texts.
 
@@ -94,6 +95,14 @@ def main():
     vectors = [hf.feature_extraction(text).tolist() for text in texts]
     vectors = [v[0] if v and isinstance(v[0], list) else v for v in vectors]
     check("huggingface_hub feature_extraction", vectors, expected)
+
+    # huggingface_hub posts every task to the URL it is given; text-embeddings-inference answers
+    # sentence similarity on /similarity (on / only when started for that task).
+    similarities = hf.sentence_similarity(texts[0], other_sentences=texts[1:], model=f"{base}/similarity")
+    wanted = [cosine(expected[0], e) for e in expected[1:]]
+    if len(similarities) != len(wanted) or any(abs(a - b) > 1e-4 for a, b in zip(similarities, wanted)):
+        raise AssertionError(f"huggingface_hub sentence_similarity: {similarities} != {wanted}")
+    print(f"ok: huggingface_hub sentence_similarity ({len(similarities)} similarities)")
 
     try:
         client.embeddings.create(model="no-such-model", input="x")

@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::builder::BoolishValueParser;
 use clap::{ArgAction, ArgMatches, Args, Command, FromArgMatches};
 
 use crate::settings::{self, Settings};
@@ -61,10 +62,19 @@ struct ServerFlags {
     /// An accepted API key (`Authorization: Bearer KEY`); repeatable. /health and /metrics stay open.
     #[arg(long = "api-key", env = "EMBED_API_KEYS", value_delimiter = ',', hide_env_values = true)]
     api_keys: Vec<String>,
-    /// On /embed, refuse texts over the model's maximum length (413) unless the request sends
-    /// `truncate: true`, as text-embeddings-inference does without --auto-truncate.
+    /// On text-embeddings-inference's routes (/embed, /embed_all, /similarity), refuse texts
+    /// over the model's maximum length (422) unless the request sends `truncate: true`, as
+    /// text-embeddings-inference does without --auto-truncate.
     #[arg(long)]
     no_auto_truncate: bool,
+    /// Another name for a served model, ALIAS=MODEL (text-embedding-3-small=all-MiniLM-L6-v2):
+    /// requests naming ALIAS get MODEL; repeatable, or comma-separated in the variable.
+    #[arg(long = "model-alias", env = "EMBED_MODEL_ALIASES", value_delimiter = ',', value_name = "ALIAS=MODEL", value_parser = parse_alias)]
+    model_aliases: Vec<(String, String)>,
+    /// Answer requests naming a model the server does not serve with the default model, as
+    /// text-embeddings-inference does, instead of 404 (OpenAI's answer).
+    #[arg(long, env = "EMBED_ANY_MODEL_NAME", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    any_model_name: bool,
 }
 
 /// The server's defaults, written once in embed-server.
@@ -74,6 +84,15 @@ fn defaults() -> embed_server::ServerConfig {
 
 fn parse_size(value: &str) -> Result<u64, String> {
     embed_core::parse_bytes(value).map_err(|e| e.to_string())
+}
+
+fn parse_alias(value: &str) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((alias, model)) if !alias.trim().is_empty() && !model.trim().is_empty() => {
+            Ok((alias.trim().to_string(), model.trim().to_string()))
+        }
+        _ => Err(format!("expected ALIAS=MODEL, found `{value}`")),
+    }
 }
 
 fn parse_seconds(value: &str) -> Result<f64, String> {
@@ -141,6 +160,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         workers: flags.workers.map(|workers| workers as usize),
         api_keys: flags.api_keys.into_iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect(),
         auto_truncate: !flags.no_auto_truncate,
+        model_aliases: flags.model_aliases.into_iter().collect(),
+        any_model_name: flags.any_model_name,
     };
     let service = crate::fetch::open_service(config, &args.settings)?;
     for preload in service.preload_results() {

@@ -16,7 +16,7 @@
 //! its vocabulary: the manifest's [`Manifest`], [`Pooling`] and [`ManifestError`]; the engine
 //! settings of [`RuntimeConfig`] and [`MetalConfig`] ([`ArenaStrategy`], [`GraphOptimization`],
 //! the CoreML options) and the [`DeviceInUse`] report; the registry's [`Handle`] and
-//! statistics; and the lower crates' errors that [`EmbedError`] carries ([`TokenizeError`],
+//! statistics; the tokenizer's [`Token`] and [`TruncationSide`]; and the lower crates' errors that [`EmbedError`] carries ([`TokenizeError`],
 //! [`RuntimeError`] with the native engine's [`NativeError`], [`PoolError`]). No `ort` or `tokenizers` type, and no tokenizer or engine
 //! object, appears in its API.
 
@@ -67,13 +67,13 @@ pub use embed_runtime::{
     ArenaStrategy, CoreMlComputeUnits, CoreMlModelFormat, CoreMlOptions, DeviceInUse, GraphOptimization, NativeError,
     REQUIRED_ORT_MINOR, RuntimeError, find_in_libs_dir, library_file_name,
 };
-pub use embed_tokenize::{TokenizeError, TruncationSide};
+pub use embed_tokenize::{Token, TokenizeError, TruncationSide};
 pub use engine::{Engine, choose_engine};
 pub use error::EmbedError;
 pub use files::{ModelFiles, model_files};
 pub use loader::estimate_model_bytes;
 pub use metrics::MetricsSnapshot;
-pub use model::{EmbedOptions, Embedding, EmbeddingModel};
+pub use model::{EmbedOptions, Embedding, EmbeddingModel, Output};
 pub use needs::needs;
 pub use pooling::normalize;
 pub use prepare::Prepared;

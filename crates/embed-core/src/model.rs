@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use embed_manifest::Pooling;
 use embed_runtime::Backend;
-use embed_tokenize::{Tokenizer, TokenizerOptions, TruncationSide};
+use embed_tokenize::{Token, Tokenizer, TokenizerOptions, TruncationSide};
 
 use crate::EmbedError;
 use crate::dense::DenseLayer;
@@ -44,23 +44,47 @@ pub struct EmbedOptions {
     /// Cut texts longer than the model's maximum (default); when off, such a text is an
     /// error ([`EmbedError::TooLong`]).
     pub truncate: bool,
+    /// One pooled vector per text (default), or every token's vector.
+    pub output: Output,
 }
 
 impl Default for EmbedOptions {
     fn default() -> Self {
-        Self { normalize: true, prompt: None, truncation: None, truncate: true }
+        Self { normalize: true, prompt: None, truncation: None, truncate: true, output: Output::Pooled }
     }
+}
+
+/// What embedding a text gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Output {
+    /// One vector: the token embeddings pooled, through the Dense layers, normalized where
+    /// asked (sentence-transformers' sentence embedding).
+    #[default]
+    Pooled,
+    /// Every token's vector as the transformer outputs it, special and prompt tokens
+    /// included: no pooling, no Dense layer, no normalization. Never cached.
+    Tokens,
 }
 
 /// One text's embedding.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Embedding {
-    /// The vector.
+    /// The vector; with [`Output::Tokens`], every token's vector one after the other (`tokens`
+    /// rows, [`Embedding::token_rows`]).
     pub vector: Vec<f32>,
     /// Tokens the model saw, special tokens included (after truncation).
     pub tokens: usize,
     /// Whether the text was cut to the model's maximum length.
     pub truncated: bool,
+}
+
+impl Embedding {
+    /// The rows of an [`Output::Tokens`] embedding, one per token (one row, the vector, for a
+    /// pooled one of one token).
+    pub fn token_rows(&self) -> std::slice::Chunks<'_, f32> {
+        let width = self.vector.len() / self.tokens.max(1);
+        self.vector.chunks(width.max(1))
+    }
 }
 
 /// A loaded embedding model. Shared between threads; a service hands it out behind a
@@ -231,6 +255,37 @@ impl EmbeddingModel {
                 known: self.prompts.prompts.keys().cloned().collect(),
             }),
         }
+    }
+
+    /// The tokens of `text` as the model sees it, without truncation: the prompt named (else
+    /// the model's default prompt) put before it, and the model's special tokens where
+    /// `add_special_tokens` says. Gives the prompted text (whose bytes the tokens' offsets
+    /// index) and its tokens.
+    pub fn tokens(
+        &self,
+        text: &str,
+        prompt: Option<&str>,
+        add_special_tokens: bool,
+    ) -> Result<(String, Vec<Token>), EmbedError> {
+        let prompted = match self.prompt_text(prompt)? {
+            Some(prompt) => format!("{prompt}{text}"),
+            None => text.to_string(),
+        };
+        let tokens = self.tokenizer.tokens(&prompted, add_special_tokens)?;
+        Ok((prompted, tokens))
+    }
+
+    /// Token ids of the model's vocabulary turned back into text, one string per list, special
+    /// tokens left out where `skip_special_tokens` says. An id outside the vocabulary is an
+    /// error.
+    pub fn decode(&self, ids: &[Vec<u32>], skip_special_tokens: bool) -> Result<Vec<String>, EmbedError> {
+        Ok(self.tokenizer.decode(ids, skip_special_tokens)?)
+    }
+
+    /// The number type the model computes in: `int8` for the int8 variant, else `float32`
+    /// (both engines widen F16 and BF16 weights).
+    pub fn dtype(&self) -> &'static str {
+        if self.files.variant == "int8" { "int8" } else { "float32" }
     }
 
     /// Where the model runs.

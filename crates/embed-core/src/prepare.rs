@@ -14,7 +14,7 @@ use embed_tokenize::TokenizedText;
 
 use crate::batching::CallShape;
 use crate::cache::{CacheKey, fingerprint};
-use crate::model::{EmbedOptions, Embedding, EmbeddingModel};
+use crate::model::{EmbedOptions, Embedding, EmbeddingModel, Output};
 use crate::{EmbedError, Service};
 
 /// One input ready for the model: its tokens after truncation, special tokens included, and
@@ -59,6 +59,7 @@ pub(crate) enum Entry {
 pub struct Prepared {
     pub(crate) model: Handle<EmbeddingModel>,
     pub(crate) normalize: bool,
+    pub(crate) output: Output,
     pub(crate) entries: Vec<Entry>,
 }
 
@@ -86,7 +87,7 @@ impl Prepared {
 
     /// Whether these inputs and `other` may run in one call: the same model and options.
     pub fn runs_with(&self, other: &Prepared) -> bool {
-        self.model.name() == other.model.name() && self.normalize == other.normalize
+        self.model.name() == other.model.name() && self.normalize == other.normalize && self.output == other.output
     }
 
     /// These inputs in parts of at most `max_inputs` each, in order (at least 1 per part).
@@ -98,6 +99,7 @@ impl Prepared {
             parts.push(Prepared {
                 model: self.model.clone(),
                 normalize: self.normalize,
+                output: self.output,
                 entries: entries.by_ref().take(max_inputs).collect(),
             });
         }
@@ -114,7 +116,7 @@ impl Prepared {
 
     /// What the model and options are, for an error that finds two that differ.
     pub(crate) fn describe(&self) -> String {
-        format!("model `{}` with normalize {}", self.model.name(), self.normalize)
+        format!("model `{}` with normalize {} and output {:?}", self.model.name(), self.normalize, self.output)
     }
 }
 
@@ -162,7 +164,7 @@ impl Service {
             .into_iter()
             .map(|tokens| Entry::Ready { text: ReadyText { tokens, prompt_tokens: 0 }, key: None })
             .collect();
-        Ok(Prepared { model: model.clone(), normalize: options.normalize, entries })
+        Ok(Prepared { model: model.clone(), normalize: options.normalize, output: options.output, entries })
     }
 
     /// [`Service::prepare`] that refuses too-long texts one by one: the prepared inputs are the
@@ -177,7 +179,8 @@ impl Service {
         let prompt = model.prompt_text(options.prompt.as_deref())?;
         let tokenizer = &model.tokenizer;
         let cache = &self.inner.cache;
-        let print = cache.enabled().then(|| {
+        // Token vectors are never cached: they are large and asked for rarely.
+        let print = (cache.enabled() && options.output == Output::Pooled).then(|| {
             fingerprint(&[
                 &model.files.name,
                 &model.files.onnx,
@@ -231,6 +234,6 @@ impl Service {
             }
         }
         let entries = entries.into_iter().flatten().collect();
-        Ok((Prepared { model: model.clone(), normalize: options.normalize, entries }, refused))
+        Ok((Prepared { model: model.clone(), normalize: options.normalize, output: options.output, entries }, refused))
     }
 }

@@ -16,7 +16,7 @@ use std::time::Instant;
 use embed_runtime::{OutputKind, TokenBatch};
 
 use crate::batching::BatchPolicy;
-use crate::model::{Embedding, EmbeddingModel};
+use crate::model::{Embedding, EmbeddingModel, Output};
 use crate::pooling::{normalize, pool_into};
 use crate::prepare::{Entry, Prepared, ReadyText};
 use crate::{EmbedError, Service};
@@ -50,7 +50,8 @@ impl Service {
             .flat_map(|(part, prepared)| prepared.ready().map(move |(index, text)| (part, index, text)))
             .collect();
         let texts: Vec<&ReadyText> = ready.iter().map(|&(_, _, text)| text).collect();
-        let mut computed = first.model.run_ready(&texts, &self.inner.batching, first.normalize)?.into_iter();
+        let mut computed =
+            first.model.run_ready(&texts, &self.inner.batching, first.normalize, first.output)?.into_iter();
         let mut answers = Vec::with_capacity(parts.len());
         for prepared in parts {
             let mut embeddings = Vec::with_capacity(prepared.len());
@@ -112,13 +113,14 @@ impl EmbeddingModel {
         texts: &[&ReadyText],
         policy: &BatchPolicy,
         normalize: bool,
+        output: Output,
     ) -> Result<Vec<Embedding>, EmbedError> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
         let started = Instant::now();
         let collect = Collect { slots: Mutex::new(vec![None; texts.len()]), failure: Mutex::new(None) };
-        self.run_calls(texts, policy, normalize, &collect);
+        self.run_calls(texts, policy, normalize, output, &collect);
         let outcome = match collect.failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
             Some(error) => Err(error),
             None => {
@@ -153,7 +155,14 @@ impl EmbeddingModel {
     /// order with buffers of its own, and hands each call's outcome to `sink`. A call that
     /// panics is that call's error; a sink's `Break` (or `cancelled`) stops the calls not yet
     /// started.
-    pub(crate) fn run_calls(&self, texts: &[&ReadyText], policy: &BatchPolicy, normalize: bool, sink: &dyn CallSink) {
+    pub(crate) fn run_calls(
+        &self,
+        texts: &[&ReadyText],
+        policy: &BatchPolicy,
+        normalize: bool,
+        output: Output,
+        sink: &dyn CallSink,
+    ) {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
         let lengths: Vec<usize> = order.iter().map(|&i| texts[i].len()).collect();
@@ -168,11 +177,12 @@ impl EmbeddingModel {
                     return;
                 }
                 let indices = &order[call.clone()];
-                let outcome = catch_unwind(AssertUnwindSafe(|| self.run_call(indices, texts, normalize, &mut packed)))
-                    .unwrap_or_else(|_| {
-                        tracing::error!(model = %self.files.name, "an inference call panicked");
-                        Err(EmbedError::Panicked { during: "an inference call" })
-                    });
+                let outcome =
+                    catch_unwind(AssertUnwindSafe(|| self.run_call(indices, texts, normalize, output, &mut packed)))
+                        .unwrap_or_else(|_| {
+                            tracing::error!(model = %self.files.name, "an inference call panicked");
+                            Err(EmbedError::Panicked { during: "an inference call" })
+                        });
                 if sink.done(indices, outcome).is_break() {
                     stop.store(true, Ordering::Relaxed);
                     return;
@@ -196,12 +206,14 @@ impl EmbeddingModel {
 
     /// Packs the texts at `indices`, runs them as one call, pools (leaving out each text's
     /// prompt tokens), applies the Dense layers and normalizes: one embedding per index, in
-    /// order.
+    /// order. With [`Output::Tokens`], each embedding is the text's token vectors as the
+    /// engine gave them.
     fn run_call(
         &self,
         indices: &[usize],
         texts: &[&ReadyText],
         normalize_vectors: bool,
+        output_kind: Output,
         packed: &mut PackedTexts,
     ) -> Result<Vec<Embedding>, EmbedError> {
         packed.fill(indices.iter().map(|&i| texts[i]));
@@ -215,6 +227,12 @@ impl EmbeddingModel {
         })?;
         let infer_elapsed = infer_started.elapsed();
         let leaves_prompt_out = indices.iter().any(|&i| texts[i].prompt_tokens > 0);
+        if output.kind() == OutputKind::Pooled && output_kind == Output::Tokens {
+            let message = "the file outputs pooled sentence embeddings (`sentence_embedding`), so embed cannot \
+                           give each token's vector; expected the transformer alone (`last_hidden_state`), \
+                           as embed's conversion exports it";
+            return Err(EmbedError::ModelConfig { path: self.files.onnx.clone(), message: message.into() });
+        }
         if output.kind() == OutputKind::Pooled && (!self.dense.is_empty() || leaves_prompt_out) {
             let message = "the file outputs pooled sentence embeddings (`sentence_embedding`), so embed cannot \
                            apply the model's Dense modules or leave its prompt out of pooling; expected the \
@@ -226,6 +244,11 @@ impl EmbeddingModel {
         let mut embeddings = Vec::with_capacity(indices.len());
         for (row, &index) in indices.iter().enumerate() {
             let text = texts[index];
+            if output_kind == Output::Tokens {
+                let vector = output.text(row).to_vec();
+                embeddings.push(Embedding { vector, tokens: text.len(), truncated: text.tokens.truncated });
+                continue;
+            }
             let mut vector = vec![0.0; hidden];
             match output.kind() {
                 OutputKind::TokenEmbeddings => {
@@ -324,7 +347,7 @@ mod tests {
         let model = EmbeddingModel::from_parts(files, tokenizer, Box::new(PooledBackend)).unwrap();
         let tokens = model.tokenizer.tokenize(&["a text"]).unwrap().remove(0);
         let text = ReadyText { tokens, prompt_tokens: 0 };
-        let err = model.run_ready(&[&text], &BatchPolicy::default(), true).unwrap_err();
+        let err = model.run_ready(&[&text], &BatchPolicy::default(), true, Output::Pooled).unwrap_err();
         assert!(matches!(&err, EmbedError::ModelConfig { path, .. } if path.ends_with("model.onnx")), "{err:?}");
     }
 }

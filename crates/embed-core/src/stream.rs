@@ -165,6 +165,6 @@ impl Service {
             return;
         }
         let sink = StreamSink { sender, positions, cancelled, service: self, keys };
-        model.run_calls(&ready, &self.inner.batching, prepared.normalize, &sink);
+        model.run_calls(&ready, &self.inner.batching, prepared.normalize, prepared.output, &sink);
     }
 }

@@ -1,17 +1,21 @@
-//! Decoding a request body into a [`Job`]: the one parser every input endpoint uses (and the
-//! HTTP fuzz target, through `fuzzing.rs`). Malformed JSON, a wrong field, an empty input are
-//! refused here with the field named, before any model or queue is involved.
+//! Decoding request bodies: into a [`Job`] for every endpoint that embeds (and the HTTP fuzz
+//! target, through `fuzzing.rs`), and the inputs of text-embeddings-inference's other routes
+//! (texts to tokenize, token ids to decode, the inputs of `/predict`). The one parser of
+//! request bodies: malformed JSON, a wrong field, an empty input are refused here with the
+//! field named, before any model or queue is involved.
 //!
 //! It knows the wire types (`wire.rs`) and nothing of models, batching or responses.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
-use embed_core::TruncationSide;
+use embed_core::{Output, TruncationSide};
 use serde_json::Value;
 
 use crate::error::{ApiError, Shape};
-use crate::wire::{Direction, Input, LegacyBatchRequest, LegacyRequest, OpenAiRequest, TeiRequest};
+use crate::wire::{
+    Direction, EmbedAllRequest, Input, LegacyBatchRequest, LegacyRequest, OpenAiRequest, SimilarityRequest, TeiRequest,
+};
 
 /// The endpoints that take inputs to embed in a JSON body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +24,10 @@ pub(crate) enum Endpoint {
     OpenAi,
     /// `POST /embed` (and `POST /`).
     Tei,
+    /// `POST /embed_all`: every token's vector.
+    TeiAll,
+    /// `POST /similarity`.
+    Similarity,
     /// `POST /api/v1/embed`.
     Legacy,
     /// `POST /api/v1/embed/batch`.
@@ -31,7 +39,7 @@ impl Endpoint {
     pub(crate) fn input_param(self) -> &'static str {
         match self {
             Self::OpenAi => "input",
-            Self::Tei => "inputs",
+            Self::Tei | Self::TeiAll | Self::Similarity => "inputs",
             Self::Legacy => "text",
             Self::LegacyBatch => "texts",
         }
@@ -41,7 +49,7 @@ impl Endpoint {
     pub(crate) fn shape(self) -> Shape {
         match self {
             Self::OpenAi => Shape::OpenAi,
-            Self::Tei => Shape::Tei,
+            Self::Tei | Self::TeiAll | Self::Similarity => Shape::Tei,
             Self::Legacy | Self::LegacyBatch => Shape::Legacy,
         }
     }
@@ -59,6 +67,8 @@ pub(crate) struct Job {
     pub dimensions: Option<i64>,
     /// OpenAI's `encoding_format: "base64"`.
     pub base64: bool,
+    /// Pooled vectors, or every token's (`/embed_all`).
+    pub output: Output,
 }
 
 impl Job {
@@ -86,6 +96,7 @@ pub(crate) fn decode(endpoint: Endpoint, body: &[u8], auto_truncate: bool) -> Re
         truncate: true,
         dimensions: None,
         base64: false,
+        output: Output::Pooled,
     };
     let job = match endpoint {
         Endpoint::OpenAi => {
@@ -107,13 +118,41 @@ pub(crate) fn decode(endpoint: Endpoint, body: &[u8], auto_truncate: bool) -> Re
             Job {
                 normalize: request.normalize,
                 prompt: request.prompt_name,
-                truncation: request.truncation_direction.map(|d| match d {
-                    Direction::Left => TruncationSide::Left,
-                    Direction::Right => TruncationSide::Right,
-                }),
+                truncation: side(request.truncation_direction),
                 truncate: request.truncate.unwrap_or(auto_truncate),
                 dimensions: request.dimensions,
                 ..plain(request.model, parse_inputs(request.inputs, param)?)
+            }
+        }
+        Endpoint::TeiAll => {
+            let request: EmbedAllRequest = parse_json(body)?;
+            Job {
+                normalize: Some(false),
+                prompt: request.prompt_name,
+                truncation: side(request.truncation_direction),
+                truncate: request.truncate.unwrap_or(auto_truncate),
+                output: Output::Tokens,
+                ..plain(None, parse_inputs(request.inputs, param)?)
+            }
+        }
+        Endpoint::Similarity => {
+            // text-embeddings-inference embeds the source sentence and the others together,
+            // unnormalized, and compares each with the first.
+            let request: SimilarityRequest = parse_json(body)?;
+            if request.inputs.sentences.is_empty() {
+                return Err(ApiError::empty("`inputs.sentences` cannot be empty").with_param(param));
+            }
+            let parameters = request.parameters.unwrap_or_default();
+            let mut texts = Vec::with_capacity(request.inputs.sentences.len() + 1);
+            texts.push(request.inputs.source_sentence);
+            texts.extend(request.inputs.sentences);
+            no_empty_text(&texts, param)?;
+            Job {
+                normalize: Some(false),
+                prompt: parameters.prompt_name,
+                truncation: side(parameters.truncation_direction),
+                truncate: parameters.truncate.unwrap_or(auto_truncate),
+                ..plain(None, Input::Texts(texts))
             }
         }
         Endpoint::Legacy => {
@@ -137,6 +176,91 @@ pub(crate) fn decode(endpoint: Endpoint, body: &[u8], auto_truncate: bool) -> Re
     Ok(job)
 }
 
+/// The side a request's `truncation_direction` names.
+fn side(direction: Option<Direction>) -> Option<TruncationSide> {
+    direction.map(|d| match d {
+        Direction::Left => TruncationSide::Left,
+        Direction::Right => TruncationSide::Right,
+    })
+}
+
+/// Refuses an empty text, naming its position.
+fn no_empty_text(texts: &[String], param: &'static str) -> Result<(), ApiError> {
+    match texts.iter().position(String::is_empty) {
+        Some(i) => Err(ApiError::empty(format!("`{param}` holds an empty string at index {i}")).with_param(param)),
+        None => Ok(()),
+    }
+}
+
+/// Parses a field of texts (`/tokenize`'s `inputs`): a string or a non-empty array of strings,
+/// none empty.
+pub(crate) fn parse_texts(value: Value, param: &'static str) -> Result<Vec<String>, ApiError> {
+    let texts = match value {
+        Value::String(text) if text.is_empty() => {
+            return Err(ApiError::empty(format!("`{param}` cannot be an empty string")).with_param(param));
+        }
+        Value::String(text) => vec![text],
+        Value::Array(items) if items.is_empty() => {
+            return Err(ApiError::empty(format!("`{param}` cannot be empty")).with_param(param));
+        }
+        Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(text) => Some(text),
+                _ => None,
+            })
+            .collect::<Option<Vec<String>>>()
+            .ok_or_else(|| {
+                ApiError::invalid(format!("`{param}` must be a string or an array of strings")).with_param(param)
+            })?,
+        _ => {
+            return Err(
+                ApiError::invalid(format!("`{param}` must be a string or an array of strings")).with_param(param)
+            );
+        }
+    };
+    no_empty_text(&texts, param)?;
+    Ok(texts)
+}
+
+/// Parses a field of token ids (`/decode`'s `ids`): one non-empty list, or a non-empty array
+/// of non-empty lists.
+pub(crate) fn parse_id_lists(value: Value, param: &'static str) -> Result<Vec<Vec<u32>>, ApiError> {
+    match parse_inputs(value, param)? {
+        Input::TokenIds(ids) => Ok(vec![ids]),
+        Input::TokenIdLists(lists) => Ok(lists),
+        Input::Text(_) | Input::Texts(_) => Err(ApiError::invalid(format!(
+            "`{param}` must be an array of token ids or an array of arrays of token ids"
+        ))
+        .with_param(param)),
+    }
+}
+
+/// Counts the sequences of `/predict`'s `inputs` as text-embeddings-inference reads them: a
+/// text; a text or a pair of texts as an array of one or two strings; or a batch, an array of
+/// such arrays. Anything else is refused.
+pub(crate) fn count_predict_inputs(value: &Value, param: &'static str) -> Result<usize, ApiError> {
+    let shape_error = || {
+        ApiError::invalid(format!(
+            "`{param}` must be a string, a pair of strings [string, string] or a batch of strings and pairs [[string], [string, string], ...]"
+        ))
+        .with_param(param)
+    };
+    let sequence = |item: &Value| match item.as_array() {
+        Some(texts) if (1..=2).contains(&texts.len()) && texts.iter().all(Value::is_string) => Ok(()),
+        _ => Err(shape_error()),
+    };
+    match value {
+        Value::String(_) => Ok(1),
+        Value::Array(items) => match items.first() {
+            Some(Value::String(_)) => sequence(value).map(|()| 1),
+            Some(_) => items.iter().try_for_each(sequence).map(|()| items.len()),
+            None => Err(shape_error()),
+        },
+        _ => Err(shape_error()),
+    }
+}
+
 /// Parses an input field: a string, strings, token ids, or lists of token ids.
 pub(crate) fn parse_inputs(value: Value, param: &'static str) -> Result<Input, ApiError> {
     let shape_error = || {
@@ -145,8 +269,6 @@ pub(crate) fn parse_inputs(value: Value, param: &'static str) -> Result<Input, A
         ))
         .with_param(param)
     };
-    let empty_text =
-        |i: usize| ApiError::empty(format!("`{param}` holds an empty string at index {i}")).with_param(param);
     let token = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
     match value {
         Value::String(text) if text.is_empty() => {
@@ -159,13 +281,13 @@ pub(crate) fn parse_inputs(value: Value, param: &'static str) -> Result<Input, A
         Value::Array(items) => match &items[0] {
             Value::String(_) => {
                 let mut texts = Vec::with_capacity(items.len());
-                for (i, item) in items.into_iter().enumerate() {
+                for item in items {
                     match item {
-                        Value::String(text) if text.is_empty() => return Err(empty_text(i)),
                         Value::String(text) => texts.push(text),
                         _ => return Err(shape_error()),
                     }
                 }
+                no_empty_text(&texts, param)?;
                 Ok(Input::Texts(texts))
             }
             Value::Number(_) => {
@@ -208,7 +330,7 @@ pub(crate) fn body_bytes(max_body_bytes: usize, body: Result<Bytes, BytesRejecti
 
 /// Parses a JSON body; anything malformed is a 400 naming the problem, and the field where
 /// a value has the wrong type or is out of range (`dimensions: "8"`).
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     // serde reads a struct from an array too, its fields by position (`["hello"]` would be
     // `{"input": "hello"}`): a body must be an object (found by the http_request fuzz target).
     if body.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) == Some(&b'[') {
@@ -232,6 +354,38 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::error::Kind;
+
+    #[test]
+    fn predict_inputs_are_read_as_text_embeddings_inference_reads_them() {
+        for (inputs, count) in
+            [(json!("a"), 1), (json!(["a"]), 1), (json!(["a", "b"]), 1), (json!([["a"], ["a", "b"], ["c"]]), 3)]
+        {
+            assert_eq!(count_predict_inputs(&inputs, "inputs").ok(), Some(count), "{inputs}");
+        }
+        for bad in [json!([]), json!(["a", "b", "c"]), json!([["a", "b", "c"]]), json!([[]]), json!([1]), json!({})] {
+            assert!(count_predict_inputs(&bad, "inputs").is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn texts_and_token_ids_of_tokenize_and_decode() {
+        assert_eq!(parse_texts(json!("a"), "inputs").ok(), Some(vec!["a".to_string()]));
+        assert_eq!(parse_texts(json!(["a", "b"]), "inputs").ok().map(|t| t.len()), Some(2));
+        for (bad, kind) in [
+            (json!(""), Kind::Empty),
+            (json!([]), Kind::Empty),
+            (json!(["a", ""]), Kind::Empty),
+            (json!([1]), Kind::Invalid),
+        ] {
+            assert_eq!(parse_texts(bad.clone(), "inputs").err().map(|e| e.kind), Some(kind), "{bad}");
+        }
+        assert_eq!(parse_id_lists(json!([1, 2]), "ids").ok(), Some(vec![vec![1, 2]]));
+        assert_eq!(parse_id_lists(json!([[1], [2]]), "ids").ok(), Some(vec![vec![1], vec![2]]));
+        for bad in [json!([]), json!([[]]), json!("a"), json!([-1]), json!([[1], 2])] {
+            assert!(parse_id_lists(bad.clone(), "ids").is_err(), "{bad} accepted");
+        }
+    }
 
     #[test]
     fn inputs_parse_in_every_shape() {
@@ -260,7 +414,7 @@ mod tests {
             json!([4294967296u64]),
         ] {
             let error = parse_inputs(bad.clone(), "input").err().unwrap_or_else(|| panic!("{bad} accepted"));
-            assert_eq!(error.status, StatusCode::BAD_REQUEST, "{bad}");
+            assert!(matches!(error.kind, Kind::Invalid | Kind::Empty), "{bad}");
             assert_eq!(error.param, Some("input"), "{bad}");
         }
     }
@@ -268,10 +422,10 @@ mod tests {
     /// Found by the http_request fuzz target: serde took `["base64"]` for `{"input": "base64"}`.
     #[test]
     fn a_body_that_is_an_array_is_refused() {
-        for endpoint in [Endpoint::OpenAi, Endpoint::Tei, Endpoint::Legacy, Endpoint::LegacyBatch] {
+        for endpoint in [Endpoint::OpenAi, Endpoint::Tei, Endpoint::TeiAll, Endpoint::Legacy, Endpoint::LegacyBatch] {
             for body in [&b"[\"base64\"]"[..], b" \n[[\"a\", \"b\"], \"all-MiniLM-L6-v2\"]", b"[]"] {
                 let Err(error) = decode(endpoint, body, true) else { panic!("an array body is accepted") };
-                assert_eq!(error.status, StatusCode::BAD_REQUEST, "{endpoint:?}");
+                assert_eq!(error.kind, Kind::Invalid, "{endpoint:?}");
                 assert_eq!(error.message, "invalid JSON body: expected an object, found an array");
             }
             // The same fields in an object are read.

@@ -13,7 +13,7 @@ use embed_core::{EmbedOptions, Embedding, EmbeddingModel, Handle, Prepared};
 use crate::AppState;
 use crate::batcher::Part;
 use crate::decode::Job;
-use crate::error::ApiError;
+use crate::error::{ApiError, Kind};
 use crate::wire::Input;
 
 /// The embeddings of one request, `dimensions` applied.
@@ -25,15 +25,8 @@ pub(crate) struct Outcome {
 
 /// Embeds `job`; `input_param` names its inputs' field in errors.
 pub(crate) async fn embed(state: &AppState, job: Job, input_param: &'static str) -> Result<Outcome, ApiError> {
-    let config = &state.inner.config;
     let count = job.len();
-    if count > config.max_inputs_per_request {
-        return Err(ApiError::too_large(format!(
-            "batch size {count} > maximum allowed batch size {}: send at most {} inputs per request",
-            config.max_inputs_per_request, config.max_inputs_per_request
-        ))
-        .with_param(input_param));
-    }
+    check_count(state, count, input_param)?;
     let model = resolve_model(state, job.model.as_deref()).await?;
     let name = model.name().to_string();
     let dimensions = match job.dimensions {
@@ -52,6 +45,7 @@ pub(crate) async fn embed(state: &AppState, job: Job, input_param: &'static str)
         prompt: job.prompt,
         truncation: job.truncation,
         truncate: job.truncate,
+        output: job.output,
     };
     let normalize = options.normalize;
     let prepared = prepare(state, model, job.inputs, options, input_param, &name).await?;
@@ -65,6 +59,13 @@ pub(crate) async fn embed(state: &AppState, job: Job, input_param: &'static str)
         }
     }
     Ok(Outcome { model: name, embeddings })
+}
+
+/// Refuses more inputs in one request than the server takes (`MAX_INPUTS_PER_REQUEST`, what
+/// text-embeddings-inference calls its maximum client batch size); `param` names their field.
+pub(crate) fn check_count(state: &AppState, count: usize, param: &'static str) -> Result<(), ApiError> {
+    let max = state.inner.config.max_inputs_per_request;
+    if count > max { Err(ApiError::too_many(count, max).with_param(param)) } else { Ok(()) }
 }
 
 /// Step one, on a blocking thread.
@@ -123,21 +124,46 @@ async fn queue_and_wait(
     }
 }
 
-/// The model a request names (`None`, "" or "default": the default model). Only manifest names
-/// and models the server already holds are served; a path is never loaded on a client's say.
+/// The model a request names (`None`, "" or "default": the default model), an alias
+/// (`ServerConfig::model_aliases`) taken for the model it stands for. Only manifest names and
+/// models the server already holds are served; a path is never loaded on a client's say. A
+/// name the server does not serve is 404, or the default model where
+/// `ServerConfig::any_model_name` says so (as text-embeddings-inference answers any name).
 pub(crate) async fn resolve_model(
     state: &AppState,
     requested: Option<&str>,
 ) -> Result<Handle<EmbeddingModel>, ApiError> {
+    let config = &state.inner.config;
+    let requested = requested.map(str::trim).map(|name| config.model_aliases.get(name).map_or(name, String::as_str));
+    match find_model(state, requested).await {
+        Err(error) if error.kind == Kind::UnknownModel && config.any_model_name => {
+            tracing::debug!(
+                model = requested.unwrap_or_default(),
+                "a model this server does not serve; the default model answers"
+            );
+            Ok(state.inner.service.default_model())
+        }
+        found => found,
+    }
+}
+
+/// Whether the server serves a model of that name: the default model, a model it holds, or a
+/// manifest name (never a path).
+pub(crate) fn serves(service: &embed_core::Service, name: &str) -> bool {
+    name == service.model().name()
+        || service.pool_stats().models.iter().any(|m| m.name == name)
+        || (service.manifest().resolve(name).is_ok() && !name.contains(['/', '\\']))
+}
+
+/// The model of that name, loaded on first use; 404 where the server does not serve it.
+async fn find_model(state: &AppState, requested: Option<&str>) -> Result<Handle<EmbeddingModel>, ApiError> {
     let service = &state.inner.service;
-    let requested = match requested.map(str::trim) {
+    let requested = match requested {
         None | Some("" | "default") => return Ok(service.default_model()),
         Some(name) if name == service.model().name() => return Ok(service.default_model()),
         Some(name) => name.to_string(),
     };
-    let held = service.pool_stats().models.iter().any(|m| m.name == requested);
-    let in_manifest = service.manifest().resolve(&requested).is_ok();
-    if !held && (!in_manifest || requested.contains(['/', '\\'])) {
+    if !serves(service, &requested) {
         return Err(ApiError::unknown_model(&requested));
     }
     let service = service.clone();

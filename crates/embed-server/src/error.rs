@@ -11,7 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use embed_core::{EmbedError, PoolError, TokenizeError};
 
-use crate::wire::{LegacyError, OpenAiError, OpenAiErrorDetail, TeiError};
+use crate::wire::{LegacyError, OpenAiError, OpenAiErrorDetail, TeiError, TeiErrorType};
 
 /// Errors from starting or running the server.
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +80,9 @@ impl Shape {
     }
 }
 
-/// What went wrong, independent of the shape it is written in.
+/// What went wrong, independent of the shape it is written in. The status code follows from
+/// the kind and the shape ([`ApiError::status`]): text-embeddings-inference answers a request it
+/// cannot take with 422 where OpenAI's API and the Go original answer 400 or 413.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     /// Malformed JSON, a wrong field, a value out of range.
@@ -89,8 +91,18 @@ pub(crate) enum Kind {
     Empty,
     /// The model is not served here.
     UnknownModel,
-    /// Too large: the body, the number of inputs, a text over the model's limit.
+    /// A body over the size limit.
     TooLarge,
+    /// More inputs in one request than allowed.
+    TooMany,
+    /// A text over the model's maximum length with truncation off.
+    TooLong,
+    /// The tokenizer failed on an input.
+    Tokenizer,
+    /// The served model cannot do what the route asks (`/rerank` of an embedding model).
+    WrongModelType,
+    /// No such route.
+    NoRoute,
     /// The queue is full.
     Overloaded,
     /// The request took longer than the request timeout.
@@ -107,7 +119,6 @@ pub(crate) enum Kind {
 #[derive(Debug, Clone)]
 pub(crate) struct ApiError {
     pub(crate) kind: Kind,
-    pub(crate) status: StatusCode,
     pub(crate) message: String,
     /// The request field at fault (OpenAI's `param`).
     pub(crate) param: Option<&'static str>,
@@ -116,35 +127,41 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    fn new(kind: Kind, status: StatusCode, message: impl Into<String>) -> Self {
-        Self { kind, status, message: message.into(), param: None, retry_after: None }
+    pub(crate) fn new(kind: Kind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into(), param: None, retry_after: None }
     }
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
-        Self::new(Kind::Invalid, StatusCode::BAD_REQUEST, message)
+        Self::new(Kind::Invalid, message)
     }
 
     pub(crate) fn empty(message: impl Into<String>) -> Self {
-        Self::new(Kind::Empty, StatusCode::BAD_REQUEST, message)
+        Self::new(Kind::Empty, message)
     }
 
     pub(crate) fn unknown_model(model: &str) -> Self {
         Self::new(
             Kind::UnknownModel,
-            StatusCode::NOT_FOUND,
             format!("the model `{model}` does not exist or is not available on this server; GET /v1/models lists them"),
         )
         .with_param("model")
     }
 
     pub(crate) fn too_large(message: impl Into<String>) -> Self {
-        Self::new(Kind::TooLarge, StatusCode::PAYLOAD_TOO_LARGE, message)
+        Self::new(Kind::TooLarge, message)
+    }
+
+    /// More than `max` inputs in one request, in text-embeddings-inference's words.
+    pub(crate) fn too_many(count: usize, max: usize) -> Self {
+        Self::new(
+            Kind::TooMany,
+            format!("batch size {count} > maximum allowed batch size {max}: send at most {max} inputs per request"),
+        )
     }
 
     pub(crate) fn overloaded(queued: usize, limit: usize) -> Self {
         let mut error = Self::new(
             Kind::Overloaded,
-            StatusCode::TOO_MANY_REQUESTS,
             format!("the server is overloaded: {queued} inputs are queued and the limit is {limit}; retry later"),
         );
         error.retry_after = Some(1);
@@ -154,23 +171,42 @@ impl ApiError {
     pub(crate) fn timeout(seconds: f64) -> Self {
         Self::new(
             Kind::Timeout,
-            StatusCode::GATEWAY_TIMEOUT,
             format!("the request took longer than the server's request timeout of {seconds}s and was dropped"),
         )
     }
 
     pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(Kind::Unauthorized, StatusCode::UNAUTHORIZED, message)
+        Self::new(Kind::Unauthorized, message)
     }
 
     pub(crate) fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(Kind::Unavailable, StatusCode::SERVICE_UNAVAILABLE, message)
+        Self::new(Kind::Unavailable, message)
     }
 
     /// An internal failure: the cause is logged, the client is told only "internal error".
     pub(crate) fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
         tracing::error!(error = cause, "internal error");
-        Self::new(Kind::Internal, StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        Self::new(Kind::Internal, "internal error")
+    }
+
+    /// The status code in `shape`: text-embeddings-inference's for its routes (422 for
+    /// anything it validates, 400 only for empty input, 424 for a task the model cannot do),
+    /// OpenAI's and the Go original's for theirs.
+    pub(crate) fn status(&self, shape: Shape) -> StatusCode {
+        match (self.kind, shape) {
+            (Kind::Invalid | Kind::TooMany | Kind::TooLong | Kind::Tokenizer, Shape::Tei) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            (Kind::Invalid | Kind::Empty | Kind::Tokenizer, _) => StatusCode::BAD_REQUEST,
+            (Kind::UnknownModel | Kind::NoRoute, _) => StatusCode::NOT_FOUND,
+            (Kind::TooLarge | Kind::TooMany | Kind::TooLong, _) => StatusCode::PAYLOAD_TOO_LARGE,
+            (Kind::WrongModelType, _) => StatusCode::FAILED_DEPENDENCY,
+            (Kind::Overloaded, _) => StatusCode::TOO_MANY_REQUESTS,
+            (Kind::Timeout, _) => StatusCode::GATEWAY_TIMEOUT,
+            (Kind::Unauthorized, _) => StatusCode::UNAUTHORIZED,
+            (Kind::Unavailable, _) => StatusCode::SERVICE_UNAVAILABLE,
+            (Kind::Internal, _) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
     }
 
     pub(crate) fn with_param(mut self, param: &'static str) -> Self {
@@ -188,9 +224,15 @@ impl ApiError {
             | EmbedError::NoModelAtPath { .. } => Self::unknown_model(model),
             EmbedError::UnknownPrompt { .. } => Self::invalid(error.to_string()).with_param("prompt_name"),
             EmbedError::Tokenize(TokenizeError::OutOfVocabulary { .. }) => Self::invalid(error.to_string()),
-            EmbedError::TooLong { tokens, max, .. } => Self::too_large(format!(
-                "Input validation error: `inputs` must have less than {max} tokens. Given: {tokens}; send `truncate: true` to cut it instead"
-            )),
+            EmbedError::TooLong { tokens, max, .. } => Self::new(
+                Kind::TooLong,
+                format!(
+                    "Input validation error: `inputs` must have less than {max} tokens. Given: {tokens}; send `truncate: true` to cut it instead"
+                ),
+            ),
+            EmbedError::Tokenize(TokenizeError::Encode(_)) => {
+                Self::new(Kind::Tokenizer, format!("tokenizer error: {}", chain(error)))
+            }
             // The registry tries a failed load again on the next request, and room in the
             // budget frees up as other models are released: both are worth a retry.
             EmbedError::Pool(PoolError::Load { .. } | PoolError::LoaderPanicked { .. }) => {
@@ -215,7 +257,7 @@ impl ApiError {
 
     /// The response in `shape`.
     pub(crate) fn into_shaped_response(self, shape: Shape) -> Response {
-        let mut response = (self.status, self.body(shape)).into_response();
+        let mut response = (self.status(shape), self.body(shape)).into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
@@ -230,9 +272,13 @@ impl ApiError {
         let body = match shape {
             Shape::OpenAi => {
                 let (kind, code) = match self.kind {
-                    Kind::Invalid | Kind::Empty => ("invalid_request_error", None),
+                    Kind::Invalid | Kind::Empty | Kind::Tokenizer | Kind::NoRoute | Kind::WrongModelType => {
+                        ("invalid_request_error", None)
+                    }
                     Kind::UnknownModel => ("invalid_request_error", Some("model_not_found")),
-                    Kind::TooLarge => ("invalid_request_error", Some("request_too_large")),
+                    Kind::TooLarge | Kind::TooMany | Kind::TooLong => {
+                        ("invalid_request_error", Some("request_too_large"))
+                    }
                     Kind::Overloaded => ("rate_limit_error", Some("rate_limit_exceeded")),
                     Kind::Timeout => ("timeout_error", Some("timeout")),
                     Kind::Unauthorized => ("invalid_request_error", Some("invalid_api_key")),
@@ -243,24 +289,44 @@ impl ApiError {
                 serde_json::to_value(OpenAiError { error: detail })
             }
             Shape::Tei => {
+                // text-embeddings-inference's own error types; it has none for a timeout or a
+                // missing key (it answers 401 with no body), so the nearest stands in.
                 let error_type = match self.kind {
-                    Kind::Invalid | Kind::UnknownModel | Kind::TooLarge => "validation",
-                    Kind::Empty => "empty",
-                    Kind::Overloaded => "overloaded",
-                    Kind::Timeout => "timeout",
-                    Kind::Unauthorized => "unauthorized",
-                    Kind::Unavailable => "unhealthy",
-                    Kind::Internal => "backend",
+                    Kind::Invalid
+                    | Kind::UnknownModel
+                    | Kind::TooLarge
+                    | Kind::TooMany
+                    | Kind::TooLong
+                    | Kind::NoRoute
+                    | Kind::Unauthorized => TeiErrorType::Validation,
+                    Kind::Empty => TeiErrorType::Empty,
+                    Kind::Tokenizer => TeiErrorType::Tokenizer,
+                    Kind::Overloaded | Kind::Timeout => TeiErrorType::Overloaded,
+                    Kind::Unavailable => TeiErrorType::Unhealthy,
+                    Kind::WrongModelType | Kind::Internal => TeiErrorType::Backend,
                 };
                 serde_json::to_value(TeiError { error: self.message.clone(), error_type })
             }
-            Shape::Legacy => {
-                serde_json::to_value(LegacyError { error: self.message.clone(), code: self.status.as_u16() })
-            }
+            Shape::Legacy => serde_json::to_value(LegacyError {
+                error: self.message.clone(),
+                code: self.status(Shape::Legacy).as_u16(),
+            }),
         };
         // These bodies are strings and numbers only: serializing them cannot fail.
         axum::Json(body.unwrap_or_default())
     }
+}
+
+/// An error and its causes, `: `-separated.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The whole HTTP/1.1 response, bytes ready for a socket, that a request to `path` gets when

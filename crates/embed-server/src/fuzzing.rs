@@ -30,6 +30,8 @@ pub fn decode_request(path: &str, body: &[u8]) -> Option<Result<DecodedInputs, R
     let endpoint = match path {
         "/v1/embeddings" => Endpoint::OpenAi,
         "/embed" | "/" => Endpoint::Tei,
+        "/embed_all" => Endpoint::TeiAll,
+        "/similarity" => Endpoint::Similarity,
         "/api/v1/embed" => Endpoint::Legacy,
         "/api/v1/embed/batch" => Endpoint::LegacyBatch,
         _ => return None,

@@ -1,6 +1,8 @@
 //! embed-server: the HTTP edge of embed. OpenAI's `/v1/embeddings`, text-embeddings-inference's
-//! `/embed`, the Go original's `/api/v1/embed` and `/api/v1/embed/batch`, plus `/v1/models`,
-//! `/health` and `/metrics`, over one [`embed_core::Service`].
+//! API (`/embed`, `/embed_all`, `/similarity`, `/tokenize`, `/decode`, `/info`, and `/rerank`,
+//! `/predict`, `/embed_sparse` for the models it does not serve yet), the Go original's
+//! `/api/v1/embed` and `/api/v1/embed/batch`, plus `/v1/models`, `/health` and `/metrics`, over
+//! one [`embed_core::Service`].
 //!
 //! Requests from many clients meet in one queue; a batcher on dedicated threads forms batches
 //! under a token budget and runs them synchronously on the service (never on the async
@@ -20,20 +22,29 @@
 //!
 //! # Endpoints
 //!
-//! `POST /v1/embeddings` (OpenAI's), `POST /embed` and `POST /` (text-embeddings-inference's),
-//! `POST /api/v1/embed` and `POST /api/v1/embed/batch` (the Go original's), `GET /v1/models`,
-//! `GET /health`, `GET /metrics`, and `GET /openapi.json`: the OpenAPI 3 document of all of
-//! them, generated from the request and response types the server uses (`wire.rs`), with each
-//! status code and error shape.
+//! `POST /v1/embeddings` (OpenAI's); text-embeddings-inference's `POST /embed` (and `POST /`),
+//! `POST /embed_all`, `POST /similarity`, `POST /tokenize`, `POST /decode`, `GET /info`, and
+//! `POST /rerank`, `POST /predict`, `POST /embed_sparse`, which answer 424 as
+//! text-embeddings-inference does when its model is an embedding model; `POST /api/v1/embed`
+//! and `POST /api/v1/embed/batch` (the Go original's), `GET /v1/models`, `GET /health`,
+//! `GET /metrics`, and `GET /openapi.json`: the OpenAPI 3 document of all of them, generated
+//! from the request and response types the server uses (`wire.rs`), with each status code and
+//! error shape.
 //!
-//! Status codes: 400 malformed JSON, a wrong field, empty input, an unknown prompt, `dimensions`
-//! out of range, a token id outside the vocabulary; 401 a missing or wrong API key; 404 an
-//! unknown model; 413 a body over the size limit, more inputs than allowed in one request, a
-//! text over the model's maximum length when truncation is off (refused before it queues);
-//! 429 the queue is full (with `Retry-After`); 504 the request took longer than the request
-//! timeout (its work is dropped); 503 (with `Retry-After`) a model that could not be loaded (the
-//! next request tries again), no room in the model memory budget, or a request cut short by
-//! shutdown; 500 an internal error, whose body never says more than "internal error".
+//! Status codes, OpenAI's and the Go original's endpoints: 400 malformed JSON, a wrong field,
+//! empty input, an unknown prompt, `dimensions` out of range, a token id outside the
+//! vocabulary; 401 a missing or wrong API key; 404 an unknown model (unless it is one of
+//! [`ServerConfig::model_aliases`], or [`ServerConfig::any_model_name`] has the default model
+//! answer every name); 413 a body over the size
+//! limit, more inputs than allowed in one request, a text over the model's maximum length when
+//! truncation is off (refused before it queues); 429 the queue is full (with `Retry-After`);
+//! 504 the request took longer than the request timeout (its work is dropped); 503 (with
+//! `Retry-After`) a model that could not be loaded (the next request tries again), no room in
+//! the model memory budget, or a request cut short by shutdown; 500 an internal error, whose
+//! body never says more than "internal error". text-embeddings-inference's routes answer as it
+//! does: 400 only for empty input, 422 for everything else it validates (malformed JSON, too
+//! many inputs, a text too long), 424 for a task the served model cannot do; the others as
+//! above.
 //!
 //! # Batching
 //!
@@ -53,6 +64,7 @@ mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod info;
 mod legacy;
 mod listener;
 mod metrics;
@@ -62,9 +74,12 @@ mod openai;
 mod openapi;
 mod ops;
 mod routes;
+mod tasks;
 mod tei;
+mod tokens;
 mod wire;
 
+use std::collections::BTreeMap;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -106,8 +121,16 @@ pub struct ServerConfig {
     pub workers: Option<usize>,
     /// Bearer tokens accepted; empty: no authentication. `/health` and `/metrics` stay open.
     pub api_keys: Vec<String>,
-    /// Whether `/embed` truncates texts over the model's maximum length when the request does
-    /// not say (`truncate`). The other endpoints always truncate, as sentence-transformers does.
+    /// Other names for models the server serves, alias → model (a manifest name, `name:variant`,
+    /// or the default model's name), on every endpoint that takes a model: OpenAI's clients send
+    /// their own names (`text-embedding-3-small`).
+    pub model_aliases: BTreeMap<String, String>,
+    /// Answer a request naming a model the server does not serve with the default model, as
+    /// text-embeddings-inference does, instead of 404.
+    pub any_model_name: bool,
+    /// Whether text-embeddings-inference's routes (`/embed`, `/embed_all`, `/similarity`)
+    /// truncate texts over the model's maximum length when the request does not say
+    /// (`truncate`). The other endpoints always truncate, as sentence-transformers does.
     pub auto_truncate: bool,
 }
 
@@ -125,6 +148,8 @@ impl Default for ServerConfig {
             workers: None,
             api_keys: Vec::new(),
             auto_truncate: true,
+            model_aliases: BTreeMap::new(),
+            any_model_name: false,
         }
     }
 }
@@ -151,6 +176,15 @@ impl ServerConfig {
                     self.max_inputs_per_request
                 ),
                 found: self.max_queued_inputs.to_string(),
+            });
+        }
+        if let Some((alias, model)) =
+            self.model_aliases.iter().find(|(alias, model)| alias.trim().is_empty() || model.trim().is_empty())
+        {
+            return Err(ServerError::InvalidSetting {
+                setting: "model_aliases",
+                expected: "ALIAS=MODEL, neither empty".into(),
+                found: format!("`{alias}={model}`"),
             });
         }
         if self.api_keys.iter().any(|key| key.is_empty()) {
@@ -192,6 +226,14 @@ impl AppState {
     /// [`AppState::warm_up`] (which [`serve`] calls) has run the default model once.
     pub fn new(service: embed_core::Service, config: ServerConfig) -> Result<Self, ServerError> {
         config.validate()?;
+        if let Some((alias, model)) = config.model_aliases.iter().find(|(_, model)| !embedding::serves(&service, model))
+        {
+            return Err(ServerError::InvalidSetting {
+                setting: "model_aliases",
+                expected: "a model the server serves: a known name (`name[:variant]`) or the default model's".into(),
+                found: format!("`{alias}={model}`"),
+            });
+        }
         let metrics = Arc::new(Metrics::new());
         let run_texts = config.max_batch_size.unwrap_or(service.batching().max_texts);
         let batching = batcher::BatchConfig {

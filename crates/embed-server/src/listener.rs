@@ -169,7 +169,7 @@ mod tests {
             serde_json::from_str(answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")).unwrap()
         };
         assert_eq!(body(&answers[0])["error"]["code"], "unavailable");
-        assert_eq!(body(&answers[1])["error_type"], "unhealthy");
+        assert_eq!(body(&answers[1])["error_type"], "Unhealthy");
         assert_eq!(body(&answers[2])["code"], 503);
         // Closed now: new connections are refused.
         assert!(std::net::TcpStream::connect(addr).is_err());

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use tower_http::request_id::{MakeRequestId, RequestId};
@@ -103,12 +103,6 @@ async fn next_chunk(body: &mut axum::body::Body) -> Option<Result<Bytes, axum::E
 
 pub(crate) async fn not_found(request: Request) -> Response {
     let path = request.uri().path().to_string();
-    ApiError {
-        kind: Kind::Invalid,
-        status: StatusCode::NOT_FOUND,
-        message: format!("no route for {} {path}", request.method()),
-        param: None,
-        retry_after: None,
-    }
-    .into_shaped_response(Shape::for_path(&path))
+    ApiError::new(Kind::NoRoute, format!("no route for {} {path}", request.method()))
+        .into_shaped_response(Shape::for_path(&path))
 }

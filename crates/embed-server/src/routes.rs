@@ -1,6 +1,7 @@
-//! The router: every endpoint and the layers around them. API keys guard the embedding and
-//! model routes; `/health`, `/metrics` and `/openapi.json` stay open. Each endpoint lives in a
-//! file of its own (`openai.rs`, `tei.rs`, `legacy.rs`, `models.rs`, `ops.rs`).
+//! The router: every endpoint and the layers around them. API keys guard the embedding,
+//! tokenizer and model routes; `/health`, `/metrics` and `/openapi.json` stay open. Each family
+//! of endpoints lives in a file of its own (`openai.rs`, `tei.rs`, `tokens.rs`, `info.rs`,
+//! `tasks.rs`, `legacy.rs`, `models.rs`, `ops.rs`).
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -22,6 +23,14 @@ pub fn router(state: AppState) -> Router {
         // text-embeddings-inference answers its model's task on `/` too; Hugging Face clients
         // given a base URL post there.
         .route("/", post(crate::tei::tei_root))
+        .route("/embed_all", post(crate::tei::tei_embed_all))
+        .route("/similarity", post(crate::tei::tei_similarity))
+        .route("/tokenize", post(crate::tokens::tokenize))
+        .route("/decode", post(crate::tokens::decode))
+        .route("/info", get(crate::info::info))
+        .route("/rerank", post(crate::tasks::rerank))
+        .route("/predict", post(crate::tasks::predict))
+        .route("/embed_sparse", post(crate::tasks::embed_sparse))
         .route("/api/v1/embed", post(crate::legacy::legacy_embed))
         .route("/api/v1/embed/batch", post(crate::legacy::legacy_embed_batch))
         .route("/v1/models", get(crate::models::list_models))

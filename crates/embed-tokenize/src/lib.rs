@@ -123,6 +123,21 @@ impl TokenizedText {
     }
 }
 
+/// One token of a text: its id, the token's own string in the vocabulary, whether it is a
+/// special token the model's template added, and the byte range of the text it came from
+/// (`(0, 0)` for a special token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// Token id.
+    pub id: u32,
+    /// The token as the vocabulary writes it (`##ing`, `[CLS]`).
+    pub token: String,
+    /// Whether it is a special token (`[CLS]`, `[SEP]`, `<s>`).
+    pub special: bool,
+    /// Byte range of the text it came from.
+    pub offsets: (usize, usize),
+}
+
 /// A tokenizer configured as sentence-transformers configures it for one model.
 #[derive(Clone)]
 pub struct Tokenizer {
@@ -325,6 +340,43 @@ impl Tokenizer {
                 );
                 let encoding = tokenizer.post_process(encoding, None, true).map_err(TokenizeError::Encode)?;
                 Ok(TokenizedText::from_encoding(encoding))
+            })
+            .collect()
+    }
+
+    /// The tokens of `text`, without truncation, with the model's special tokens where
+    /// `add_special_tokens` says, and the byte range of `text` each came from.
+    pub fn tokens(&self, text: &str, add_special_tokens: bool) -> Result<Vec<Token>, TokenizeError> {
+        // `encode` reports byte offsets into the original text (`encode_fast` reports none).
+        let encoding = self.untruncated.encode(text, add_special_tokens).map_err(TokenizeError::Encode)?;
+        Ok(encoding
+            .get_ids()
+            .iter()
+            .zip(encoding.get_tokens())
+            .zip(encoding.get_special_tokens_mask())
+            .zip(encoding.get_offsets())
+            .map(|(((&id, token), &special), &offsets)| Token {
+                id,
+                token: token.clone(),
+                special: special == 1,
+                offsets: if special == 1 { (0, 0) } else { offsets },
+            })
+            .collect())
+    }
+
+    /// Token ids turned back into text, one string per list, leaving special tokens out where
+    /// `skip_special_tokens` says. An id outside the vocabulary is an error naming its list
+    /// (the tokenizers library would drop it silently).
+    pub fn decode(&self, texts: &[Vec<u32>], skip_special_tokens: bool) -> Result<Vec<String>, TokenizeError> {
+        let vocab = self.vocab_size();
+        texts
+            .iter()
+            .enumerate()
+            .map(|(index, ids)| {
+                if let Some(&id) = ids.iter().find(|&&id| id as usize >= vocab) {
+                    return Err(TokenizeError::OutOfVocabulary { index, id, vocab_size: vocab });
+                }
+                self.untruncated.decode(ids, skip_special_tokens).map_err(TokenizeError::Encode)
             })
             .collect()
     }

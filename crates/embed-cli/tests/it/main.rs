@@ -6,6 +6,7 @@ mod faults;
 mod fetching;
 mod hub_ids;
 mod logging;
+mod model_names;
 mod models;
 mod security;
 

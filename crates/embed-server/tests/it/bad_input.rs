@@ -66,8 +66,8 @@ impl Endpoint {
             Self::OpenAi => {
                 let error = &body["error"];
                 let (code, kind_name) = match kind {
-                    Kind::Invalid => (Value::Null, "invalid_request_error"),
-                    Kind::TooLarge => (json!("request_too_large"), "invalid_request_error"),
+                    Kind::Invalid | Kind::Empty => (Value::Null, "invalid_request_error"),
+                    Kind::TooLarge | Kind::TooMany => (json!("request_too_large"), "invalid_request_error"),
                     Kind::UnknownModel => (json!("model_not_found"), "invalid_request_error"),
                     Kind::Unavailable => (json!("unavailable"), "server_error"),
                 };
@@ -78,12 +78,11 @@ impl Endpoint {
             }
             Self::Tei => {
                 let error_type = match kind {
-                    Kind::Invalid | Kind::TooLarge | Kind::UnknownModel => "validation",
-                    Kind::Unavailable => "unhealthy",
+                    Kind::Invalid | Kind::TooLarge | Kind::TooMany | Kind::UnknownModel => "Validation",
+                    Kind::Empty => "Empty",
+                    Kind::Unavailable => "Unhealthy",
                 };
-                // Empty input is TEI's own error type.
-                let empty = body["error_type"] == "empty" && kind == Kind::Invalid;
-                assert!(empty || body["error_type"] == error_type, "{what}: {body}");
+                assert_eq!(body["error_type"], error_type, "{what}: {body}");
                 body["error"].as_str()
             }
             Self::Legacy | Self::LegacyBatch => {
@@ -99,10 +98,14 @@ impl Endpoint {
 /// What a bad request is, as its status says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// 400.
+    /// 400; text-embeddings-inference's 422.
     Invalid,
-    /// 413.
+    /// No input or an empty one: 400.
+    Empty,
+    /// A body over the limit: 413.
     TooLarge,
+    /// More inputs than a request may carry: 413; text-embeddings-inference's 422.
+    TooMany,
     /// 404.
     UnknownModel,
     /// 503.
@@ -110,12 +113,13 @@ enum Kind {
 }
 
 impl Kind {
-    fn status(self) -> u16 {
-        match self {
-            Self::Invalid => 400,
-            Self::TooLarge => 413,
-            Self::UnknownModel => 404,
-            Self::Unavailable => 503,
+    fn status(self, endpoint: Endpoint) -> u16 {
+        match (self, endpoint) {
+            (Self::Invalid | Self::TooMany, Endpoint::Tei) => 422,
+            (Self::Invalid | Self::Empty, _) => 400,
+            (Self::TooLarge | Self::TooMany, _) => 413,
+            (Self::UnknownModel, _) => 404,
+            (Self::Unavailable, _) => 503,
         }
     }
 }
@@ -163,7 +167,7 @@ async fn run_cases(server: &TestServer, cases: Vec<Case>) {
     let expected = library(&[GOOD]).remove(0);
     for case in cases {
         let (status, body) = send(server, case.endpoint, &case.body).await;
-        assert_eq!(status, case.kind.status(), "{}: {body}", case.what);
+        assert_eq!(status, case.kind.status(case.endpoint), "{}: {body}", case.what);
         case.endpoint.assert_error(status, &body, case.kind, case.fragment, &case.what);
         let (status, body) = send(server, case.endpoint, &Body::Json(case.endpoint.one(GOOD))).await;
         assert_eq!(status, 200, "after {}: {body}", case.what);
@@ -254,15 +258,15 @@ async fn empty_input_and_empty_strings_are_400_and_whitespace_or_nul_gets_the_li
     let server = TestServer::start(ServerConfig::default()).await;
     let (oa, tei, legacy, batch) = (Endpoint::OpenAi, Endpoint::Tei, Endpoint::Legacy, Endpoint::LegacyBatch);
     let cases = vec![
-        case("an empty list", oa, json!({"input": []}), Kind::Invalid, "`input` cannot be empty"),
-        case("an empty list", tei, json!({"inputs": []}), Kind::Invalid, "`inputs` cannot be empty"),
-        case("an empty list", batch, json!({"texts": []}), Kind::Invalid, "`texts` cannot be empty"),
-        case("an empty string", oa, json!({"input": ""}), Kind::Invalid, "`input` cannot be an empty string"),
-        case("an empty string", tei, json!({"inputs": ""}), Kind::Invalid, "`inputs` cannot be an empty string"),
-        case("an empty string", legacy, json!({"text": ""}), Kind::Invalid, "`text` cannot be empty"),
-        case("an empty string", batch, json!({"texts": ["a", ""]}), Kind::Invalid, "empty string at index 1"),
-        case("an empty string", oa, json!({"input": ["a", ""]}), Kind::Invalid, "empty string at index 1"),
-        case("an empty token list", oa, json!({"input": [[1], []]}), Kind::Invalid, "empty list of token ids"),
+        case("an empty list", oa, json!({"input": []}), Kind::Empty, "`input` cannot be empty"),
+        case("an empty list", tei, json!({"inputs": []}), Kind::Empty, "`inputs` cannot be empty"),
+        case("an empty list", batch, json!({"texts": []}), Kind::Empty, "`texts` cannot be empty"),
+        case("an empty string", oa, json!({"input": ""}), Kind::Empty, "`input` cannot be an empty string"),
+        case("an empty string", tei, json!({"inputs": ""}), Kind::Empty, "`inputs` cannot be an empty string"),
+        case("an empty string", legacy, json!({"text": ""}), Kind::Empty, "`text` cannot be empty"),
+        case("an empty string", batch, json!({"texts": ["a", ""]}), Kind::Empty, "empty string at index 1"),
+        case("an empty string", oa, json!({"input": ["a", ""]}), Kind::Empty, "empty string at index 1"),
+        case("an empty token list", oa, json!({"input": [[1], []]}), Kind::Empty, "empty list of token ids"),
     ];
     run_cases(&server, cases).await;
     // Whitespace only, and NUL (escaped in JSON), are texts: the library's vectors, which are
@@ -302,7 +306,7 @@ async fn a_10_mb_text_and_a_million_texts_are_413() {
         .into_iter()
         .map(|e| {
             let body = json!({ e.field(): million });
-            case("a million texts", e, body, Kind::TooLarge, "batch size 1000000 > maximum allowed batch size 2048")
+            case("a million texts", e, body, Kind::TooMany, "batch size 1000000 > maximum allowed batch size 2048")
         })
         .collect();
     run_cases(&server, cases).await;

@@ -168,7 +168,7 @@ async fn a_model_that_fails_to_load_is_503_then_loads_once_fixed() {
     // The other endpoints' shapes, and the default model still serves.
     let (status, body) = server.post("/embed", json!({"inputs": "x", "model": int8})).await;
     assert_eq!(status, 503, "{body}");
-    assert_eq!(body["error_type"], "unhealthy", "{body}");
+    assert_eq!(body["error_type"], "Unhealthy", "{body}");
     let (status, body) = post_model(&server, TEXTS_ONE, MODEL).await;
     assert_eq!(status, 200, "{body}");
     assert_close(&floats(&body["data"][0]["embedding"]), &library(&[TEXTS_ONE])[0], "default model");
@@ -216,8 +216,8 @@ async fn a_too_long_request_is_refused_before_it_queues_and_the_others_batch() {
             assert_eq!(status, 200, "request {i}: {body}");
             assert_close(&floats(&body[0]), &expected[i], &format!("request {i}"));
         } else {
-            assert_eq!(status, 413, "the long text: {body}");
-            assert_eq!(body["error_type"], "validation", "{body}");
+            assert_eq!(status, 422, "the long text: {body}");
+            assert_eq!(body["error_type"], "Validation", "{body}");
         }
     }
     let after = server.metrics().await;

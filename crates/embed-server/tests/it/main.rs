@@ -12,6 +12,7 @@ mod bad_input;
 mod batching;
 mod faults;
 mod openapi;
+mod tei;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -303,11 +304,12 @@ async fn tei_embed_matches_and_honours_its_options() {
         assert_close(&v, &raw[i].vector, "unnormalized");
     }
 
-    // A text over 256 tokens: 413 with truncate false; cut on the side asked otherwise.
+    // A text over 256 tokens: 422 with truncate false (text-embeddings-inference's status);
+    // cut on the side asked otherwise.
     let long = format!("{} tail end words", "first words ".repeat(200));
     let (status, body) = server.post("/embed", json!({"inputs": long, "truncate": false})).await;
-    assert_eq!(status, 413, "{body}");
-    assert_tei_error(&body, "validation");
+    assert_eq!(status, 422, "{body}");
+    assert_tei_error(&body, "Validation");
     assert!(body["error"].as_str().unwrap().contains("256"), "{body}");
     let (status, right) = server.post("/embed", json!({"inputs": long, "truncate": true})).await;
     assert_eq!(status, 200);
@@ -321,11 +323,11 @@ async fn tei_embed_matches_and_honours_its_options() {
     assert!(cosine(&floats(&left[0]), &floats(&right[0])) < 0.999, "left and right truncation should differ");
 
     let (status, body) = server.post("/embed", json!({"inputs": "x", "prompt_name": "query"})).await;
-    assert_eq!(status, 400, "{body}");
-    assert_tei_error(&body, "validation");
+    assert_eq!(status, 422, "{body}");
+    assert_tei_error(&body, "Validation");
     let (status, body) = server.post("/embed", json!({"inputs": []})).await;
     assert_eq!(status, 400, "{body}");
-    assert_tei_error(&body, "empty");
+    assert_tei_error(&body, "Empty");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -387,6 +389,40 @@ async fn models_health_and_metrics() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliases_name_served_models_and_any_model_name_answers_every_name() {
+    let aliases = [("text-embedding-3-small".to_string(), MODEL.to_string())].into_iter().collect();
+    let config = ServerConfig { model_aliases: aliases, ..ServerConfig::default() };
+    let server = TestServer::start(config.clone()).await;
+    let expected = library(&["x"]).remove(0);
+    for endpoint in ["/v1/embeddings", "/embed"] {
+        let field = if endpoint == "/embed" { "inputs" } else { "input" };
+        let (status, body) = server.post(endpoint, json!({field: "x", "model": "text-embedding-3-small"})).await;
+        assert_eq!(status, 200, "{endpoint}: {body}");
+        let vector = if endpoint == "/embed" { floats(&body[0]) } else { floats(&body["data"][0]["embedding"]) };
+        assert_close(&vector, &expected, endpoint);
+    }
+    let (status, body) = server.post("/v1/embeddings", json!({"input": "x", "model": "text-embedding-3-large"})).await;
+    assert_eq!(status, 404, "{body}");
+    assert_openai_error(&body, Some("model_not_found"));
+
+    let server = TestServer::start(ServerConfig { any_model_name: true, ..config }).await;
+    for model in ["text-embedding-3-large", "no/such-model", "../../etc"] {
+        let (status, body) = server.post("/v1/embeddings", json!({"input": "x", "model": model})).await;
+        assert_eq!(status, 200, "{model}: {body}");
+        assert!(body["model"].as_str().unwrap().starts_with(MODEL), "{body}");
+        assert_close(&floats(&body["data"][0]["embedding"]), &expected, model);
+    }
+
+    // An alias must name a model the server serves, and neither side may be empty.
+    for (alias, model) in [("a", "no-such-model"), ("a", "/etc"), ("", MODEL), ("a", " ")] {
+        let aliases = [(alias.to_string(), model.to_string())].into_iter().collect();
+        let config = ServerConfig { model_aliases: aliases, ..ServerConfig::default() };
+        let error = embed_server::AppState::new(service(), config).unwrap_err();
+        assert!(error.to_string().contains("model_aliases"), "{alias}={model}: {error}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_errors_have_each_endpoints_shape() {
     let config = ServerConfig { max_inputs_per_request: 4, max_body_bytes: 2048, ..ServerConfig::default() };
     let server = TestServer::start(config).await;
@@ -403,8 +439,8 @@ async fn request_errors_have_each_endpoints_shape() {
     assert_openai_error(&body, None);
     assert!(body["error"]["message"].as_str().unwrap().contains("JSON"), "{body}");
     let (status, body) = server.post_raw("/embed", "not json").await;
-    assert_eq!(status, 400);
-    assert_tei_error(&body, "validation");
+    assert_eq!(status, 422);
+    assert_tei_error(&body, "Validation");
     let (status, body) = server.post_raw("/v1/embeddings", "{\"model\": \"x\"}").await;
     assert_eq!(status, 400);
     assert!(body["error"]["message"].as_str().unwrap().contains("input"), "{body}");
@@ -425,7 +461,7 @@ async fn request_errors_have_each_endpoints_shape() {
     assert_openai_error(&body, Some("request_too_large"));
     let (status, body) = server.post("/embed", json!({"inputs": big})).await;
     assert_eq!(status, 413, "{body}");
-    assert_tei_error(&body, "validation");
+    assert_tei_error(&body, "Validation");
 
     let response = server.client.get(server.url("/nowhere")).send().await.unwrap();
     assert_eq!(response.status(), 404);
@@ -484,7 +520,7 @@ async fn a_slow_request_times_out_with_504() {
     assert_openai_error(&body, Some("timeout"));
     let (status, body) = server.post("/embed", json!({"inputs": "slow"})).await;
     assert_eq!(status, 504, "{body}");
-    assert_tei_error(&body, "timeout");
+    assert_tei_error(&body, "Overloaded");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -502,7 +538,7 @@ async fn api_keys_guard_every_endpoint_but_health_and_metrics() {
     assert_eq!(response.status(), 200);
     let response = server.client.post(server.url("/embed")).json(&json!({"inputs": "x"})).send().await.unwrap();
     assert_eq!(response.status(), 401);
-    assert_tei_error(&response.json().await.unwrap(), "unauthorized");
+    assert_tei_error(&response.json().await.unwrap(), "Validation");
     let response = server.client.get(server.url("/v1/models")).send().await.unwrap();
     assert_eq!(response.status(), 401);
     assert_eq!(server.client.get(server.url("/health")).send().await.unwrap().status(), 200);
