@@ -383,7 +383,7 @@ fn modernbert(
             "head_dim {head_dim} is not hidden_size / num_attention_heads ({head_size}), which ModernBERT's attention uses: not supported by the native engine"
         ));
     }
-    let rope = rope_bases(file)?;
+    let rope = rope_bases(file, Architecture::ModernBert)?;
     let global_base = agreed_base("global_rope_theta", file.global_rope_theta, &rope.full, 160_000.0)?;
     // A null local base is the global one.
     let local_base = file.local_rope_theta.map(|base| base.unwrap_or(global_base));
@@ -442,7 +442,7 @@ fn decoder(
             return Err(format!("hidden_act `{other}` is not supported by the native engine (it runs silu)"));
         }
     }
-    let rope = rope_bases(file)?;
+    let rope = rope_bases(file, architecture)?;
     if file.use_sliding_window == Some(true) {
         return Err(
             "use_sliding_window true is not supported by the native engine (only full causal attention)".to_string()
@@ -498,7 +498,7 @@ fn gemma3(
     if let Some(cap) = file.attn_logit_softcapping {
         return Err(format!("attn_logit_softcapping {cap} is not supported by the native engine (only null)"));
     }
-    let rope = rope_bases(file)?;
+    let rope = rope_bases(file, Architecture::Gemma3)?;
     let layers = need(file.num_hidden_layers, "num_hidden_layers")?;
     let global: Vec<bool> = match layer_kinds(file, layers)? {
         Some(global) => global,
@@ -590,8 +590,9 @@ fn decoder_heads(
 }
 
 /// The rotary bases `rope_parameters` (transformers 5's key) names: one entry for every layer
-/// (`{"rope_type": …, "rope_theta": …}`) or one per kind of layer (keyed by `full_attention` and
-/// `sliding_attention`, a null entry being none). `None` where it names no base, which the
+/// (`{"rope_type": …, "rope_theta": …}`, Qwen's) or one per kind of layer (keyed by
+/// `full_attention` and `sliding_attention`, a null entry being none; ModernBERT's and Gemma3's,
+/// whose transformers 5 configurations know no other form). `None` where it names no base, which the
 /// transformers 4 keys (or the family's default) then give.
 #[derive(Default)]
 struct RopeBases {
@@ -603,8 +604,9 @@ struct RopeBases {
 
 /// Reads `rope_parameters` and refuses what a rotary embedding may hold beyond its bases:
 /// a `rope_type` other than `default` (the engine implements no scaling), `rope_scaling`, a
-/// `partial_rotary_factor` other than 1, keys it does not know.
-fn rope_bases(file: &ConfigFile) -> Result<RopeBases, String> {
+/// `partial_rotary_factor` other than 1, keys it does not know, one entry for every layer where
+/// the family names one per layer kind.
+fn rope_bases(file: &ConfigFile, architecture: Architecture) -> Result<RopeBases, String> {
     if let Some(scaling) = &file.rope_scaling {
         return Err(format!(
             "rope_scaling {scaling} is not supported by the native engine (only the default rotary embedding)"
@@ -620,6 +622,14 @@ fn rope_bases(file: &ConfigFile) -> Result<RopeBases, String> {
     };
     const KINDS: [&str; 2] = ["full_attention", "sliding_attention"];
     if !parameters.keys().any(|key| KINDS.contains(&key.as_str())) {
+        if matches!(architecture, Architecture::ModernBert | Architecture::Gemma3) {
+            return Err(format!(
+                "rope_parameters {} is one entry for every layer: {}'s names one per layer kind \
+                 (full_attention, sliding_attention)",
+                serde_json::Value::Object(parameters.clone()),
+                architecture.name()
+            ));
+        }
         let base = rope_entry("rope_parameters", parameters)?;
         return Ok(RopeBases { full: base.clone(), sliding: base });
     }
@@ -908,10 +918,8 @@ mod tests {
         .rotary
         .unwrap();
         assert_eq!((rotary.global_base, rotary.local_base), (7.0, 3.0));
-        // One entry is every layer's base; an entry without a base, or a null one, leaves it to
-        // the older keys or the default; both eras agreeing is read.
-        let one = gemma3(r#""rope_parameters":{"rope_theta":7.0}"#).unwrap().rotary.unwrap();
-        assert_eq!((one.global_base, one.local_base), (7.0, 7.0));
+        // An entry without a base, or a null one, leaves it to the older keys or the default;
+        // both eras agreeing is read.
         let partial = gemma3(
             r#""rope_parameters":{"full_attention":{"rope_type":"default"},"sliding_attention":null},"rope_theta":9.0"#,
         )
@@ -977,6 +985,10 @@ mod tests {
             ),
             // Malformed.
             (qwen3(r#""rope_parameters":[10000.0]"#), "rope_parameters [10000.0] is not an object"),
+            (
+                modernbert(r#""rope_parameters":{"rope_theta":7.0}"#),
+                r#"rope_parameters {"rope_theta":7.0} is one entry for every layer: modernbert's names one per layer kind"#,
+            ),
             (
                 qwen3(r#""rope_parameters":{"rope_theta":"high"}"#),
                 r#"rope_parameters.rope_theta "high" is not a number"#,

@@ -300,8 +300,8 @@ fn an_unsupported_modernbert_config_is_refused_by_key() {
         ),
         (
             "rope_parameters",
-            serde_json::json!({"rope_type": "linear", "factor": 2.0}),
-            "rope_parameters.rope_type \"linear\" is not supported by the native engine",
+            serde_json::json!({"full_attention": {"rope_type": "linear", "factor": 2.0}}),
+            "rope_parameters.full_attention.rope_type \"linear\" is not supported by the native engine",
         ),
         ("partial_rotary_factor", 0.5.into(), "partial_rotary_factor 0.5 is not supported by the native engine"),
         ("head_dim", 8.into(), "head_dim 8 is not hidden_size / num_attention_heads (4)"),
