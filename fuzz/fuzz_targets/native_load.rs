@@ -21,7 +21,7 @@ use libfuzzer_sys::fuzz_target;
 const FAMILIES: [Architecture; 7] = Architecture::ALL;
 const DTYPES: [Dtype; 6] = [Dtype::F16, Dtype::BF16, Dtype::F64, Dtype::I64, Dtype::U8, Dtype::F32];
 const SPECIAL: [f32; 6] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e30, -1e30, 0.0];
-const CONFIG_KEYS: [&str; 34] = [
+const CONFIG_KEYS: [&str; 36] = [
     "hidden_size",
     "num_hidden_layers",
     "num_attention_heads",
@@ -50,6 +50,9 @@ const CONFIG_KEYS: [&str; 34] = [
     "rope_theta",
     "rope_scaling",
     "use_sliding_window",
+    // transformers 5's rotary settings (every family with rotary positions).
+    "rope_parameters",
+    "partial_rotary_factor",
     "layer_types",
     // Gemma3's.
     "query_pre_attn_scalar",
@@ -82,6 +85,14 @@ fn config_value(key: &str, a: u8, b: u8) -> serde_json::Value {
             f64::from(a).mul_add(0.5, -8.0).into()
         }
         ("rope_scaling", 0) => serde_json::json!({ "rope_type": "linear", "factor": f64::from(a) }),
+        ("rope_parameters", 0) => {
+            let kind = if a % 3 == 0 { "yarn" } else { "default" };
+            serde_json::json!({ "rope_type": kind, "rope_theta": f64::from(a).mul_add(1e3, -1e4) })
+        }
+        ("rope_parameters", 1) => serde_json::json!({
+            "full_attention": { "rope_theta": f64::from(a) },
+            "sliding_attention": if a % 2 == 0 { serde_json::Value::Null } else { serde_json::json!({ "rope_theta": -1.0 }) },
+        }),
         ("layer_types", 0 | 1) => {
             serde_json::json!([if a % 2 == 0 { "full_attention" } else { "sliding_attention" }, "full_attention"])
         }

@@ -2,10 +2,12 @@
 //! which architecture (BERT, RoBERTa/XLM-R, MPNet, ModernBERT, Qwen2, Qwen3, Gemma3), its sizes,
 //! its activation, ModernBERT's biases, rotary bases and attention windows, the decoders'
 //! key/value heads, head width and rotary base, and Gemma3's query scale, sliding windows and
-//! second rotary base. Anything the engine does not
-//! implement is refused here, by key; keys the family's reference implementation does not read
-//! for an encoder's hidden states (heads, dropout) are not read here either. Knows nothing of
-//! weights or kernels.
+//! second rotary base. Rotary bases are read from the keys transformers 4 writes
+//! (`rope_theta`, `global_rope_theta`, `local_rope_theta`, `rope_local_base_freq`) and from the
+//! `rope_parameters` transformers 5 writes instead, which must agree where both are present.
+//! Anything the engine does not implement is refused here, by key; keys the family's reference
+//! implementation does not read for an encoder's hidden states (heads, dropout) are not read
+//! here either. Knows nothing of weights or kernels.
 
 use std::path::Path;
 
@@ -143,10 +145,12 @@ pub struct ModelConfig {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Rotary {
-    /// ModernBERT's `global_rope_theta`, the decoders' `rope_theta`.
+    /// ModernBERT's `global_rope_theta`, the decoders' `rope_theta`: `rope_parameters`'
+    /// `full_attention` base (or its one base) in transformers 5's configs.
     pub global_base: f64,
     /// ModernBERT's `local_rope_theta` (or `global_rope_theta` where it is null), Gemma3's
-    /// `rope_local_base_freq`.
+    /// `rope_local_base_freq`: `rope_parameters`' `sliding_attention` base (or its one base) in
+    /// transformers 5's configs.
     pub local_base: f64,
     /// For each layer, whether it attends to every token: ModernBERT's every
     /// `global_attn_every_n_layers`-th from the first, Gemma3's `full_attention` layers.
@@ -379,30 +383,22 @@ fn modernbert(
             "head_dim {head_dim} is not hidden_size / num_attention_heads ({head_size}), which ModernBERT's attention uses: not supported by the native engine"
         ));
     }
-    one_rotary_base(file, "global_rope_theta and local_rope_theta")?;
-    let global_base = rotary_base("global_rope_theta", file.global_rope_theta.unwrap_or(160_000.0))?;
-    let local_base = match file.local_rope_theta {
-        None => 10_000.0,
-        Some(None) => global_base,
-        Some(Some(value)) => rotary_base("local_rope_theta", value)?,
-    };
+    let rope = rope_bases(file, Architecture::ModernBert)?;
+    let global_base = agreed_base("global_rope_theta", file.global_rope_theta, &rope.full, 160_000.0)?;
+    // A null local base is the global one.
+    let local_base = file.local_rope_theta.map(|base| base.unwrap_or(global_base));
+    let local_base = agreed_base("local_rope_theta", local_base, &rope.sliding, 10_000.0)?;
     let every = match file.global_attn_every_n_layers.unwrap_or(3) {
         0 => return Err("`global_attn_every_n_layers` is 0".to_string()),
         every => every,
     };
     let layers = need(file.num_hidden_layers, "num_hidden_layers")?;
-    // Newer configs may list each layer's kind; it must be what the period above gives.
-    if let Some(kinds) = &file.layer_types {
-        let expected: Vec<&str> = (0..layers)
-            .map(|layer| if layer.is_multiple_of(every) { "full_attention" } else { "sliding_attention" })
-            .collect();
-        if *kinds != expected {
-            return Err(format!(
-                "layer_types {kinds:?} is not supported by the native engine: it runs {expected:?}, what \
-                 global_attn_every_n_layers {every} gives {layers} layers"
-            ));
-        }
-    }
+    // Newer configs list each layer's kind; it must be what the period gives.
+    let global = layer_pattern(
+        file,
+        (0..layers).map(|layer| layer.is_multiple_of(every)).collect(),
+        &format!("global_attn_every_n_layers {every}"),
+    )?;
     Ok(ModelConfig {
         architecture: Architecture::ModernBert,
         hidden,
@@ -423,12 +419,7 @@ fn modernbert(
         attention_bias: file.attention_bias.unwrap_or(false),
         mlp_bias: file.mlp_bias.unwrap_or(false),
         norm_bias: file.norm_bias.unwrap_or(false),
-        rotary: Some(Rotary {
-            global_base,
-            local_base,
-            global: (0..layers).map(|layer| layer.is_multiple_of(every)).collect(),
-            local_window: file.local_attention.unwrap_or(128),
-        }),
+        rotary: Some(Rotary { global_base, local_base, global, local_window: file.local_attention.unwrap_or(128) }),
     })
 }
 
@@ -451,21 +442,15 @@ fn decoder(
             return Err(format!("hidden_act `{other}` is not supported by the native engine (it runs silu)"));
         }
     }
-    one_rotary_base(file, "rope_theta")?;
+    let rope = rope_bases(file, architecture)?;
     if file.use_sliding_window == Some(true) {
         return Err(
             "use_sliding_window true is not supported by the native engine (only full causal attention)".to_string()
         );
     }
     let layers = need(file.num_hidden_layers, "num_hidden_layers")?;
-    if let Some(kinds) = &file.layer_types
-        && let Some(kind) = kinds.iter().find(|kind| *kind != "full_attention")
-    {
-        return Err(format!(
-            "layer_types holds `{kind}`, which is not supported by the native engine (only full_attention)"
-        ));
-    }
-    let base = rotary_base("rope_theta", file.rope_theta.unwrap_or(10_000.0))?;
+    let global = layer_pattern(file, vec![true; layers], "use_sliding_window false")?;
+    let base = agreed_base("rope_theta", file.rope_theta, &rope.full, 10_000.0)?;
     Ok(ModelConfig {
         architecture,
         hidden,
@@ -486,7 +471,7 @@ fn decoder(
         attention_bias: architecture == Architecture::Qwen2 || file.attention_bias.unwrap_or(false),
         mlp_bias: false,
         norm_bias: false,
-        rotary: Some(Rotary { global_base: base, local_base: base, global: vec![true; layers], local_window: 0 }),
+        rotary: Some(Rotary { global_base: base, local_base: base, global, local_window: 0 }),
     })
 }
 
@@ -513,25 +498,10 @@ fn gemma3(
     if let Some(cap) = file.attn_logit_softcapping {
         return Err(format!("attn_logit_softcapping {cap} is not supported by the native engine (only null)"));
     }
-    one_rotary_base(file, "rope_theta and rope_local_base_freq")?;
+    let rope = rope_bases(file, Architecture::Gemma3)?;
     let layers = need(file.num_hidden_layers, "num_hidden_layers")?;
-    let global: Vec<bool> = match &file.layer_types {
-        Some(kinds) => {
-            if kinds.len() != layers {
-                return Err(format!("layer_types lists {} layers, num_hidden_layers is {layers}", kinds.len()));
-            }
-            kinds
-                .iter()
-                .map(|kind| match kind.as_str() {
-                    "full_attention" => Ok(true),
-                    "sliding_attention" => Ok(false),
-                    other => Err(format!(
-                        "layer_types holds `{other}`, which is not supported by the native engine \
-                         (only full_attention and sliding_attention)"
-                    )),
-                })
-                .collect::<Result<_, _>>()?
-        }
+    let global: Vec<bool> = match layer_kinds(file, layers)? {
+        Some(global) => global,
         // Each `sliding_window_pattern`-th layer attends to every token, counting from 1.
         None => {
             let every = need(file.sliding_window_pattern.or(Some(6)), "sliding_window_pattern")?;
@@ -552,9 +522,8 @@ fn gemma3(
         }
     };
     let local_base = match file.rope_local_base_freq {
-        None => 10_000.0,
-        Some(Some(value)) => rotary_base("rope_local_base_freq", value)?,
         Some(None) => return Err("rope_local_base_freq is null, not a finite number > 0".to_string()),
+        local_base => agreed_base("rope_local_base_freq", local_base.flatten(), &rope.sliding, 10_000.0)?,
     };
     let activation_name = file.hidden_activation.as_deref().or(Some("gelu_pytorch_tanh"));
     Ok(ModelConfig {
@@ -578,7 +547,7 @@ fn gemma3(
         mlp_bias: false,
         norm_bias: false,
         rotary: Some(Rotary {
-            global_base: rotary_base("rope_theta", file.rope_theta.unwrap_or(1_000_000.0))?,
+            global_base: agreed_base("rope_theta", file.rope_theta, &rope.full, 1_000_000.0)?,
             local_base,
             global,
             local_window,
@@ -620,25 +589,157 @@ fn decoder_heads(
     Ok((kv_heads, head_dim))
 }
 
-/// Refuses what a rotary embedding may hold beyond its bases (which the keys `reads` names):
-/// `rope_scaling`, `rope_parameters`, a `partial_rotary_factor` other than 1.
-fn one_rotary_base(file: &ConfigFile, reads: &str) -> Result<(), String> {
+/// The rotary bases `rope_parameters` (transformers 5's key) names: one entry for every layer
+/// (`{"rope_type": …, "rope_theta": …}`, Qwen's) or one per kind of layer (keyed by
+/// `full_attention` and `sliding_attention`, a null entry being none; ModernBERT's and Gemma3's,
+/// whose transformers 5 configurations know no other form). `None` where it names no base, which the
+/// transformers 4 keys (or the family's default) then give.
+#[derive(Default)]
+struct RopeBases {
+    /// The base of the layers that attend to every token, and the key it was read from.
+    full: Option<(String, f64)>,
+    /// The base of the layers that attend to a window, and the key it was read from.
+    sliding: Option<(String, f64)>,
+}
+
+/// Reads `rope_parameters` and refuses what a rotary embedding may hold beyond its bases:
+/// a `rope_type` other than `default` (the engine implements no scaling), `rope_scaling`, a
+/// `partial_rotary_factor` other than 1, keys it does not know, one entry for every layer where
+/// the family names one per layer kind.
+fn rope_bases(file: &ConfigFile, architecture: Architecture) -> Result<RopeBases, String> {
     if let Some(scaling) = &file.rope_scaling {
         return Err(format!(
             "rope_scaling {scaling} is not supported by the native engine (only the default rotary embedding)"
         ));
     }
-    if let Some(parameters) = &file.rope_parameters {
-        return Err(format!("rope_parameters {parameters} is not supported by the native engine (it reads {reads})"));
+    if let Some(factor) = file.partial_rotary_factor {
+        partial_rotary_factor("partial_rotary_factor", factor)?;
     }
-    if let Some(factor) = file.partial_rotary_factor
-        && factor != 1.0
-    {
+    let parameters = match &file.rope_parameters {
+        None | Some(serde_json::Value::Null) => return Ok(RopeBases::default()),
+        Some(serde_json::Value::Object(parameters)) => parameters,
+        Some(other) => return Err(format!("rope_parameters {other} is not an object")),
+    };
+    const KINDS: [&str; 2] = ["full_attention", "sliding_attention"];
+    if !parameters.keys().any(|key| KINDS.contains(&key.as_str())) {
+        if matches!(architecture, Architecture::ModernBert | Architecture::Gemma3) {
+            return Err(format!(
+                "rope_parameters {} is one entry for every layer: {}'s names one per layer kind \
+                 (full_attention, sliding_attention)",
+                serde_json::Value::Object(parameters.clone()),
+                architecture.name()
+            ));
+        }
+        let base = rope_entry("rope_parameters", parameters)?;
+        return Ok(RopeBases { full: base.clone(), sliding: base });
+    }
+    if let Some(key) = parameters.keys().find(|key| !KINDS.contains(&key.as_str())) {
         return Err(format!(
-            "partial_rotary_factor {factor} is not supported by the native engine (only 1: every dimension of a head turns)"
+            "rope_parameters holds `{key}` beside full_attention or sliding_attention: neither one entry \
+             for every layer nor one per layer kind"
         ));
     }
-    Ok(())
+    let kind = |name: &str| -> Result<Option<(String, f64)>, String> {
+        match parameters.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::Object(entry)) => rope_entry(&format!("rope_parameters.{name}"), entry),
+            Some(other) => Err(format!("rope_parameters.{name} {other} is not an object")),
+        }
+    };
+    Ok(RopeBases { full: kind("full_attention")?, sliding: kind("sliding_attention")? })
+}
+
+/// One entry of `rope_parameters` (named `key`): its `rope_theta` and the key it was read from,
+/// `None` where it has none.
+fn rope_entry(key: &str, entry: &serde_json::Map<String, serde_json::Value>) -> Result<Option<(String, f64)>, String> {
+    // The type first, so that a scaled embedding is refused by its type, not by its factor.
+    match entry.get("rope_type") {
+        None => {}
+        Some(serde_json::Value::String(kind)) if kind == "default" => {}
+        Some(other) => {
+            return Err(format!(
+                "{key}.rope_type {other} is not supported by the native engine (only \"default\": it implements \
+                 no rope scaling)"
+            ));
+        }
+    }
+    let mut base = None;
+    for (name, value) in entry {
+        let number = || value.as_f64().ok_or_else(|| format!("{key}.{name} {value} is not a number"));
+        match name.as_str() {
+            "rope_type" => {}
+            "rope_theta" => base = Some((format!("{key}.rope_theta"), number()?)),
+            "partial_rotary_factor" => partial_rotary_factor(&format!("{key}.{name}"), number()?)?,
+            _ => {
+                return Err(format!(
+                    "{key}.{name} is not supported by the native engine (it reads rope_type, rope_theta and \
+                     partial_rotary_factor)"
+                ));
+            }
+        }
+    }
+    Ok(base)
+}
+
+/// Refuses a `partial_rotary_factor` (named `key`) other than 1.
+fn partial_rotary_factor(key: &str, factor: f64) -> Result<(), String> {
+    if factor == 1.0 {
+        return Ok(());
+    }
+    Err(format!("{key} {factor} is not supported by the native engine (only 1: every dimension of a head turns)"))
+}
+
+/// A rotary base named by a transformers 4 key (`old`, `None` where absent) and by
+/// `rope_parameters` (`new`), which must agree where both name it; `default` where neither does.
+fn agreed_base(old_key: &str, old: Option<f64>, new: &Option<(String, f64)>, default: f64) -> Result<f64, String> {
+    match (old, new) {
+        (Some(old), Some((new_key, new))) if old != *new => {
+            Err(format!("{old_key} {old} and {new_key} {new} disagree: which base the layers turn by is unclear"))
+        }
+        (Some(old), _) => rotary_base(old_key, old),
+        (None, Some((new_key, new))) => rotary_base(new_key, *new),
+        (None, None) => Ok(default),
+    }
+}
+
+/// Which layers `layer_types` says attend to every token (`full_attention`) or to a window
+/// (`sliding_attention`); `None` where it is absent. Any other kind is refused.
+fn layer_kinds(file: &ConfigFile, layers: usize) -> Result<Option<Vec<bool>>, String> {
+    let Some(kinds) = &file.layer_types else { return Ok(None) };
+    if kinds.len() != layers {
+        return Err(format!("layer_types lists {} layers, num_hidden_layers is {layers}", kinds.len()));
+    }
+    kinds
+        .iter()
+        .map(|kind| match kind.as_str() {
+            "full_attention" => Ok(true),
+            "sliding_attention" => Ok(false),
+            other => Err(format!(
+                "layer_types holds `{other}`, which is not supported by the native engine \
+                 (only full_attention and sliding_attention)"
+            )),
+        })
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
+/// The family's own pattern of global layers (`global`, what `from` gives), which `layer_types`
+/// must repeat where present.
+fn layer_pattern(file: &ConfigFile, global: Vec<bool>, from: &str) -> Result<Vec<bool>, String> {
+    match layer_kinds(file, global.len())? {
+        Some(kinds) if kinds != global => {
+            let names = |pattern: &[bool]| -> Vec<&str> {
+                pattern.iter().map(|&full| if full { "full_attention" } else { "sliding_attention" }).collect()
+            };
+            Err(format!(
+                "layer_types {:?} is not supported by the native engine: it runs {:?}, what {from} gives {} layers",
+                names(&kinds),
+                names(&global),
+                global.len()
+            ))
+        }
+        _ => Ok(global),
+    }
 }
 
 /// A rotary base, checked.
@@ -776,6 +877,150 @@ mod tests {
             (&[false, true, false, true][..], 2048, 1e6)
         );
         assert_eq!((minimal.kv_heads, minimal.head_dim, minimal.attention_scale), (4, 256, 0.0625));
+    }
+
+    #[test]
+    fn reads_transformers5_rope_parameters() {
+        // What transformers 5 writes for ModernBERT, Qwen3 and Gemma3: layer_types and
+        // rope_parameters in place of the older keys.
+        let modernbert = parse_config(
+            r#"{"model_type":"modernbert","hidden_size":64,"num_hidden_layers":3,"num_attention_heads":4,
+                "intermediate_size":96,"vocab_size":10,"max_position_embeddings":16,"global_attn_every_n_layers":3,
+                "layer_types":["full_attention","sliding_attention","sliding_attention"],
+                "rope_parameters":{"full_attention":{"rope_theta":160000.0,"rope_type":"default"},
+                                   "sliding_attention":{"rope_theta":100.0,"rope_type":"default"}}}"#,
+        )
+        .unwrap();
+        let rotary = modernbert.rotary.unwrap();
+        assert_eq!(
+            (rotary.global_base, rotary.local_base, &rotary.global[..]),
+            (160_000.0, 100.0, &[true, false, false][..])
+        );
+        let qwen3 = parse_config(
+            r#"{"model_type":"qwen3","hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,
+                "intermediate_size":96,"vocab_size":10,"head_dim":16,"layer_types":["full_attention","full_attention"],
+                "rope_parameters":{"rope_theta":5000.0,"rope_type":"default","partial_rotary_factor":1.0}}"#,
+        )
+        .unwrap();
+        assert_eq!(qwen3.rotary.unwrap().global_base, 5000.0);
+        let gemma3 = |rope: &str| {
+            parse_config(&format!(
+                r#"{{"model_type":"gemma3_text","hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,
+                    "intermediate_size":96,"vocab_size":10,"use_bidirectional_attention":true,
+                    "layer_types":["sliding_attention","full_attention"],{rope}}}"#
+            ))
+        };
+        let rotary = gemma3(
+            r#""rope_parameters":{"full_attention":{"rope_theta":7.0,"rope_type":"default"},
+                                  "sliding_attention":{"rope_theta":3.0,"rope_type":"default"}}"#,
+        )
+        .unwrap()
+        .rotary
+        .unwrap();
+        assert_eq!((rotary.global_base, rotary.local_base), (7.0, 3.0));
+        // An entry without a base, or a null one, leaves it to the older keys or the default;
+        // both eras agreeing is read.
+        let partial = gemma3(
+            r#""rope_parameters":{"full_attention":{"rope_type":"default"},"sliding_attention":null},"rope_theta":9.0"#,
+        )
+        .unwrap()
+        .rotary
+        .unwrap();
+        assert_eq!((partial.global_base, partial.local_base), (9.0, 10_000.0));
+        let both = gemma3(
+            r#""rope_parameters":{"full_attention":{"rope_theta":7.0},"sliding_attention":{"rope_theta":3.0}},
+               "rope_theta":7.0,"rope_local_base_freq":3.0,"rope_scaling":null"#,
+        )
+        .unwrap()
+        .rotary
+        .unwrap();
+        assert_eq!((both.global_base, both.local_base), (7.0, 3.0));
+    }
+
+    #[test]
+    fn refuses_rope_parameters_it_cannot_run_by_name() {
+        let qwen3 = |extra: &str| {
+            format!(
+                r#"{{"model_type":"qwen3","hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,
+                    "intermediate_size":96,"vocab_size":10,"head_dim":16,{extra}}}"#
+            )
+        };
+        let modernbert = |extra: &str| {
+            format!(
+                r#"{{"model_type":"modernbert","hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,
+                    "intermediate_size":96,"vocab_size":10,"max_position_embeddings":16,{extra}}}"#
+            )
+        };
+        for (text, expected) in [
+            // Scaled embeddings, by their type.
+            (
+                qwen3(r#""rope_parameters":{"rope_type":"linear","factor":2.0,"rope_theta":10.0}"#),
+                r#"rope_parameters.rope_type "linear" is not supported by the native engine"#,
+            ),
+            (
+                qwen3(r#""rope_parameters":{"rope_type":"yarn","factor":4.0}"#),
+                r#"rope_parameters.rope_type "yarn" is not supported"#,
+            ),
+            (
+                modernbert(
+                    r#""rope_parameters":{"full_attention":{"rope_type":"dynamic"},"sliding_attention":{"rope_theta":1.0}}"#,
+                ),
+                r#"rope_parameters.full_attention.rope_type "dynamic" is not supported"#,
+            ),
+            (
+                qwen3(r#""rope_parameters":{"rope_type":"llama3","rope_theta":10.0}"#),
+                r#"rope_parameters.rope_type "llama3" is not supported"#,
+            ),
+            // Old and new keys that disagree.
+            (
+                qwen3(r#""rope_theta":10000.0,"rope_parameters":{"rope_theta":5000.0,"rope_type":"default"}"#),
+                "rope_theta 10000 and rope_parameters.rope_theta 5000 disagree",
+            ),
+            (
+                modernbert(
+                    r#""local_rope_theta":10.0,"rope_parameters":{"full_attention":{"rope_theta":160000.0},
+                       "sliding_attention":{"rope_theta":20.0}}"#,
+                ),
+                "local_rope_theta 10 and rope_parameters.sliding_attention.rope_theta 20 disagree",
+            ),
+            // Malformed.
+            (qwen3(r#""rope_parameters":[10000.0]"#), "rope_parameters [10000.0] is not an object"),
+            (
+                modernbert(r#""rope_parameters":{"rope_theta":7.0}"#),
+                r#"rope_parameters {"rope_theta":7.0} is one entry for every layer: modernbert's names one per layer kind"#,
+            ),
+            (
+                qwen3(r#""rope_parameters":{"rope_theta":"high"}"#),
+                r#"rope_parameters.rope_theta "high" is not a number"#,
+            ),
+            (
+                qwen3(r#""rope_parameters":{"rope_theta":0.0}"#),
+                "rope_parameters.rope_theta 0 is not a finite number > 0",
+            ),
+            (qwen3(r#""rope_parameters":{"rope_type":7}"#), "rope_parameters.rope_type 7 is not supported"),
+            (qwen3(r#""rope_parameters":{"factor":2.0}"#), "rope_parameters.factor is not supported"),
+            (
+                qwen3(r#""rope_parameters":{"partial_rotary_factor":0.5}"#),
+                "rope_parameters.partial_rotary_factor 0.5 is not supported",
+            ),
+            (
+                modernbert(r#""rope_parameters":{"full_attention":{"rope_theta":1.0},"rope_theta":2.0}"#),
+                "rope_parameters holds `rope_theta` beside full_attention or sliding_attention",
+            ),
+            (
+                modernbert(r#""rope_parameters":{"sliding_attention":5.0}"#),
+                "rope_parameters.sliding_attention 5.0 is not an object",
+            ),
+            // layer_types that are not the family's pattern.
+            (
+                qwen3(r#""layer_types":["full_attention","sliding_attention"]"#),
+                r#"layer_types ["full_attention", "sliding_attention"] is not supported by the native engine: it runs ["full_attention", "full_attention"], what use_sliding_window false gives 2 layers"#,
+            ),
+            (qwen3(r#""layer_types":["full_attention","chunked_attention"]"#), "layer_types holds `chunked_attention`"),
+        ] {
+            let error = parse_config(&text).unwrap_err();
+            assert!(error.contains(expected), "{error}");
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! models shaped like each family embed serves, saved by the current sentence-transformers.
 //! Each loads through embed-core as it was saved and gives sentence-transformers' vectors
 //! (cosine >= 0.99999) and token counts, without a prompt and with each of its prompts; the
-//! same files rewritten in the old format give the same vectors; broken configurations give
+//! same files rewritten in the old format give the same vectors, and the native engine gives
+//! them too from the `config.json` transformers 5 writes; broken configurations give
 //! errors that name what is wrong.
 
 #![allow(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
@@ -98,10 +99,14 @@ fn check_fixture(name: &str) {
 }
 
 fn check_fixture_on(fixture: &str, backend: BackendChoice) {
-    let name = &format!("{fixture} on {backend}");
-    let dir = fixture_dir(fixture);
-    let golden = reference(&dir);
-    let service = load_on(&dir, backend).unwrap_or_else(|e| panic!("{name}: {}", chain(&e)));
+    check_model(&format!("{fixture} on {backend}"), fixture, &fixture_dir(fixture), backend);
+}
+
+/// The model in `dir` on `backend` gives the vectors of `fixture`'s reference, as
+/// [`check_fixture`] checks them.
+fn check_model(name: &str, fixture: &str, dir: &Path, backend: BackendChoice) {
+    let golden = reference(&fixture_dir(fixture));
+    let service = load_on(dir, backend).unwrap_or_else(|e| panic!("{name}: {}", chain(&e)));
     assert!(service.model().engine().starts_with(match backend {
         BackendChoice::Onnx => "onnxruntime",
         _ => "native",
@@ -277,6 +282,27 @@ fn the_old_format_gives_the_same_vectors() {
             &golden.embeddings,
         );
         eprintln!("{name} in the old format: min cosine 1 - {:.1e}", 1.0 - min);
+    }
+}
+
+/// The `config.json` transformers 5 writes for each fixture with rotary positions
+/// (`fixtures/transformers5/`, by `scripts/transformers5_configs.py`): `layer_types` and
+/// `rope_parameters` in place of the older rotary keys, read by the native engine with the
+/// fixture's weights into the fixture's vectors.
+#[test]
+fn transformers5_configs_give_the_same_vectors_natively() {
+    for fixture in ["gemma3", "modernbert", "qwen2", "qwen3"] {
+        let saved = workspace_root().join("fixtures/transformers5").join(fixture).join("config.json");
+        let text = std::fs::read_to_string(&saved).unwrap_or_else(|e| panic!("cannot read {}: {e}", saved.display()));
+        assert!(text.contains("\"rope_parameters\"") && text.contains("\"transformers_version\": \"5."), "{text}");
+        let copy = copy_fixture(fixture);
+        std::fs::copy(&saved, copy.path().join("config.json")).unwrap();
+        check_model(
+            &format!("{fixture} (transformers 5 config.json) on native"),
+            fixture,
+            copy.path(),
+            BackendChoice::Native,
+        );
     }
 }
 

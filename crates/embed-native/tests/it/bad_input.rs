@@ -300,8 +300,8 @@ fn an_unsupported_modernbert_config_is_refused_by_key() {
         ),
         (
             "rope_parameters",
-            serde_json::json!({"rope_theta": 10.0}),
-            "rope_parameters {\"rope_theta\":10.0} is not supported",
+            serde_json::json!({"full_attention": {"rope_type": "linear", "factor": 2.0}}),
+            "rope_parameters.full_attention.rope_type \"linear\" is not supported by the native engine",
         ),
         ("partial_rotary_factor", 0.5.into(), "partial_rotary_factor 0.5 is not supported by the native engine"),
         ("head_dim", 8.into(), "head_dim 8 is not hidden_size / num_attention_heads (4)"),
@@ -422,7 +422,8 @@ fn an_unsupported_decoder_config_is_refused_by_key() {
             Architecture::Qwen3,
             "layer_types",
             serde_json::json!(["full_attention", "sliding_attention"]),
-            "layer_types holds `sliding_attention`, which is not supported by the native engine",
+            "layer_types [\"full_attention\", \"sliding_attention\"] is not supported by the native engine: it runs \
+             [\"full_attention\", \"full_attention\"], what use_sliding_window false gives 2 layers",
         ),
         (
             Architecture::Qwen3,
@@ -514,8 +515,8 @@ fn an_unsupported_gemma3_config_is_refused_by_key() {
         ),
         (
             "rope_parameters",
-            serde_json::json!({"rope_theta": 5.0}),
-            "rope_parameters {\"rope_theta\":5.0} is not supported",
+            serde_json::json!({"full_attention": {"rope_theta": 5.0}, "sliding_attention": {"rope_type": "yarn"}}),
+            "rope_parameters.sliding_attention.rope_type \"yarn\" is not supported by the native engine",
         ),
         ("partial_rotary_factor", 0.5.into(), "partial_rotary_factor 0.5 is not supported"),
         ("hidden_activation", "relu".into(), "hidden_activation `relu` is not supported"),
