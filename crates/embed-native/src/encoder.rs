@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use crate::NativeError;
 use crate::attention::{AttentionScratch, RelativeBias, attention};
 use crate::config::Architecture;
-use crate::kernels::{Epilogue, MatMut, MatRef, Parallel, Positions};
+use crate::kernels::{self, Epilogue, MatMut, MatRef, Parallel, Positions};
 use crate::model::{Layer, Model};
 use crate::rotary::RotaryTable;
 
@@ -100,7 +100,7 @@ impl Model {
         resize(&mut scratch.qkv, tokens * config.qkv_width());
         // The attention's context, and the normalized stream of the pre-norm families.
         resize(&mut scratch.context, tokens * h.max(config.attention_width()));
-        resize(&mut scratch.intermediate, tokens * config.intermediate);
+        resize(&mut scratch.intermediate, tokens * kernels::leading_dimension(config.intermediate));
         while scratch.attention.len() < threads.width() {
             scratch.attention.push(Mutex::new(AttentionScratch::default()));
         }
@@ -271,9 +271,10 @@ impl Model {
             Source::Normed => &scratch.context,
         };
         let source = MatRef { data: source, rows: tokens, cols: h, stride: h };
-        let intermediate = MatMut::new(&mut scratch.intermediate, tokens, i, i);
+        let ld = kernels::leading_dimension(i);
+        let intermediate = MatMut::new(&mut scratch.intermediate, tokens, i, ld);
         isa.matmul(threads, source, &layer.up, intermediate, epilogue);
-        let intermediate = MatRef { data: &scratch.intermediate, rows: tokens, cols: i, stride: i };
+        let intermediate = MatRef { data: &scratch.intermediate, rows: tokens, cols: i, stride: ld };
         let residual = MatMut::new(&mut scratch.hidden, tokens, h, h);
         isa.matmul(threads, intermediate, &layer.down, residual, Epilogue::Accumulate);
     }
