@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use crate::NativeError;
 use crate::attention::{AttentionScratch, RelativeBias, attention};
 use crate::config::Architecture;
-use crate::kernels::{Epilogue, MatMut, MatRef, Parallel, Positions};
+use crate::kernels::{self, Epilogue, MatMut, MatRef, Parallel, Positions};
 use crate::model::{Layer, Model, Norm};
 use crate::rotary::RotaryTable;
 
@@ -104,8 +104,9 @@ impl Model {
         resize(&mut scratch.qkv, tokens * config.qkv_width());
         // The attention's context, and the normalized stream of the pre-norm families.
         resize(&mut scratch.context, tokens * h.max(config.attention_width()));
-        // The feed-forward's expansion, and Gemma3's attention output before its norm.
-        resize(&mut scratch.intermediate, tokens * config.intermediate.max(h));
+        // The feed-forward's expansion (its rows padded: kernels::leading_dimension), and Gemma3's
+        // attention output before its norm.
+        resize(&mut scratch.intermediate, tokens * kernels::leading_dimension(config.intermediate).max(h));
         while scratch.attention.len() < threads.width() {
             scratch.attention.push(Mutex::new(AttentionScratch::default()));
         }
@@ -298,9 +299,10 @@ impl Model {
             Source::Normed => &scratch.context,
         };
         let source = MatRef { data: source, rows: tokens, cols: h, stride: h };
-        let intermediate = MatMut::new(&mut scratch.intermediate, tokens, i, i);
+        let ld = kernels::leading_dimension(i);
+        let intermediate = MatMut::new(&mut scratch.intermediate, tokens, i, ld);
         isa.matmul(threads, source, &layer.up, intermediate, epilogue);
-        let intermediate = MatRef { data: &scratch.intermediate, rows: tokens, cols: i, stride: i };
+        let intermediate = MatRef { data: &scratch.intermediate, rows: tokens, cols: i, stride: ld };
         match post {
             None => {
                 let residual = MatMut::new(&mut scratch.hidden, tokens, h, h);

@@ -3,15 +3,17 @@
 
 use std::time::Instant;
 
-use crate::kernels::{Epilogue, Isa, MatMut, MatRef, Panels};
+use crate::kernels::{Epilogue, Isa, MatMut, MatRef, Panels, leading_dimension};
 use crate::threads::Threads;
 
 /// The rate, in GFLOP/s, of `A (m × k) · Wᵀ (k × n)` on this CPU's best instruction set
-/// with `threads` threads, from the fastest of `repeats` timed runs (after one warm-up run).
+/// with `threads` threads, from the fastest of `repeats` timed runs (after one warm-up run);
+/// `A`'s rows lie at the stride the engine gives its activations.
 pub fn gemm_gflops(m: usize, k: usize, n: usize, threads: usize, repeats: usize) -> f64 {
     let isa = Isa::detect();
     let pool = Threads::new(threads).expect("a thread pool");
-    let a: Vec<f32> = (0..m * k).map(|i| ((i % 97) as f32 - 48.0) / 97.0).collect();
+    let lda = leading_dimension(k);
+    let a: Vec<f32> = (0..m * lda).map(|i| ((i % 97) as f32 - 48.0) / 97.0).collect();
     let w: Vec<f32> = (0..n * k).map(|i| ((i % 89) as f32 - 44.0) / 89.0).collect();
     let panels = Panels::pack(isa, &w, n, k, k, None);
     let mut out = vec![0.0f32; m * n];
@@ -21,7 +23,7 @@ pub fn gemm_gflops(m: usize, k: usize, n: usize, threads: usize, repeats: usize)
         pool.pass(|threads| {
             isa.matmul(
                 threads,
-                MatRef { data: &a, rows: m, cols: k, stride: k },
+                MatRef { data: &a, rows: m, cols: k, stride: lda },
                 &panels,
                 MatMut::new(&mut out, m, n, n),
                 Epilogue::Store,
