@@ -264,6 +264,9 @@ pub fn read_config(dir: &Path) -> Result<ModelConfig, NativeError> {
 pub const MODEL_TYPES: &[&str] =
     &["bert", "roberta", "xlm-roberta", "camembert", "mpnet", "modernbert", "qwen2", "qwen3", "gemma3_text"];
 
+/// The most layers a config.json may name.
+const MAX_LAYERS: usize = 1024;
+
 /// Parses the text of a `config.json`; the error says what is wrong.
 pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
     let file: ConfigFile = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
@@ -290,6 +293,11 @@ pub fn parse_config(text: &str) -> Result<ModelConfig, String> {
             None => Err(format!("no `{key}`")),
         }
     };
+    // Per-layer settings are sized by the count before the checkpoint is read: a count past any
+    // model's (the largest have a few hundred layers) is a broken file, refused here.
+    if let Some(layers) = file.num_hidden_layers.filter(|&layers| layers > MAX_LAYERS) {
+        return Err(format!("num_hidden_layers {layers} is more than the {MAX_LAYERS} the native engine takes"));
+    }
     let hidden = need(file.hidden_size, "hidden_size")?;
     let heads = need(file.num_attention_heads, "num_attention_heads")?;
     if architecture == Architecture::Gemma3 {

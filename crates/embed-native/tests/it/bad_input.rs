@@ -291,7 +291,7 @@ fn modernbert_biases_are_applied_where_the_config_has_them() {
 
 #[test]
 fn an_unsupported_modernbert_config_is_refused_by_key() {
-    let cases: [(&str, serde_json::Value, &str); 11] = [
+    let cases: [(&str, serde_json::Value, &str); 12] = [
         ("hidden_activation", "silu".into(), "hidden_activation `silu` is not supported by the native engine"),
         (
             "rope_scaling",
@@ -307,6 +307,11 @@ fn an_unsupported_modernbert_config_is_refused_by_key() {
         ("head_dim", 8.into(), "head_dim 8 is not hidden_size / num_attention_heads (4)"),
         ("num_attention_heads", 8.into(), "num_attention_heads 8 is 1: rotary positions need an even head width"),
         ("global_attn_every_n_layers", 0.into(), "`global_attn_every_n_layers` is 0"),
+        (
+            "num_hidden_layers",
+            (1usize << 40).into(),
+            "num_hidden_layers 1099511627776 is more than the 1024 the native engine takes",
+        ),
         ("global_rope_theta", (-1.0).into(), "global_rope_theta -1 is not a finite number > 0"),
         ("local_rope_theta", 0.0.into(), "local_rope_theta 0 is not a finite number > 0"),
         ("norm_eps", (-1.0).into(), "norm_eps -1 is not a finite number ≥ 0"),
